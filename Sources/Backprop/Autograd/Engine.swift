@@ -1,0 +1,90 @@
+/// An error of the autograd engine, with PyTorch's wording.
+public struct AutogradError: Error, CustomStringConvertible, Equatable {
+    public let message: String
+    public var description: String { message }
+
+    static let secondBackward = AutogradError(message:
+        "Trying to backward through the graph a second time (or directly access saved tensors after they have already been freed). Saved intermediate values of the graph are freed when you call .backward() or autograd.grad(). Specify retain_graph=True if you need to backward through the graph a second time or if you need to access saved tensors after calling backward.")
+    static let implicitNonScalar = AutogradError(message: "grad can be implicitly created only for scalar outputs")
+    static let noGradFn = AutogradError(message: "element 0 of tensors does not require grad and does not have a grad_fn")
+}
+
+/// What the engine did at one node: for traces and explanations.
+public struct BackwardStep {
+    /// The node that was visited.
+    public let node: GradNode
+    /// The total gradient that reached it (summed over all its uses).
+    public let incoming: Tensor
+    /// The gradient it sent to each of its inputs (nil where an input needs none); empty for leaves.
+    public let sent: [Tensor?]
+}
+
+/// The backward pass: a topological walk of the graph without recursion.
+enum Engine {
+    /// Runs one backward pass from `root` seeded with `seed`.
+    ///
+    /// - Parameters:
+    ///   - accumulate: add the gradients into the leaves' `.grad` (false for `gradients(of:wrt:)`).
+    ///   - capture: nodes whose total incoming gradient is returned.
+    ///   - observe: called for each node in the order visited.
+    static func run(root: GradNode, seed: Tensor, retainGraph: Bool, accumulate: Bool,
+                    capture: [GradNode] = [], observe: ((BackwardStep) -> Void)? = nil) throws -> [ObjectIdentifier: Tensor] {
+        // 1. Discover the graph and count how many edges reach each node (explicit stack, no recursion).
+        var order: [GradNode] = []
+        var stack: [GradNode] = [root]
+        root.dependencies = 0
+        var seen = Set<ObjectIdentifier>([ObjectIdentifier(root)])
+        while let n = stack.popLast() {
+            order.append(n)
+            if n.released { throw AutogradError.secondBackward }
+            for case let input? in n.inputs {
+                if seen.insert(ObjectIdentifier(input)).inserted {
+                    input.dependencies = 0
+                    stack.append(input)
+                }
+                input.dependencies += 1
+            }
+        }
+        let captureIDs = Set(capture.map(ObjectIdentifier.init))
+        var captured: [ObjectIdentifier: Tensor] = [:]
+
+        // 2. Kahn's algorithm: a node runs once every path into it has delivered its gradient.
+        defer { for n in order { n.pending = nil; n.dependencies = 0 } }
+        let gradWasEnabled = GradMode.isEnabled
+        GradMode.set(enabled: false)
+        defer { GradMode.set(enabled: gradWasEnabled) }
+        root.pending = seed
+        var ready: [GradNode] = [root]
+        while let n = ready.popLast() {
+            let g = n.pending
+            n.pending = nil
+            if let g, captureIDs.contains(ObjectIdentifier(n)) { captured[ObjectIdentifier(n)] = g }
+            if n.isLeaf {
+                if let g {
+                    if accumulate { n.grad = n.grad.map { $0 + g } ?? g }
+                    observe?(BackwardStep(node: n, incoming: g, sent: []))
+                }
+                continue
+            }
+            var sent: [Tensor?] = []
+            if let g {
+                if n.retainsGrad && accumulate { n.grad = n.grad.map { $0 + g } ?? g }
+                guard let rule = n.backwardFn else { throw AutogradError.secondBackward }
+                sent = rule(g)
+                observe?(BackwardStep(node: n, incoming: g, sent: sent))
+            }
+            for (i, input) in n.inputs.enumerated() {
+                guard let input else { continue }
+                if i < sent.count, let gi = sent[i] {
+                    input.pending = input.pending.map { $0 + gi } ?? gi
+                }
+                input.dependencies -= 1
+                if input.dependencies == 0 { ready.append(input) }
+            }
+        }
+        if !retainGraph {
+            for n in order where n.savesTensors { n.backwardFn = nil; n.released = true }
+        }
+        return captured
+    }
+}

@@ -1,0 +1,59 @@
+import Synchronization
+
+/// One vertex of the autograd graph: a tensor that requires grad.
+///
+/// A leaf node (made by `requiringGrad()`) holds the accumulated gradient in `grad`. An op node
+/// holds the op's backward rule, the nodes of its inputs (never of its outputs, so that ARC frees
+/// a graph as soon as its result is dropped) and the formula of the rule for explanations.
+public final class GradNode: @unchecked Sendable {
+    /// PyTorch's name for the backward function, e.g. `MmBackward0`; "AccumulateGrad" for leaves.
+    public let name: String
+    /// The local rule, written in terms of the op's inputs and the incoming gradient `G`.
+    public let formula: String
+    /// Nodes of the inputs, in argument order; nil for inputs that need no gradient.
+    public let inputs: [GradNode?]
+    /// The rule: incoming gradient in, one gradient per input out (nil where none is needed).
+    var backwardFn: ((Tensor) -> [Tensor?])?
+    /// Whether the rule captured tensors that a backward without `retainGraph` frees.
+    let savesTensors: Bool
+    /// Set once a backward pass without `retainGraph` freed the saved tensors.
+    var released = false
+    /// The output's shape and dtype, to check and create incoming gradients.
+    public let shape: [Int]
+    public let dtype: DType
+
+    /// For leaves: the accumulated gradient. For op nodes: the gradient kept by `retainGrad()`.
+    public internal(set) var grad: Tensor?
+    /// Whether `grad` is kept for this non-leaf node.
+    var retainsGrad = false
+    /// Work fields of the backward engine.
+    var pending: Tensor?
+    var dependencies = 0
+    /// A user-readable label (variable name) for explanations and graphs.
+    public var label: String?
+    /// The forward value, kept only while explanations are being recorded.
+    var value: Tensor?
+
+    /// Whether this node is a leaf made by the user (PyTorch's `is_leaf` with `requires_grad`).
+    public let isLeaf: Bool
+
+    init(leafShape shape: [Int], dtype: DType) {
+        name = "AccumulateGrad"; formula = ""; inputs = []; backwardFn = nil; savesTensors = false; isLeaf = true
+        self.shape = shape; self.dtype = dtype
+        GradNode.live.add(1, ordering: .relaxed)
+    }
+
+    init(name: String, formula: String, inputs: [GradNode?], savesTensors: Bool, shape: [Int], dtype: DType,
+         backward: @escaping (Tensor) -> [Tensor?]) {
+        self.name = name; self.formula = formula; self.inputs = inputs
+        self.savesTensors = savesTensors; self.backwardFn = backward; isLeaf = false
+        self.shape = shape; self.dtype = dtype
+        GradNode.live.add(1, ordering: .relaxed)
+    }
+
+    deinit { GradNode.live.subtract(1, ordering: .relaxed) }
+
+    /// The number of graph nodes alive in the process (for leak tests).
+    public static var liveCount: Int { live.load(ordering: .relaxed) }
+    static let live = Atomic<Int>(0)
+}

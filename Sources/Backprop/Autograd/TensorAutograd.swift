@@ -1,0 +1,145 @@
+/// The autograd side of `Tensor`: leaves, `.grad`, `backward`.
+extension Tensor {
+    /// Whether gradients flow to this tensor (it is a leaf that requires grad or an op result on one).
+    public var requiresGrad: Bool { node != nil }
+
+    /// A leaf that requires grad, holding the same values (PyTorch's `requires_grad_()`/`requires_grad=True`).
+    ///
+    /// With `false`, the same values with no autograd history.
+    public func requiringGrad(_ flag: Bool = true) -> Tensor {
+        precondition(!flag || dtype.isFloatingPoint,
+                     "requiringGrad: only floating point tensors can require gradients (got \(dtype))")
+        var t = detached()
+        if flag { t.node = GradNode(leafShape: shape, dtype: dtype) }
+        return t
+    }
+
+    /// Whether this tensor is a leaf of the graph: made by the user, or computed without grad.
+    public var isLeaf: Bool { node?.isLeaf ?? true }
+
+    /// PyTorch's name of the function that made this tensor, e.g. `AddBackward0`; nil for leaves.
+    public var gradFn: String? {
+        guard let n = node, !n.isLeaf else { return nil }
+        return n.name
+    }
+
+    /// The autograd node of this tensor, for explanations (nil when it does not require grad).
+    public var gradNode: GradNode? { node }
+
+    /// The accumulated gradient: set on leaves by `backward()`, on other tensors only after `retainGrad()`.
+    ///
+    /// Copies of a tensor share it. Setting it to nil restarts accumulation (what `zeroGrad()` does).
+    public var grad: Tensor? {
+        get { node?.grad }
+        nonmutating set {
+            guard let node else { preconditionFailure("grad: tensor does not require grad") }
+            if let v = newValue {
+                precondition(v.shape == node.shape,
+                             "grad: assigned gradient of shape \(v.shape) to a tensor of shape \(node.shape)")
+            }
+            node.grad = newValue?.detached()
+        }
+    }
+
+    /// Forgets the accumulated gradient (PyTorch's `zero_grad(set_to_none=True)`).
+    public func zeroGrad() { node?.grad = nil }
+
+    /// Keeps `.grad` for this non-leaf tensor in the next backward passes (PyTorch's `retain_grad()`).
+    public func retainGrad() {
+        guard let node else { preconditionFailure("retainGrad: tensor does not require grad") }
+        if !node.isLeaf { node.retainsGrad = true }
+    }
+
+    /// Gives this tensor a name that explanations and graphs show.
+    public func named(_ label: String) -> Tensor {
+        node?.label = label
+        return self
+    }
+
+    /// Backpropagates from this tensor, adding gradients into the leaves' `.grad` (PyTorch's `backward`).
+    ///
+    /// A tensor with one element needs no `gradient`; any other needs one of its shape (the vector of
+    /// the vector-Jacobian product). Without `retainGraph`, the tensors the graph saved are freed and
+    /// a second backward through it stops. Misuse stops the program with PyTorch's message; use
+    /// `tryBackward` to get it as an error instead.
+    public func backward(gradient: Tensor? = nil, retainGraph: Bool = false) {
+        do { try tryBackward(gradient: gradient, retainGraph: retainGraph) } catch {
+            fatalError("backward: \(error)")
+        }
+    }
+
+    /// `backward`, throwing an `AutogradError` instead of stopping.
+    public func tryBackward(gradient: Tensor? = nil, retainGraph: Bool = false,
+                            observe: ((BackwardStep) -> Void)? = nil) throws {
+        guard let node else { throw AutogradError.noGradFn }
+        let seed = try seedGradient(gradient)
+        _ = try Engine.run(root: node, seed: seed, retainGraph: retainGraph, accumulate: true, observe: observe)
+    }
+
+    func seedGradient(_ gradient: Tensor?) throws -> Tensor {
+        if let gradient {
+            precondition(gradient.shape == shape,
+                         "backward: gradient of shape \(gradient.shape) for a tensor of shape \(shape)")
+            return gradient.dtype == dtype ? gradient.detached() : gradient.to(dtype)
+        }
+        guard count == 1 else { throw AutogradError.implicitNonScalar }
+        return Tensor.ones(shape, dtype: dtype)
+    }
+}
+
+/// The gradients of `output` with respect to `inputs`, without touching any `.grad`
+/// (PyTorch's `torch.autograd.grad`). An input that `output` does not depend on gets nil.
+public func gradients(of output: Tensor, wrt inputs: [Tensor], gradient: Tensor? = nil,
+                      retainGraph: Bool = false) throws -> [Tensor?] {
+    guard let root = output.node else { throw AutogradError.noGradFn }
+    let nodes = inputs.map { x -> GradNode in
+        guard let n = x.node else { preconditionFailure("gradients(of:wrt:): an input does not require grad") }
+        return n
+    }
+    let seed = try output.seedGradient(gradient)
+    let got = try Engine.run(root: root, seed: seed, retainGraph: retainGraph, accumulate: false, capture: nodes)
+    return nodes.map { got[ObjectIdentifier($0)] }
+}
+
+extension Tensor {
+    /// Whether an op on these inputs must record a graph node.
+    @inline(__always) static func recordsGrad(_ a: Tensor) -> Bool {
+        a.node != nil && GradMode.isEnabled
+    }
+    @inline(__always) static func recordsGrad(_ a: Tensor, _ b: Tensor) -> Bool {
+        (a.node != nil || b.node != nil) && GradMode.isEnabled
+    }
+    static func recordsGrad(_ inputs: [Tensor]) -> Bool {
+        GradMode.isEnabled && inputs.contains { $0.node != nil }
+    }
+
+    /// Attaches an op node to this freshly computed result.
+    ///
+    /// - Parameters:
+    ///   - name: PyTorch's backward name (`MulBackward0`).
+    ///   - formula: the rule, as the op's doc comment states it.
+    ///   - inputs: the op's tensor inputs, in order; the rule returns one gradient per input.
+    ///   - saves: whether the rule captured tensors (then a second backward needs `retainGraph`).
+    ///   - backward: incoming gradient in, gradients of the inputs out.
+    func recorded(_ name: String, formula: String, inputs: [Tensor], saves: Bool,
+                  backward: @escaping (Tensor) -> [Tensor?]) -> Tensor {
+        var out = self
+        out.node = GradNode(name: name, formula: formula, inputs: inputs.map { $0.node }, savesTensors: saves,
+                            shape: shape, dtype: dtype, backward: backward)
+        if Explain.recordingValues { out.node?.value = out.detached() }
+        return out
+    }
+}
+
+/// Switches for explanations.
+public enum Explain {
+    nonisolated(unsafe) static var recordingValues = false
+
+    /// Runs `body` with every op node keeping its forward value, for traces and graph pictures.
+    public static func recordingValues<R>(_ body: () throws -> R) rethrows -> R {
+        let was = recordingValues
+        recordingValues = true
+        defer { recordingValues = was }
+        return try body()
+    }
+}

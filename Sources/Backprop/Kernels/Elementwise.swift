@@ -1,0 +1,104 @@
+/// An elementwise function of one variable, written once for every float type.
+protocol UnaryFunction {
+    static func apply<T: FloatElement>(_ x: T) -> T
+}
+
+/// An elementwise function of two variables.
+protocol BinaryFunction {
+    static func apply<T: FloatElement>(_ a: T, _ b: T) -> T
+}
+
+/// Raw elementwise loops over buffers. No shapes beyond broadcasting, no autograd.
+enum ElementwiseKernels {
+    /// out[i] = F(x[i]).
+    @inline(__always)
+    static func map<T: FloatElement, F: UnaryFunction>(_ x: UnsafePointer<T>, _ out: UnsafeMutablePointer<T>,
+                                                       _ n: Int, _: F.Type) {
+        for i in 0..<n { out[i] = F.apply(x[i]) }
+    }
+
+    /// out = F(a, b) with NumPy broadcasting from `aShape` and `bShape` to `outShape`.
+    static func zip<T: FloatElement, F: BinaryFunction>(
+        _ a: UnsafePointer<T>, _ aShape: [Int], _ b: UnsafePointer<T>, _ bShape: [Int],
+        _ out: UnsafeMutablePointer<T>, _ outShape: [Int], _: F.Type
+    ) {
+        let n = outShape.reduce(1, *)
+        if n == 0 { return }
+        let na = aShape.reduce(1, *), nb = bShape.reduce(1, *)
+        if na == n && nb == n {
+            for i in 0..<n { out[i] = F.apply(a[i], b[i]) }
+            return
+        }
+        if nb == 1 && na == n {
+            let s = b[0]
+            for i in 0..<n { out[i] = F.apply(a[i], s) }
+            return
+        }
+        if na == 1 && nb == n {
+            let s = a[0]
+            for i in 0..<n { out[i] = F.apply(s, b[i]) }
+            return
+        }
+        let sa = Shapes.broadcastStrides(aShape, to: outShape)
+        let sb = Shapes.broadcastStrides(bShape, to: outShape)
+        let rank = outShape.count
+        let inner = outShape[rank - 1]
+        let ia = sa[rank - 1], ib = sb[rank - 1]
+        var odo = Odometer(shape: Array(outShape.dropLast()))
+        var o = 0
+        repeat {
+            var offA = 0, offB = 0
+            for d in 0..<(rank - 1) { offA += odo.index[d] * sa[d]; offB += odo.index[d] * sb[d] }
+            if ia == 1 && ib == 1 {
+                for j in 0..<inner { out[o + j] = F.apply(a[offA + j], b[offB + j]) }
+            } else if ia == 1 && ib == 0 {
+                let s = b[offB]
+                for j in 0..<inner { out[o + j] = F.apply(a[offA + j], s) }
+            } else if ia == 0 && ib == 1 {
+                let s = a[offA]
+                for j in 0..<inner { out[o + j] = F.apply(s, b[offB + j]) }
+            } else {
+                for j in 0..<inner { out[o + j] = F.apply(a[offA + j * ia], b[offB + j * ib]) }
+            }
+            o += inner
+        } while rank > 1 && odo.next() >= 0
+    }
+
+    /// Copies `x` (of `shape`) broadcast to `outShape`.
+    static func expand<T>(_ x: UnsafePointer<T>, _ shape: [Int], _ out: UnsafeMutablePointer<T>, _ outShape: [Int]) {
+        let n = outShape.reduce(1, *)
+        if n == 0 { return }
+        if outShape.isEmpty { out[0] = x[0]; return }
+        let sx = Shapes.broadcastStrides(shape, to: outShape)
+        let rank = outShape.count
+        let inner = outShape[rank - 1], ix = sx[rank - 1]
+        var odo = Odometer(shape: Array(outShape.dropLast()))
+        var o = 0
+        repeat {
+            var off = 0
+            for d in 0..<(rank - 1) { off += odo.index[d] * sx[d] }
+            for j in 0..<inner { out[o + j] = x[off + j * ix] }
+            o += inner
+        } while rank > 1 && odo.next() >= 0
+    }
+
+    /// Copies `x` (of `shape`) with its dims reordered: output dim i is input dim `perm[i]`.
+    static func permute<T>(_ x: UnsafePointer<T>, _ shape: [Int], _ perm: [Int], _ out: UnsafeMutablePointer<T>) {
+        let n = shape.reduce(1, *)
+        if n == 0 { return }
+        let outShape = perm.map { shape[$0] }
+        if outShape.isEmpty { out[0] = x[0]; return }
+        let inStrides = Shapes.strides(shape)
+        let st = perm.map { inStrides[$0] }
+        let rank = outShape.count
+        let inner = outShape[rank - 1], ix = st[rank - 1]
+        var odo = Odometer(shape: Array(outShape.dropLast()))
+        var o = 0
+        repeat {
+            var off = 0
+            for d in 0..<(rank - 1) { off += odo.index[d] * st[d] }
+            for j in 0..<inner { out[o + j] = x[off + j * ix] }
+            o += inner
+        } while rank > 1 && odo.next() >= 0
+    }
+}

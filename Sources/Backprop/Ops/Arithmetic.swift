@@ -1,0 +1,124 @@
+// Elementwise arithmetic with NumPy broadcasting. Each op's backward rule follows its forward;
+// `G` is the incoming gradient, and gradients of broadcast inputs are summed back to their shapes.
+
+struct AddF: BinaryFunction { @inline(__always) static func apply<T: FloatElement>(_ a: T, _ b: T) -> T { a + b } }
+struct SubF: BinaryFunction { @inline(__always) static func apply<T: FloatElement>(_ a: T, _ b: T) -> T { a - b } }
+struct MulF: BinaryFunction { @inline(__always) static func apply<T: FloatElement>(_ a: T, _ b: T) -> T { a * b } }
+struct DivF: BinaryFunction { @inline(__always) static func apply<T: FloatElement>(_ a: T, _ b: T) -> T { a / b } }
+struct NegF: UnaryFunction { @inline(__always) static func apply<T: FloatElement>(_ x: T) -> T { -x } }
+
+extension Tensor {
+    /// `a + alpha * b` (PyTorch's `torch.add(input, other, alpha=)`). Backward: da = G, db = alpha G.
+    public func add(_ other: Tensor, alpha: Double = 1) -> Tensor {
+        if alpha != 1 { return self + other * alpha }
+        let out = Tensor.zip(self, other, AddF.self, op: "add")
+        guard Tensor.recordsGrad(self, other) else { return out }
+        let (sa, sb) = (shape, other.shape)
+        return out.recorded("AddBackward0", formula: "da = G, db = G (summed over broadcast dims)",
+                            inputs: [self, other], saves: false) { g in
+            [g.sumTo(sa), g.sumTo(sb)]
+        }
+    }
+
+    /// `a - alpha * b`. Backward: da = G, db = -alpha G.
+    public func sub(_ other: Tensor, alpha: Double = 1) -> Tensor {
+        if alpha != 1 { return self - other * alpha }
+        let out = Tensor.zip(self, other, SubF.self, op: "sub")
+        guard Tensor.recordsGrad(self, other) else { return out }
+        let (sa, sb) = (shape, other.shape)
+        return out.recorded("SubBackward0", formula: "da = G, db = -G (summed over broadcast dims)",
+                            inputs: [self, other], saves: false) { g in
+            [g.sumTo(sa), (-g).sumTo(sb)]
+        }
+    }
+
+    /// Elementwise product. Backward: da = G * b, db = G * a.
+    public func mul(_ other: Tensor) -> Tensor {
+        let out = Tensor.zip(self, other, MulF.self, op: "mul")
+        guard Tensor.recordsGrad(self, other) else { return out }
+        let (a, b) = (detached(), other.detached())
+        let (na, nb) = (node != nil, other.node != nil)
+        return out.recorded("MulBackward0", formula: "da = G * b, db = G * a",
+                            inputs: [self, other], saves: true) { g in
+            [na ? (g * b).sumTo(a.shape) : nil, nb ? (g * a).sumTo(b.shape) : nil]
+        }
+    }
+
+    /// Elementwise quotient. Backward: da = G / b, db = -G * a / b².
+    public func div(_ other: Tensor) -> Tensor {
+        let out = Tensor.zip(self, other, DivF.self, op: "div")
+        guard Tensor.recordsGrad(self, other) else { return out }
+        let (a, b) = (detached(), other.detached())
+        let (na, nb) = (node != nil, other.node != nil)
+        return out.recorded("DivBackward0", formula: "da = G / b, db = -G * a / b^2",
+                            inputs: [self, other], saves: true) { g in
+            [na ? (g / b).sumTo(a.shape) : nil, nb ? (-g * a / (b * b)).sumTo(b.shape) : nil]
+        }
+    }
+
+    /// Elementwise negation. Backward: dx = -G.
+    public func neg() -> Tensor {
+        let out = map(NegF.self, op: "neg")
+        guard Tensor.recordsGrad(self) else { return out }
+        return out.recorded("NegBackward0", formula: "dx = -G", inputs: [self], saves: false) { g in [-g] }
+    }
+
+    // Scalar operands are rounded to the tensor's dtype first, as PyTorch does.
+
+    public static func + (a: Tensor, b: Tensor) -> Tensor { a.add(b) }
+    public static func - (a: Tensor, b: Tensor) -> Tensor { a.sub(b) }
+    public static func * (a: Tensor, b: Tensor) -> Tensor { a.mul(b) }
+    public static func / (a: Tensor, b: Tensor) -> Tensor { a.div(b) }
+    public static prefix func - (a: Tensor) -> Tensor { a.neg() }
+
+    public static func + (a: Tensor, b: Double) -> Tensor { a.add(a.scalarLike(b)) }
+    public static func + (a: Double, b: Tensor) -> Tensor { b.scalarLike(a).add(b) }
+    public static func - (a: Tensor, b: Double) -> Tensor { a.sub(a.scalarLike(b)) }
+    public static func - (a: Double, b: Tensor) -> Tensor { b.scalarLike(a).sub(b) }
+    public static func * (a: Tensor, b: Double) -> Tensor { a.mul(a.scalarLike(b)) }
+    public static func * (a: Double, b: Tensor) -> Tensor { b.scalarLike(a).mul(b) }
+    public static func / (a: Tensor, b: Double) -> Tensor { a.div(a.scalarLike(b)) }
+    public static func / (a: Double, b: Tensor) -> Tensor { b.scalarLike(a).div(b) }
+
+    public static func += (a: inout Tensor, b: Tensor) { a.assignKeepingIdentity(a + b) }
+    public static func -= (a: inout Tensor, b: Tensor) { a.assignKeepingIdentity(a - b) }
+    public static func *= (a: inout Tensor, b: Tensor) { a.assignKeepingIdentity(a * b) }
+    public static func /= (a: inout Tensor, b: Tensor) { a.assignKeepingIdentity(a / b) }
+    public static func += (a: inout Tensor, b: Double) { a.assignKeepingIdentity(a + b) }
+    public static func -= (a: inout Tensor, b: Double) { a.assignKeepingIdentity(a - b) }
+    public static func *= (a: inout Tensor, b: Double) { a.assignKeepingIdentity(a * b) }
+    public static func /= (a: inout Tensor, b: Double) { a.assignKeepingIdentity(a / b) }
+
+    /// In-place update semantics: a leaf that requires grad keeps its identity (its `.grad`, and what
+    /// modules and optimizers hold) and takes the new values, which must not change its shape.
+    /// This is what `W -= lr * W.grad!` inside `withNoGrad` needs; graphs that saved the old values
+    /// keep them (copy-on-write). Anywhere else the result simply replaces the value.
+    mutating func assignKeepingIdentity(_ new: Tensor) {
+        if let n = node, n.isLeaf, !GradMode.isEnabled {
+            precondition(new.shape == shape,
+                         "in-place update: result of shape \(new.shape) does not fit a leaf of shape \(shape)")
+            storage = new.dtype == dtype ? new.storage : new.converted(to: dtype).storage
+        } else if let n = node, n.isLeaf, GradMode.isEnabled {
+            preconditionFailure("a leaf Variable that requires grad is being used in an in-place operation; update parameters inside withNoGrad { }")
+        } else {
+            self = new
+        }
+    }
+
+    /// Replaces the values of this tensor, keeping its autograd identity (PyTorch's `copy_` under no-grad).
+    public mutating func update(to new: Tensor) {
+        precondition(new.shape == shape, "update(to:): new values of shape \(new.shape) for a tensor of shape \(shape)")
+        storage = new.dtype == dtype ? new.storage : new.converted(to: dtype).storage
+    }
+
+    /// The gradient `self` reduced by summation to `target` (undoing broadcasting).
+    func sumTo(_ target: [Int]) -> Tensor {
+        if shape == target { return self }
+        let lead = rank - target.count
+        var dims: [Int] = Array(0..<lead)
+        for (i, s) in target.enumerated() where s == 1 && shape[lead + i] != 1 { dims.append(lead + i) }
+        var r = dims.isEmpty ? self : sum(dims: dims, keepDim: true)
+        if r.shape != target { r = r.reshape(target) }
+        return r
+    }
+}

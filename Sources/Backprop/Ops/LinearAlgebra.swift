@@ -1,0 +1,92 @@
+// Matrix products: mm (2-d), bmm (3-d), and matmul with PyTorch's 1-d and batch rules.
+
+extension Tensor {
+    /// The matrix product of [n, k] and [k, m] (PyTorch's `mm`).
+    /// Backward: dA = G B^T, dB = A^T G.
+    public func mm(_ other: Tensor) -> Tensor {
+        precondition(rank == 2 && other.rank == 2,
+                     "mm: expected 2-d tensors, got shapes \(shape) and \(other.shape)")
+        precondition(shape[1] == other.shape[0],
+                     "mm: \(shape) x \(other.shape): inner dimensions \(shape[1]) and \(other.shape[0]) differ")
+        precondition(dtype == other.dtype, "mm: dtypes \(dtype) and \(other.dtype) differ")
+        let out = Tensor.gemm(self, false, other, false, batch: 1, m: shape[0], n: other.shape[1], k: shape[1],
+                              outShape: [shape[0], other.shape[1]])
+        guard Tensor.recordsGrad(self, other) else { return out }
+        let (a, b) = (detached(), other.detached())
+        let (na, nb) = (node != nil, other.node != nil)
+        return out.recorded("MmBackward0", formula: "dA = G B^T, dB = A^T G", inputs: [self, other], saves: true) { g in
+            [na ? Tensor.gemm(g, false, b, true, batch: 1, m: g.shape[0], n: b.shape[0], k: g.shape[1], outShape: a.shape) : nil,
+             nb ? Tensor.gemm(a, true, g, false, batch: 1, m: a.shape[1], n: g.shape[1], k: a.shape[0], outShape: b.shape) : nil]
+        }
+    }
+
+    /// Batched matrix product of [b, n, k] and [b, k, m] (PyTorch's `bmm`).
+    /// Backward: dA = G B^T, dB = A^T G for each batch.
+    public func bmm(_ other: Tensor) -> Tensor {
+        precondition(rank == 3 && other.rank == 3 && shape[0] == other.shape[0] && shape[2] == other.shape[1],
+                     "bmm: \(shape) x \(other.shape): expected [b, n, k] and [b, k, m]")
+        precondition(dtype == other.dtype, "bmm: dtypes \(dtype) and \(other.dtype) differ")
+        let (bs, m, k, n) = (shape[0], shape[1], shape[2], other.shape[2])
+        let out = Tensor.gemm(self, false, other, false, batch: bs, m: m, n: n, k: k, outShape: [bs, m, n])
+        guard Tensor.recordsGrad(self, other) else { return out }
+        let (a, b) = (detached(), other.detached())
+        let (na, nb) = (node != nil, other.node != nil)
+        return out.recorded("BmmBackward0", formula: "dA = G B^T, dB = A^T G (per batch)", inputs: [self, other], saves: true) { g in
+            [na ? Tensor.gemm(g, false, b, true, batch: bs, m: m, n: k, k: n, outShape: a.shape) : nil,
+             nb ? Tensor.gemm(a, true, g, false, batch: bs, m: k, n: n, k: m, outShape: b.shape) : nil]
+        }
+    }
+
+    /// The matrix product with PyTorch's `matmul` rules: a 1-d left operand gets a dim prepended and a
+    /// 1-d right operand one appended (both removed after), and batch dims broadcast.
+    /// Backward: through `mm`/`bmm`, `reshape` and `expand`.
+    public func matmul(_ other: Tensor) -> Tensor {
+        precondition(rank >= 1 && other.rank >= 1,
+                     "matmul: both arguments need at least 1 dimension, got shapes \(shape) and \(other.shape)")
+        let a = rank == 1 ? reshape([1, shape[0]]) : self
+        let b = other.rank == 1 ? other.reshape([other.shape[0], 1]) : other
+        let k = a.shape[a.rank - 1]
+        precondition(k == b.shape[b.rank - 2],
+                     "matmul: \(shape) x \(other.shape): inner dimensions \(k) and \(b.shape[b.rank - 2]) differ")
+        var result: Tensor
+        if a.rank == 2 && b.rank == 2 {
+            result = a.mm(b)
+        } else {
+            let batchA = Array(a.shape.dropLast(2)), batchB = Array(b.shape.dropLast(2))
+            guard let batch = Shapes.broadcast(batchA, batchB) else {
+                preconditionFailure("matmul: batch dims of \(shape) and \(other.shape) cannot be broadcast")
+            }
+            let m = a.shape[a.rank - 2], n = b.shape[b.rank - 1]
+            let nb = batch.reduce(1, *)
+            let a3 = a.expand(batch + [m, k]).reshape([nb, m, k])
+            let b3 = b.expand(batch + [k, n]).reshape([nb, k, n])
+            result = a3.bmm(b3).reshape(batch + [m, n])
+        }
+        if rank == 1 { result = result.squeeze(result.rank - 2) }
+        if other.rank == 1 { result = result.squeeze(result.rank - 1) }
+        return result
+    }
+
+    /// y = x W^T + b with weight [out, in] (PyTorch's `nn.functional.linear`).
+    public func linear(weight: Tensor, bias: Tensor? = nil) -> Tensor {
+        precondition(weight.rank <= 2, "linear: weight must be 1-d or 2-d, got shape \(weight.shape)")
+        let y = matmul(weight.t())
+        return bias.map { y + $0 } ?? y
+    }
+
+    /// The raw product of `batch` pairs of matrices (transposes folded into the kernel), no autograd.
+    static func gemm(_ a: Tensor, _ transA: Bool, _ b: Tensor, _ transB: Bool,
+                     batch: Int, m: Int, n: Int, k: Int, outShape: [Int]) -> Tensor {
+        var out = Tensor(shape: outShape, dtype: a.dtype, zeroed: false)
+        func run<T: FloatElement>(_: T.Type) {
+            out.withMutablePointer(T.self) { o in a.withPointer(T.self) { pa in b.withPointer(T.self) { pb in
+                for i in 0..<batch {
+                    MatmulKernels.gemm(m: m, n: n, k: k, pa + i * m * k, transA: transA,
+                                       pb + i * k * n, transB: transB, o + i * m * n)
+                }
+            } } }
+        }
+        a.dispatchFloat("mm", { run(Float.self) }, { run(Double.self) })
+        return out
+    }
+}

@@ -1,0 +1,163 @@
+// Classification losses: nllLoss and crossEntropy with PyTorch's reductions, weights,
+// ignoreIndex and label smoothing; oneHot.
+
+/// How a loss combines its per-element values (PyTorch's `reduction=`).
+public enum Reduction: String, Sendable, CaseIterable {
+    case none, mean, sum
+}
+
+extension Tensor {
+    /// One-hot encoding of int64 class indices: a trailing dim of `numClasses` (default: max + 1), int64.
+    public func oneHot(numClasses: Int? = nil) -> Tensor {
+        precondition(dtype == .int64, "one_hot: expected an int64 tensor of class indices, got \(dtype)")
+        let idx = integers
+        let c = numClasses ?? ((idx.max() ?? -1) + 1)
+        var out = Tensor.zeros(shape + [c], dtype: .int64)
+        out.withMutablePointer(Int64.self) { o in
+            for (i, t) in idx.enumerated() {
+                precondition(t >= 0 && t < c, "one_hot: class index \(t) out of range for \(c) classes")
+                o[i * c + t] = 1
+            }
+        }
+        return out
+    }
+
+    /// Checks an (N, C, d1...) or (C) input against its class-index target and returns the layout.
+    func classLayout(target: Tensor, op: String) -> (n: Int, c: Int, s: Int) {
+        precondition(target.dtype == .int64, "\(op): expected an int64 target of class indices, got \(target.dtype)")
+        if rank == 1 {
+            precondition(target.rank == 0, "\(op): a 1-d input \(shape) needs a 0-d target, got \(target.shape)")
+            return (1, shape[0], 1)
+        }
+        precondition(rank >= 2, "\(op): expected input of shape (N, C, ...) or (C), got \(shape)")
+        let expected = [shape[0]] + Array(shape.dropFirst(2))
+        precondition(target.shape == expected,
+                     "\(op): input \(shape) needs a target of shape \(expected), got \(target.shape)")
+        return (shape[0], shape[1], shape.dropFirst(2).reduce(1, *))
+    }
+
+    /// The negative log-likelihood of log-probabilities `self` (N, C, d1...) at class indices `target`.
+    ///
+    /// loss_i = -w[t_i] * x[i, t_i] (0 where t_i == ignoreIndex); `mean` divides the sum by the summed
+    /// weights of the non-ignored targets. Backward: dx[i, t_i] = -w[t_i] * G_i (/ that sum for mean).
+    public func nllLoss(target: Tensor, weight: Tensor? = nil, ignoreIndex: Int = -100,
+                        reduction: Reduction = .mean) -> Tensor {
+        requireFloat("nll_loss")
+        let (n, c, s) = classLayout(target: target, op: "nll_loss")
+        if let weight {
+            precondition(weight.shape == [c], "nll_loss: weight of shape \(weight.shape) for \(c) classes")
+        }
+        let t = target.integers
+        for v in t where v != ignoreIndex {
+            precondition(v >= 0 && v < c, "nll_loss: target \(v) is out of bounds for \(c) classes")
+        }
+        let w = weight?.scalars ?? [Double](repeating: 1, count: c)
+        let x = scalars
+        var losses = [Double](repeating: 0, count: n * s)
+        var coef = [Double](repeating: 0, count: n * s)   // d loss_i / d x[i, t_i] before G
+        var total = 0.0, wsum = 0.0
+        for i in 0..<n {
+            for j in 0..<s where t[i * s + j] != ignoreIndex {
+                let ti = t[i * s + j]
+                let wi = w[ti]
+                let v = x[(i * c + ti) * s + j]
+                losses[i * s + j] = -wi * v
+                coef[i * s + j] = -wi
+                total += -wi * v
+                wsum += wi
+            }
+        }
+        let outShape: [Int] = rank == 1 ? [] : [n] + Array(shape.dropFirst(2))
+        let out: Tensor
+        switch reduction {
+        case .none: out = Tensor(losses, shape: outShape, dtype: dtype)
+        case .sum: out = Tensor(scalar: total, dtype: dtype)
+        case .mean: out = Tensor(scalar: total / wsum, dtype: dtype)
+        }
+        guard Tensor.recordsGrad(self) else { return out }
+        let inShape = shape, dt = dtype
+        return out.recorded("NllLossBackward0", formula: "dx[i, t_i] = -w[t_i] * G (divided by sum of w[t_i] for mean)",
+                            inputs: [self], saves: true) { g in
+            let gs = g.scalars
+            var dx = [Double](repeating: 0, count: n * c * s)
+            for i in 0..<n {
+                for j in 0..<s where t[i * s + j] != ignoreIndex {
+                    let gi: Double
+                    switch reduction {
+                    case .none: gi = gs[i * s + j]
+                    case .sum: gi = gs[0]
+                    case .mean: gi = gs[0] / wsum
+                    }
+                    dx[(i * c + t[i * s + j]) * s + j] = coef[i * s + j] * gi
+                }
+            }
+            return [Tensor(dx, shape: inShape, dtype: dt)]
+        }
+    }
+
+    /// Cross-entropy of logits `self` (N, C, d1...) or (C) against class indices (int64) or class
+    /// probabilities (a float tensor shaped like the input).
+    ///
+    /// With class indices it is `nllLoss(logSoftmax(x, dim: 1))` plus, for label smoothing e,
+    /// (e / C) * sum_c w[c] * (-logSoftmax[i, c]) mixed in with weight (1 - e); `mean` divides by the
+    /// summed weights of the non-ignored targets. With probabilities q = (1 - e) * target + e / C,
+    /// loss_i = -sum_c w[c] q[i, c] logSoftmax[i, c], and `mean` divides by the number of rows.
+    /// The composed backward gives dx = (softmax - onehot) / N in the plain case.
+    public func crossEntropy(target: Tensor, weight: Tensor? = nil, ignoreIndex: Int = -100,
+                             reduction: Reduction = .mean, labelSmoothing: Double = 0) -> Tensor {
+        requireFloat("cross_entropy")
+        precondition(labelSmoothing >= 0 && labelSmoothing <= 1,
+                     "cross_entropy: label_smoothing must be between 0.0 and 1.0, got \(labelSmoothing)")
+        precondition(rank >= 1, "cross_entropy: expected input of shape (N, C, ...) or (C), got \(shape)")
+        let classDim = rank == 1 ? 0 : 1
+        let c = shape[classDim]
+        let lp = logSoftmax(dim: classDim)
+        // Weights broadcast along the class dim.
+        var wShape = [Int](repeating: 1, count: rank)
+        wShape[classDim] = c
+        let wb = weight.map { w -> Tensor in
+            precondition(w.shape == [c], "cross_entropy: weight of shape \(w.shape) for \(c) classes")
+            return w.detached().to(dtype).reshape(wShape)
+        }
+
+        if target.dtype.isFloatingPoint {
+            precondition(target.shape == shape,
+                         "cross_entropy: probability target of shape \(target.shape) for input \(shape)")
+            precondition(ignoreIndex == -100, "cross_entropy: ignore_index is not supported for floating point target")
+            let q = labelSmoothing > 0 ? target * (1 - labelSmoothing) + labelSmoothing / Double(c) : target
+            var prod = q * lp
+            if let wb { prod = prod * wb }
+            let perRow = -prod.sum(dim: classDim)
+            switch reduction {
+            case .none: return perRow
+            case .sum: return perRow.sum()
+            case .mean: return perRow.sum() / Double(Swift.max(count / c, 1))
+            }
+        }
+
+        if labelSmoothing == 0 {
+            return lp.nllLoss(target: target, weight: weight, ignoreIndex: ignoreIndex, reduction: reduction)
+        }
+        let (n, _, s) = classLayout(target: target, op: "cross_entropy")
+        let t = target.integers
+        let keep = t.map { $0 == ignoreIndex ? 0.0 : 1.0 }
+        var maskShape = shape
+        maskShape[classDim] = 1
+        let mask = Tensor(keep, shape: rank == 1 ? [] : [n, 1] + Array(shape.dropFirst(2)), dtype: dtype)
+        _ = maskShape
+        var smoothTerm = -lp
+        if let wb { smoothTerm = smoothTerm * wb }
+        let smooth = (smoothTerm * mask).sum(dim: classDim)                  // sum_c w[c] (-lp) per row
+        let nll = lp.nllLoss(target: target, weight: weight, ignoreIndex: ignoreIndex, reduction: .none)
+        let perRow = nll * (1 - labelSmoothing) + smooth * (labelSmoothing / Double(c))
+        switch reduction {
+        case .none: return perRow
+        case .sum: return perRow.sum()
+        case .mean:
+            let w = weight?.scalars ?? [Double](repeating: 1, count: c)
+            var wsum = 0.0
+            for i in 0..<(n * s) where t[i] != ignoreIndex { wsum += w[t[i]] }
+            return perRow.sum() / wsum
+        }
+    }
+}

@@ -1,0 +1,187 @@
+// Reductions: sum, mean, max and friends, over all elements or over dims, with `keepDim`.
+
+extension Tensor {
+    /// Normalized, sorted, de-duplicated dims; an empty list means all dims (PyTorch's `dim=[]`/None).
+    func reductionDims(_ dims: [Int]?, op: String) -> [Int] {
+        guard let dims, !dims.isEmpty else { return Array(0..<rank) }
+        let ds = dims.map { Shapes.normalize($0, rank: rank, op: op) }
+        precondition(Set(ds).count == ds.count, "\(op): dim \(dims) appears multiple times in the list of dims")
+        return Set(ds).sorted()
+    }
+
+    /// The shape after reducing `dims`.
+    func reducedShape(_ dims: [Int], keepDim: Bool) -> [Int] {
+        if rank == 0 { return [] }
+        return keepDim ? shape.enumerated().map { dims.contains($0.offset) ? 1 : $0.element }
+                       : shape.enumerated().filter { !dims.contains($0.offset) }.map(\.element)
+    }
+
+    /// The raw sum over `dims` with keepdim shape (no autograd).
+    func rawSum(_ dims: [Int]) -> Tensor {
+        let keep = reducedShape(dims, keepDim: true)
+        var out = Tensor(shape: keep, dtype: dtype, zeroed: false)
+        let set = Set(dims)
+        dispatchFloat("sum", {
+            out.withMutablePointer(Float.self) { o in withPointer(Float.self) { ReduceKernels.sum($0, shape, reduced: set, o) } }
+        }, {
+            out.withMutablePointer(Double.self) { o in withPointer(Double.self) { ReduceKernels.sum($0, shape, reduced: set, o) } }
+        })
+        return out
+    }
+
+    /// The sum of all elements, a 0-d tensor. Backward: dx = G broadcast to x.shape.
+    public func sum() -> Tensor { sum(dims: [], keepDim: false) }
+
+    /// The sum over one dim. Backward: dx = G broadcast back over the summed dim.
+    public func sum(dim: Int, keepDim: Bool = false) -> Tensor { sum(dims: [dim], keepDim: keepDim) }
+
+    /// The sum over several dims (all when empty). Backward: dx = G broadcast back over the summed dims.
+    public func sum(dims: [Int], keepDim: Bool = false) -> Tensor {
+        requireFloat("sum")
+        let ds = reductionDims(dims, op: "sum")
+        let keep = rawSum(ds)
+        let outShape = reducedShape(ds, keepDim: keepDim)
+        let out = keep.withShape(outShape)
+        guard Tensor.recordsGrad(self) else { return out }
+        let (s, ks) = (shape, keep.shape)
+        return out.recorded(dims.isEmpty ? "SumBackward0" : "SumBackward1", formula: "dx = G broadcast to x.shape",
+                            inputs: [self], saves: false) { g in
+            [g.withShape(ks).broadcast(to: s, op: "sum")]
+        }
+    }
+
+    /// The mean of all elements. Backward: dx = G / n broadcast to x.shape.
+    public func mean() -> Tensor { mean(dims: [], keepDim: false) }
+
+    /// The mean over one dim.
+    public func mean(dim: Int, keepDim: Bool = false) -> Tensor { mean(dims: [dim], keepDim: keepDim) }
+
+    /// The mean over several dims (all when empty). Backward: dx = G / n broadcast back.
+    public func mean(dims: [Int], keepDim: Bool = false) -> Tensor {
+        requireFloat("mean")
+        let ds = reductionDims(dims, op: "mean")
+        let n = ds.reduce(1) { $0 * (rank == 0 ? 1 : shape[$1]) }
+        let out = rawSum(ds).withShape(reducedShape(ds, keepDim: keepDim)) / Double(n)
+        guard Tensor.recordsGrad(self) else { return out.detached() }
+        let (s, ks) = (shape, reducedShape(ds, keepDim: true))
+        return out.detached().recorded(dims.isEmpty ? "MeanBackward0" : "MeanBackward1", formula: "dx = G / n broadcast to x.shape",
+                                       inputs: [self], saves: false) { g in
+            [(g / Double(n)).withShape(ks).broadcast(to: s, op: "mean")]
+        }
+    }
+
+    /// The largest value along `dim` and the first index where it occurs (PyTorch's `max(dim=)`).
+    /// Backward: the whole gradient goes to the chosen index.
+    public func max(dim: Int, keepDim: Bool = false) -> (values: Tensor, indices: Tensor) {
+        requireFloat("max")
+        let d = Shapes.normalize(dim, rank: rank, op: "max")
+        precondition(rank == 0 || shape[d] > 0, "max(): Expected reduction dim \(dim) to have non-zero size (shape \(shape))")
+        let split = DimSplit(shape, d)
+        let keep = reducedShape([d], keepDim: true)
+        var values = Tensor(shape: keep, dtype: dtype, zeroed: false)
+        var indices = Tensor(shape: keep, dtype: .int64, zeroed: false)
+        indices.withMutablePointer(Int64.self) { ip in
+            dispatchFloat("max", {
+                values.withMutablePointer(Float.self) { o in withPointer(Float.self) {
+                    ReduceKernels.maxAlong($0, outer: split.outer, n: split.n, inner: split.inner, o, ip) } }
+            }, {
+                values.withMutablePointer(Double.self) { o in withPointer(Double.self) {
+                    ReduceKernels.maxAlong($0, outer: split.outer, n: split.n, inner: split.inner, o, ip) } }
+            })
+        }
+        let outShape = reducedShape([d], keepDim: keepDim)
+        var v = values.withShape(outShape)
+        let idx = indices.withShape(outShape)
+        if Tensor.recordsGrad(self) {
+            let (s, ks) = (shape, keep)
+            v = v.recorded("MaxBackward0", formula: "dx = G at the index of the maximum, 0 elsewhere",
+                           inputs: [self], saves: true) { g in
+                [Tensor.scatterAlong(g.withShape(ks), indices: indices, dim: d, shape: s)]
+            }
+        }
+        return (v, idx)
+    }
+
+    /// The index of the largest value along `dim` (first on ties), or over all elements flattened.
+    public func argmax(dim: Int? = nil, keepDim: Bool = false) -> Tensor {
+        guard let dim else {
+            let r = flatten().max(dim: 0).indices.detached()
+            return keepDim ? r.reshape([Int](repeating: 1, count: rank)) : r
+        }
+        return withNoGrad { max(dim: dim, keepDim: keepDim).indices }
+    }
+
+    /// The largest value over the given dims (all when empty) (PyTorch's `amax`, and `max()` with no dim).
+    /// Backward: G shared evenly among the elements equal to the maximum.
+    public func amax(dims: [Int] = [], keepDim: Bool = false) -> Tensor {
+        requireFloat("amax")
+        let ds = reductionDims(dims, op: "amax")
+        let keepShape = reducedShape(ds, keepDim: true)
+        var keep = Tensor(shape: keepShape, dtype: dtype, zeroed: false)
+        let set = Set(ds)
+        dispatchFloat("amax", {
+            keep.withMutablePointer(Float.self) { o in withPointer(Float.self) { ReduceKernels.max($0, shape, reduced: set, o) } }
+        }, {
+            keep.withMutablePointer(Double.self) { o in withPointer(Double.self) { ReduceKernels.max($0, shape, reduced: set, o) } }
+        })
+        let out = keep.withShape(reducedShape(ds, keepDim: keepDim))
+        guard Tensor.recordsGrad(self) else { return out }
+        let x = detached()
+        return out.recorded("AmaxBackward0", formula: "dx = G * (x == max) / count(x == max)",
+                            inputs: [self], saves: true) { g in
+            let mask = Tensor.equalMask(x, keep)
+            let counts = mask.rawSum(ds)
+            return [g.withShape(keepShape) * mask / counts]
+        }
+    }
+
+    /// `amax` over one dim.
+    public func amax(dim: Int, keepDim: Bool = false) -> Tensor { amax(dims: [dim], keepDim: keepDim) }
+
+    /// The largest element, a 0-d tensor (PyTorch's `max()` with no dim).
+    public func max() -> Tensor { amax() }
+
+    /// log(sum(exp(x))) over the given dims, computed stably as m + log(sum(exp(x - m))) with m the max.
+    /// Backward: dx = G * exp(x - logsumexp(x)) = G * softmax(x).
+    public func logsumexp(dims: [Int], keepDim: Bool = false) -> Tensor {
+        requireFloat("logsumexp")
+        let ds = reductionDims(dims, op: "logsumexp")
+        let keepShape = reducedShape(ds, keepDim: true)
+        let x = detached()
+        var m = withNoGrad { x.amax(dims: ds, keepDim: true) }
+        m = m.map(FiniteOrZeroF.self, op: "logsumexp")
+        let keep = withNoGrad { (x - m).exp().rawSum(ds).log() + m }
+        let out = keep.withShape(reducedShape(ds, keepDim: keepDim))
+        guard Tensor.recordsGrad(self) else { return out }
+        return out.recorded("LogsumexpBackward0", formula: "dx = G * exp(x - logsumexp(x))",
+                            inputs: [self], saves: true) { g in
+            [g.withShape(keepShape) * (x - keep).exp()]
+        }
+    }
+
+    /// `logsumexp` over one dim.
+    public func logsumexp(dim: Int, keepDim: Bool = false) -> Tensor { logsumexp(dims: [dim], keepDim: keepDim) }
+
+    /// 1 where `a` equals `b` (broadcast), 0 elsewhere; no autograd.
+    static func equalMask(_ a: Tensor, _ b: Tensor) -> Tensor { Tensor.zip(a, b, EqualF.self, op: "eq") }
+
+    /// A tensor of `shape`, zero except `g` placed at `indices` along `dim` (`indices`, `g` keepdim-shaped).
+    static func scatterAlong(_ g: Tensor, indices: Tensor, dim: Int, shape: [Int]) -> Tensor {
+        var out = Tensor.zeros(shape, dtype: g.dtype)
+        let split = DimSplit(shape, dim)
+        let idx = indices.integers
+        func fill<T: FloatElement>(_: T.Type) {
+            out.withMutablePointer(T.self) { o in g.withPointer(T.self) { gp in
+                for a in 0..<split.outer { for k in 0..<split.inner {
+                    let i = a * split.inner + k
+                    o[(a * split.n + idx[i]) * split.inner + k] += gp[i]
+                } }
+            } }
+        }
+        g.dtype == .float32 ? fill(Float.self) : fill(Double.self)
+        return out
+    }
+}
+
+struct EqualF: BinaryFunction { @inline(__always) static func apply<T: FloatElement>(_ a: T, _ b: T) -> T { a == b ? 1 : 0 } }
+struct FiniteOrZeroF: UnaryFunction { @inline(__always) static func apply<T: FloatElement>(_ x: T) -> T { x.isFinite ? x : 0 } }

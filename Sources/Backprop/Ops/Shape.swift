@@ -1,0 +1,138 @@
+// Ops that move values without arithmetic: reshape, transpose, permute, expand.
+
+extension Tensor {
+    /// The same values under a new shape; one size may be -1 (inferred). Backward: dx = reshape(G, x.shape).
+    public func reshape(_ newShape: [Int]) -> Tensor {
+        let target = Tensor.inferShape(newShape, count: count, op: "reshape", from: shape)
+        if target == shape { return self }
+        let out = withShape(target)
+        guard Tensor.recordsGrad(self) else { return out }
+        let s = shape
+        return out.recorded("ViewBackward0", formula: "dx = reshape(G, x.shape)", inputs: [self], saves: false) { g in
+            [g.reshape(s)]
+        }
+    }
+
+    /// `reshape` with the sizes as arguments: `x.reshape(2, -1)`.
+    public func reshape(_ sizes: Int...) -> Tensor { reshape(sizes) }
+
+    static func inferShape(_ newShape: [Int], count: Int, op: String, from shape: [Int]) -> [Int] {
+        var target = newShape
+        let unknown = target.indices.filter { target[$0] == -1 }
+        precondition(unknown.count <= 1, "\(op): only one dimension can be inferred in \(newShape)")
+        precondition(target.allSatisfy { $0 >= -1 }, "\(op): invalid shape \(newShape)")
+        if let u = unknown.first {
+            let known = target.enumerated().filter { $0.offset != u }.reduce(1) { $0 * $1.element }
+            precondition(known != 0 && count % known == 0,
+                         "\(op): shape \(newShape) is invalid for input of shape \(shape) (\(count) elements)")
+            target[u] = count / known
+        }
+        precondition(target.reduce(1, *) == count,
+                     "\(op): shape \(newShape) is invalid for input of shape \(shape) (\(count) elements)")
+        return target
+    }
+
+    /// Dims reordered: output dim i is input dim `dims[i]` (PyTorch's `permute`).
+    /// Backward: dx = permute(G, inverse(dims)).
+    public func permute(_ dims: [Int]) -> Tensor {
+        precondition(dims.count == rank, "permute: \(dims.count) dims given for a tensor of shape \(shape)")
+        let perm = dims.map { Shapes.normalize($0, rank: rank, op: "permute") }
+        precondition(Set(perm).count == rank, "permute: repeated dim in \(dims)")
+        if perm == Array(0..<rank) { return self }
+        let outShape = perm.map { shape[$0] }
+        var out = Tensor(shape: outShape, dtype: dtype, zeroed: false)
+        switch dtype {
+        case .float32: out.withMutablePointer(Float.self) { o in withPointer(Float.self) { ElementwiseKernels.permute($0, shape, perm, o) } }
+        case .float64: out.withMutablePointer(Double.self) { o in withPointer(Double.self) { ElementwiseKernels.permute($0, shape, perm, o) } }
+        case .int64: out.withMutablePointer(Int64.self) { o in withPointer(Int64.self) { ElementwiseKernels.permute($0, shape, perm, o) } }
+        }
+        guard Tensor.recordsGrad(self) else { return out }
+        var inverse = [Int](repeating: 0, count: rank)
+        for (i, p) in perm.enumerated() { inverse[p] = i }
+        return out.recorded("PermuteBackward0", formula: "dx = permute(G, inverse(dims))", inputs: [self], saves: false) { g in
+            [g.permute(inverse)]
+        }
+    }
+
+    /// `permute` with the dims as arguments.
+    public func permute(_ dims: Int...) -> Tensor { permute(dims) }
+
+    /// Dims `dim0` and `dim1` swapped. Backward: dx = transpose(G, dim0, dim1).
+    public func transpose(_ dim0: Int, _ dim1: Int) -> Tensor {
+        if rank < 2 && (dim0 == 0 || dim0 == -1) && (dim1 == 0 || dim1 == -1) { return self }
+        let d0 = Shapes.normalize(dim0, rank: rank, op: "transpose"), d1 = Shapes.normalize(dim1, rank: rank, op: "transpose")
+        var perm = Array(0..<rank)
+        perm.swapAt(d0, d1)
+        return permute(perm)
+    }
+
+    /// The transpose of a matrix; a 0-d or 1-d tensor is returned as it is (PyTorch's `t()`).
+    public func t() -> Tensor {
+        precondition(rank <= 2, "t: expects a tensor with <= 2 dimensions, but got shape \(shape)")
+        return rank < 2 ? self : transpose(0, 1)
+    }
+
+    /// The values broadcast to a larger shape; -1 keeps a size (PyTorch's `expand`).
+    /// Backward: dx = G summed over the expanded dims.
+    public func expand(_ sizes: [Int]) -> Tensor {
+        precondition(sizes.count >= rank, "expand: the number of sizes provided (\(sizes.count)) must be greater or equal to the number of dimensions in the tensor (\(rank))")
+        let lead = sizes.count - rank
+        let target = sizes.enumerated().map { i, s in s == -1 ? (i >= lead ? shape[i - lead] : -1) : s }
+        for (i, s) in target.enumerated() {
+            precondition(s >= 0, "expand: -1 is not allowed in a leading, non-existing dimension (sizes \(sizes))")
+            if i >= lead { precondition(shape[i - lead] == s || shape[i - lead] == 1,
+                                        "expand: the expanded size \(s) must match the existing size \(shape[i - lead]) at dim \(i) (shape \(shape) to \(sizes))") }
+        }
+        if target == shape { return self }
+        return broadcast(to: target, op: "expand")
+    }
+
+    /// `expand` with the sizes as arguments.
+    public func expand(_ sizes: Int...) -> Tensor { expand(sizes) }
+
+    /// The values copied out to a broadcast shape. Backward: dx = sum of G back to x.shape.
+    func broadcast(to target: [Int], op: String) -> Tensor {
+        if target == shape { return self }
+        var out = Tensor(shape: target, dtype: dtype, zeroed: false)
+        switch dtype {
+        case .float32: out.withMutablePointer(Float.self) { o in withPointer(Float.self) { ElementwiseKernels.expand($0, shape, o, target) } }
+        case .float64: out.withMutablePointer(Double.self) { o in withPointer(Double.self) { ElementwiseKernels.expand($0, shape, o, target) } }
+        case .int64: out.withMutablePointer(Int64.self) { o in withPointer(Int64.self) { ElementwiseKernels.expand($0, shape, o, target) } }
+        }
+        guard Tensor.recordsGrad(self) else { return out }
+        let s = shape
+        return out.recorded("ExpandBackward0", formula: "dx = G summed over the expanded dims", inputs: [self], saves: false) { g in
+            [g.sumTo(s)]
+        }
+    }
+
+    /// Inserts a dim of size 1 at `dim` (PyTorch's `unsqueeze`). Backward: dx = reshape(G, x.shape).
+    public func unsqueeze(_ dim: Int) -> Tensor {
+        let d = Shapes.normalize(dim, rank: rank + 1, op: "unsqueeze")
+        var s = shape
+        s.insert(1, at: d)
+        return reshape(s)
+    }
+
+    /// Removes dims of size 1: all of them, or only `dim` when it has size 1 (PyTorch's `squeeze`).
+    public func squeeze(_ dim: Int? = nil) -> Tensor {
+        if let dim {
+            if rank == 0 { _ = Shapes.normalize(dim, rank: 0, op: "squeeze"); return self }
+            let d = Shapes.normalize(dim, rank: rank, op: "squeeze")
+            guard shape[d] == 1 else { return self }
+            var s = shape
+            s.remove(at: d)
+            return reshape(s)
+        }
+        return reshape(shape.filter { $0 != 1 })
+    }
+
+    /// Removes each of the given dims that has size 1.
+    public func squeeze(dims: [Int]) -> Tensor {
+        let ds = Set(dims.map { Shapes.normalize($0, rank: rank, op: "squeeze") })
+        return reshape(shape.enumerated().filter { !(ds.contains($0.offset) && $0.element == 1) }.map(\.element))
+    }
+
+    /// All elements as a 1-d tensor.
+    public func flatten() -> Tensor { reshape([count]) }
+}
