@@ -1,0 +1,100 @@
+/// The notebook exercise, "Backpropagation Again": one SGD step of a single-layer softmax classifier,
+/// with the gradients derived by hand beside those of autograd.
+///
+/// ```swift
+/// let step = NotebookStep(W: [[1, 2], [2, 1]], b: [[0, 0]], x: [[8, -2]], target: Tensor(indices: [0]))
+/// step.gradWManual   // tensor([[-7.9996,  7.9996], [ 1.9999, -1.9999]])
+/// ```
+public struct NotebookStep {
+    // Inputs.
+    public let W: Tensor, b: Tensor, x: Tensor, target: Tensor, oneHot: Tensor, lr: Double
+    // Forward pass.
+    public let c: Tensor, softmax: Tensor, logSoftmax: Tensor, nllLoss: Tensor, crossEntropy: Tensor
+    // Gradients derived by hand, with tensor ops and no autograd.
+    public let gradCManual: Tensor, gradWManual: Tensor, gradBManual: Tensor
+    // Gradients from autograd (`crossEntropy(...).backward(retainGraph: true)`).
+    public let gradCAutograd: Tensor, gradWAutograd: Tensor, gradBAutograd: Tensor
+    /// The largest |manual - autograd| over grad_c, grad_W and grad_b.
+    public let maxAbsDiff: Double
+    // The SGD update.
+    public let WNew: Tensor, bNew: Tensor
+    /// The number of rows of x in this step (the mean reduction divides by it).
+    public var batchSize: Int { x.shape[0] }
+
+    /// Runs the exercise on `x` [N, F], `W` [F, C], `b` [1, C] and class indices `target` [N].
+    public init(W: Tensor, b: Tensor, x: Tensor, target: Tensor, lr: Double = 0.01) {
+        precondition(x.rank == 2 && W.rank == 2 && x.shape[1] == W.shape[0],
+                     "NotebookStep: x \(x.shape) and W \(W.shape) do not multiply")
+        precondition(b.shape == [1, W.shape[1]] || b.shape == [W.shape[1]],
+                     "NotebookStep: b of shape \(b.shape) for \(W.shape[1]) classes")
+        precondition(target.shape == [x.shape[0]], "NotebookStep: target \(target.shape) for \(x.shape[0]) rows")
+        let n = x.shape[0], classes = W.shape[1]
+        let Wl = W.detached().requiringGrad().named("W")
+        let bl = b.detached().requiringGrad().named("b")
+        self.W = Wl; self.b = bl; self.x = x; self.target = target; self.lr = lr
+        let onehot = target.oneHot(numClasses: classes).to(x.dtype)
+        oneHot = onehot
+
+        // Forward: the notebook's cells.
+        let c = (x.mm(Wl) + bl).named("c")
+        c.retainGrad()
+        self.c = c
+        let p = c.softmax(dim: 1)
+        softmax = p
+        let lp = c.logSoftmax(dim: 1)
+        logSoftmax = lp
+        nllLoss = lp.nllLoss(target: target)
+        let loss = c.crossEntropy(target: target).named("loss")
+        crossEntropy = loss
+
+        // By hand: d loss / d c = (softmax - onehot) / N for the mean over N rows.
+        let gc = withNoGrad { n == 1 ? p - onehot : (p - onehot) / Double(n) }
+        gradCManual = gc
+        let gW = withNoGrad { x.t().mm(gc) }
+        gradWManual = gW
+        let gb = withNoGrad { n == 1 ? gc.reshape(b.shape) : gc.sum(dim: 0, keepDim: true).reshape(b.shape) }
+        gradBManual = gb
+
+        // By autograd.
+        loss.backward(retainGraph: true)
+        gradCAutograd = c.grad!
+        gradWAutograd = Wl.grad!
+        gradBAutograd = bl.grad!
+        maxAbsDiff = [(gc, c.grad!), (gW, Wl.grad!), (gb, bl.grad!)]
+            .map { zip($0.0.scalars, $0.1.scalars).map { abs($0 - $1) }.max() ?? 0 }.max() ?? 0
+
+        // SGD: W -= lr * W.grad, as two ops in the tensor's dtype (a product, then a difference).
+        let (gWa, gba) = (Wl.grad!, bl.grad!)
+        WNew = withNoGrad { Wl.detached() - lr * gWa }
+        bNew = withNoGrad { bl.detached() - lr * gba }
+    }
+
+    /// Whether hand-derived and autograd gradients agree to the precision of the dtype.
+    public var gradientsAgree: Bool { maxAbsDiff <= (W.dtype == .float64 ? 1e-12 : 1e-6) * Swift.max(1, gradWAutograd.scalars.map(abs).max() ?? 1) }
+}
+
+/// Repeated notebook steps: step k uses row (k - 1) mod N of the features (or all rows with `batch`).
+public struct NotebookRun {
+    public let steps: [NotebookStep]
+
+    public init(W: Tensor, b: Tensor, x: Tensor, target: Tensor, lr: Double, steps count: Int, batch: Bool) {
+        var W = W, b = b
+        var out: [NotebookStep] = []
+        let n = x.shape[0]
+        let tgt = target.integers
+        for k in 0..<count {
+            let (xs, ts): (Tensor, Tensor)
+            if batch || n == 1 {
+                (xs, ts) = (x, target)
+            } else {
+                let r = k % n
+                xs = Tensor(Array(x.scalars[(r * x.shape[1])..<((r + 1) * x.shape[1])]), shape: [1, x.shape[1]], dtype: x.dtype)
+                ts = Tensor(indices: [tgt[r]])
+            }
+            let step = NotebookStep(W: W, b: b, x: xs, target: ts, lr: lr)
+            out.append(step)
+            W = step.WNew; b = step.bNew
+        }
+        steps = out
+    }
+}

@@ -1,0 +1,24 @@
+import ArgumentParser
+import Foundation
+
+/// A bad command-line value or input file: printed as one line, exit status 1.
+struct CLIError: Error, CustomStringConvertible {
+    let message: String
+    init(_ message: String) { self.message = message }
+    var description: String { message }
+}
+
+extension ParsableCommand {
+    /// Runs `body`, turning any thrown error into one line on stderr and exit status 1.
+    func reportingErrors(_ body: () throws -> Void) throws {
+        do { try body() } catch let e as CLIError {
+            FileHandle.standardError.write(Data("error: \(e.message)\n".utf8))
+            throw ExitCode(1)
+        } catch let e as ExitCode {
+            throw e
+        } catch {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}

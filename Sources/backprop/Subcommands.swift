@@ -1,0 +1,8 @@
+import ArgumentParser
+
+/// Every subcommand of `backprop`, in the order `--help` lists them. The first is the default.
+enum CLISubcommands {
+    static let all: [ParsableCommand.Type] = [
+        Walkthrough.self,
+    ]
+}

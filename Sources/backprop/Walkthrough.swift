@@ -1,0 +1,90 @@
+import ArgumentParser
+import Backprop
+
+/// `backprop walkthrough`: the notebook, step by step.
+struct Walkthrough: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the \"Backpropagation Again\" notebook: forward pass, hand-derived and autograd gradients, SGD update.")
+
+    @Option(help: "Weights W [features, classes] as a nested list.")
+    var weights = "[[1,2],[2,1]]"
+    @Option(help: "Bias b [1, classes].")
+    var bias = "[[0,0]]"
+    @Option(help: "Features x [rows, features]; one row per step unless --batch.")
+    var features = "[[8,-2]]"
+    @Option(help: "Class index of each row.")
+    var target = "[0]"
+    @Flag(help: "Use the notebook's second data point: features [[-10,20]], target [1].")
+    var secondPoint = false
+    @Option(help: "Learning rate of the SGD update.")
+    var lr: Double = 0.01
+    @Option(help: "Number of SGD steps (cycling through the rows of the features).")
+    var steps: Int?
+    @Flag(help: "Use all rows in one step (the mean reduction divides grad_c by N).")
+    var batch = false
+    @Flag(help: "Compute in float64 instead of float32.")
+    var float64 = false
+    @Flag(help: "Print one JSON object instead of text.")
+    var json = false
+
+    func run() throws {
+        try reportingErrors {
+            let dtype: DType = float64 ? .float64 : .float32
+            let x = try parseMatrix(secondPoint ? "[[-10,20]]" : features, flag: "--features", dtype: dtype)
+            let W = try parseMatrix(weights, flag: "--weights", dtype: dtype)
+            var b = try parseMatrix(bias, flag: "--bias", dtype: dtype, allowVector: true)
+            let (tShape, tValues) = try parseText(secondPoint ? "[1]" : target, flag: "--target")
+
+            guard x.shape[1] == W.shape[0] else {
+                throw CLIError("--features has \(x.shape[1]) columns but --weights has \(W.shape[0]) rows: x [\(x.shape[0]), \(x.shape[1])] cannot multiply W [\(W.shape[0]), \(W.shape[1])]")
+            }
+            let classes = W.shape[1]
+            if b.rank == 1 { b = b.reshape([1, b.shape[0]]) }
+            guard b.shape == [1, classes] else {
+                throw CLIError("--bias has shape \(b.shape) but --weights has \(classes) columns (classes): expected [1, \(classes)]")
+            }
+            guard tShape.count == 1 || (tShape.isEmpty) else { throw CLIError("--target must be a list of class indices, got shape \(tShape)") }
+            guard tValues.count == x.shape[0] else {
+                throw CLIError("--target has \(tValues.count) class indices but --features has \(x.shape[0]) rows")
+            }
+            for v in tValues {
+                guard v == v.rounded() else { throw CLIError("--target: \(v) is not an integer class index") }
+                guard v >= 0 && Int(v) < classes else { throw CLIError("--target: class index \(Int(v)) is out of range for \(classes) classes (0...\(classes - 1))") }
+            }
+            guard lr.isFinite else { throw CLIError("--lr must be a finite number, got \(lr)") }
+            if let steps, steps < 0 { throw CLIError("--steps must be zero or more, got \(steps)") }
+            let t = Tensor(indices: tValues.map { Int($0) })
+
+            if steps == nil && (batch || x.shape[0] == 1) {
+                let step = NotebookStep(W: W, b: b, x: x, target: t, lr: lr)
+                print(json ? WalkthroughReport.json(WalkthroughReport.jsonObject(step)) : WalkthroughReport.text(step), terminator: json ? "\n" : "")
+                return
+            }
+            let count = steps ?? x.shape[0]
+            let run = NotebookRun(W: W, b: b, x: x, target: t, lr: lr, steps: count, batch: batch)
+            if json {
+                print(WalkthroughReport.json(["steps": run.steps.enumerated().map { k, s -> [String: Any] in
+                    var o = WalkthroughReport.jsonObject(s); o["step"] = k + 1; o["loss"] = s.crossEntropy.item; return o }]))
+            } else if count == 1, let s = run.steps.first {
+                print(WalkthroughReport.text(s), terminator: "")
+            } else {
+                print(WalkthroughReport.runText(run, batch: batch), terminator: "")
+            }
+        }
+    }
+
+    func parseText(_ text: String, flag: String) throws -> (shape: [Int], values: [Double]) {
+        do { return try TensorTextParser.parse(text) } catch let e as TensorParseError {
+            throw CLIError("\(flag): \(e.message) in '\(text)'")
+        }
+    }
+
+    func parseMatrix(_ text: String, flag: String, dtype: DType, allowVector: Bool = false) throws -> Tensor {
+        let (shape, values) = try parseText(text, flag: flag)
+        guard shape.count == 2 || (allowVector && shape.count == 1) else {
+            throw CLIError("\(flag) must be a matrix like [[1,2],[3,4]], got \(shape.count)-d shape \(shape)")
+        }
+        guard shape.allSatisfy({ $0 > 0 }) else { throw CLIError("\(flag) must not be empty (shape \(shape))") }
+        return Tensor(values, shape: shape, dtype: dtype)
+    }
+}
