@@ -2,6 +2,18 @@
 
 struct ExpF: UnaryFunction { @inline(__always) static func apply<T: FloatElement>(_ x: T) -> T { T.exp(x) } }
 struct LogF: UnaryFunction { @inline(__always) static func apply<T: FloatElement>(_ x: T) -> T { T.log(x) } }
+struct ReluF: UnaryFunction { @inline(__always) static func apply<T: FloatElement>(_ x: T) -> T { x > 0 ? x : (x.isNaN ? x : 0) } }
+struct SigmoidF: UnaryFunction {
+    @inline(__always) static func apply<T: FloatElement>(_ x: T) -> T {
+        // Both branches stay finite for large |x|.
+        if x >= 0 { return 1 / (1 + T.exp(-x)) }
+        let e = T.exp(x)
+        return e / (1 + e)
+    }
+}
+struct TanhF: UnaryFunction { @inline(__always) static func apply<T: FloatElement>(_ x: T) -> T { T.tanh(x) } }
+/// The derivative factor of relu from its output: 1 where y > 0 (relu'(0) = 0, as PyTorch).
+struct PositiveMaskF: UnaryFunction { @inline(__always) static func apply<T: FloatElement>(_ y: T) -> T { y > 0 ? 1 : 0 } }
 
 extension Tensor {
     /// e^x elementwise. Backward: dx = G * exp(x) (the saved output).
@@ -18,6 +30,36 @@ extension Tensor {
         guard Tensor.recordsGrad(self) else { return out }
         let x = detached()
         return out.recorded("LogBackward0", formula: "dx = G / x", inputs: [self], saves: true) { g in [g / x] }
+    }
+
+    /// max(x, 0) elementwise. Backward: dx = G * (x > 0) (0 at x = 0, as PyTorch).
+    public func relu() -> Tensor {
+        let out = map(ReluF.self, op: "relu")
+        guard Tensor.recordsGrad(self) else { return out }
+        let y = out.detached()
+        return out.recorded("ReluBackward0", formula: "dx = G * (x > 0)", inputs: [self], saves: true) { g in
+            [g * y.map(PositiveMaskF.self, op: "relu")]
+        }
+    }
+
+    /// 1 / (1 + e^-x) elementwise. Backward: dx = G * y * (1 - y), y the output.
+    public func sigmoid() -> Tensor {
+        let out = map(SigmoidF.self, op: "sigmoid")
+        guard Tensor.recordsGrad(self) else { return out }
+        let y = out.detached()
+        return out.recorded("SigmoidBackward0", formula: "dx = G * y * (1 - y), y = sigmoid(x)", inputs: [self], saves: true) { g in
+            [g * y * (1 - y)]
+        }
+    }
+
+    /// Hyperbolic tangent elementwise. Backward: dx = G * (1 - y^2), y the output.
+    public func tanh() -> Tensor {
+        let out = map(TanhF.self, op: "tanh")
+        guard Tensor.recordsGrad(self) else { return out }
+        let y = out.detached()
+        return out.recorded("TanhBackward0", formula: "dx = G * (1 - y^2), y = tanh(x)", inputs: [self], saves: true) { g in
+            [g * (1 - y * y)]
+        }
     }
 
     /// The values in another dtype, differentiable between float types (PyTorch's `.to(dtype)`).

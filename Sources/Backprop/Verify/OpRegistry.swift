@@ -104,6 +104,9 @@ public enum OpRegistry {
         "neg": unary { -$0 },
         "exp": unary { $0.exp() },
         "log": unary { $0.log() },
+        "relu": unary { $0.relu() },
+        "sigmoid": unary { $0.sigmoid() },
+        "tanh": unary { $0.tanh() },
         "mm": binary { $0.mm($1) },
         "matmul": binary { $0.matmul($1) },
         "linear": { a, kw in
