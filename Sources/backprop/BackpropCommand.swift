@@ -1,5 +1,6 @@
 import ArgumentParser
 import Backprop
+import Foundation
 
 /// `backprop`: the notebook walkthrough (the default), and tools to verify, train and explain.
 @main
@@ -11,4 +12,25 @@ struct BackpropCommand: ParsableCommand {
         subcommands: CLISubcommands.all,
         defaultSubcommand: Walkthrough.self
     )
+
+    /// Like ParsableCommand's own `main`, but every error is one line on stderr (no usage dump).
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success {
+                print(fullMessage(for: error))
+                Foundation.exit(0)
+            }
+            let message = self.message(for: error)
+                .split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+                .filter { !$0.isEmpty }.joined(separator: " ")
+            if !message.isEmpty {
+                FileHandle.standardError.write(Data("error: \(message)\n".utf8))
+            }
+            Foundation.exit(code.rawValue)
+        }
+    }
 }
