@@ -10,7 +10,10 @@ extension Tensor {
         precondition(!flag || dtype.isFloatingPoint,
                      "requiringGrad: only floating point tensors can require gradients (got \(dtype))")
         var t = detached()
-        if flag { t.node = GradNode(leafShape: shape, dtype: dtype) }
+        if flag {
+            t.node = GradNode(leafShape: shape, dtype: dtype)
+            if Explain.recordingValues { t.node?.value = t.detached() }
+        }
         return t
     }
 
@@ -126,7 +129,12 @@ extension Tensor {
         var out = self
         out.node = GradNode(name: name, formula: formula, inputs: inputs.map { $0.node }, savesTensors: saves,
                             shape: shape, dtype: dtype, backward: backward)
-        if Explain.recordingValues { out.node?.value = out.detached() }
+        if Explain.recordingValues {
+            out.node?.value = out.detached()
+            out.node?.inputValues = inputs.map { $0.detached() }
+            // A leaf's value as this op saw it (the leaf may have been made before recording began).
+            for x in inputs where x.node?.isLeaf == true { x.node?.value = x.detached() }
+        }
         return out
     }
 }
