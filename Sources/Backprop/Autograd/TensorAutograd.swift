@@ -1,3 +1,5 @@
+import Foundation
+
 /// The autograd side of `Tensor`: leaves, `.grad`, `backward`.
 extension Tensor {
     /// Whether gradients flow to this tensor (it is a leaf that requires grad or an op result on one).
@@ -141,7 +143,19 @@ extension Tensor {
 
 /// Switches for explanations.
 public enum Explain {
-    nonisolated(unsafe) static var recordingValues = false
+    // Per thread, as grad mode: explanations recorded on one thread (or in one parallel test) do not
+    // switch recording on or off for another.
+    private static let key: pthread_key_t = {
+        var k = pthread_key_t()
+        pthread_key_create(&k, nil)
+        return k
+    }()
+
+    /// Whether op nodes made on this thread keep their forward value.
+    static var recordingValues: Bool {
+        get { pthread_getspecific(key) != nil }
+        set { pthread_setspecific(key, newValue ? UnsafeRawPointer(bitPattern: 1) : nil) }
+    }
 
     /// Runs `body` with every op node keeping its forward value, for traces and graph pictures.
     public static func recordingValues<R>(_ body: () throws -> R) rethrows -> R {

@@ -35,12 +35,17 @@ public struct ComputationGraph {
         /// Whether this is the output the backward pass started from.
         public let isOutput: Bool
 
-        /// The op in PyTorch's forward spelling: `MmBackward0` -> `mm`.
+        /// The op in PyTorch's forward spelling: `MmBackward0` -> `mm`, `LogSoftmaxBackward0` -> `log_softmax`.
         public var opName: String {
             guard kind == .op else { return kind == .parameter ? "parameter" : "data" }
             var s = op
             if let r = s.range(of: "Backward") { s = String(s[..<r.lowerBound]) }
-            return s.prefix(1).lowercased() + s.dropFirst()
+            var out = ""
+            for (i, ch) in s.enumerated() {
+                if ch.isUppercase && i > 0 { out += "_" }
+                out += ch.lowercased()
+            }
+            return out
         }
     }
 
@@ -110,7 +115,7 @@ public struct ComputationGraph {
 
     /// Graphviz DOT: inputs on the left, the output on the right; parameters green, data grey,
     /// ops blue, the output orange.
-    public func dot(title: String = "backprop") -> String {
+    public func dot(title: String = "backprop", limit: Int = 8) -> String {
         func quote(_ s: String) -> String {
             "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
         }
@@ -119,7 +124,7 @@ public struct ComputationGraph {
         out += "  node [shape=box, style=\"rounded,filled\", fontname=\"Helvetica\", fontsize=10];\n"
         out += "  edge [color=\"#555555\"];\n"
         for n in nodes {
-            let label = lines(n).map { $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") }
+            let label = lines(n, limit: limit).map { $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") }
                 .joined(separator: "\\l") + "\\l"
             let (fill, shape) = ComputationGraph.style(n)
             let extra = n.kind == .parameter ? ", peripheries=2" : (n.isOutput ? ", penwidth=2" : "")

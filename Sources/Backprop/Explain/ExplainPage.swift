@@ -62,7 +62,7 @@ public enum ExplainPage {
         h += "<p class=\"legend\"><span style=\"background:#d5efd5\">parameter (gets .grad)</span><span style=\"background:#eeeeee\">data (no gradient)</span>"
         h += "<span style=\"background:#dbe9f6\">op</span><span style=\"background:#fdd9b5\">output (the loss)</span> "
         h += "Each box: the op, its shape, its forward value and the gradient the backward pass brought to it.</p>\n"
-        h += "<div class=\"graph\">\n\(graph.svg())</div>\n"
+        h += "<div class=\"graph\">\n\(graph.svg(fitWidth: true))</div>\n"
 
         h += "<h2>Backward pass, step by step</h2>\n"
         h += "<p class=\"lead\">The engine starts at the loss with G = 1 and visits a node once every gradient for it has arrived. "

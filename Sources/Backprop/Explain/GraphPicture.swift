@@ -7,7 +7,10 @@ import Foundation
 /// the neighbours (a few barycentre sweeps), edges as curves with arrowheads.
 extension ComputationGraph {
     /// A standalone SVG document of the graph.
-    public func svg(limit: Int = 8) -> String {
+    ///
+    /// - Parameter fitWidth: size the picture to the width of its container (for a page) instead
+    ///   of its natural size in pixels.
+    public func svg(limit: Int = 8, fitWidth: Bool = false) -> String {
         let charW = 6.6, lineH = 15.0, padX = 10.0, padY = 8.0, gapX = 60.0, gapY = 22.0
         let texts = nodes.map { lines($0, limit: limit) }
         let sizes = texts.map { t -> (w: Double, h: Double) in
@@ -86,16 +89,22 @@ extension ComputationGraph {
                 .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
         }
         func f(_ v: Double) -> String { String(format: "%.1f", v) }
-        var out = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(f(width))\" height=\"\(f(height))\" viewBox=\"0 0 \(f(width)) \(f(height))\" role=\"img\" aria-label=\"computation graph\">\n"
+        let size = fitWidth ? "width=\"100%\" style=\"max-width: \(f(width))px; height: auto\"" : "width=\"\(f(width))\" height=\"\(f(height))\""
+        var out = "<svg xmlns=\"http://www.w3.org/2000/svg\" \(size) viewBox=\"0 0 \(f(width)) \(f(height))\" role=\"img\" aria-label=\"computation graph\">\n"
         out += "<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" orient=\"auto-start-reverse\"><path d=\"M 0 0 L 10 5 L 0 10 z\" fill=\"#555\"/></marker></defs>\n"
         out += "<rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>\n"
         for e in edges {
             let x1 = x[e.from] + sizes[e.from].w, y1 = y[e.from] + sizes[e.from].h / 2
-            let x2 = x[e.to], y2 = y[e.to] + sizes[e.to].h / 2
+            // Arguments enter the op's left side at distinct heights, ordered as their sources so
+            // that the curves do not cross; the labels say which argument each one is.
+            let siblings = edges.filter { $0.to == e.to }
+                .sorted { (y[$0.from] + sizes[$0.from].h / 2, $0.argument) < (y[$1.from] + sizes[$1.from].h / 2, $1.argument) }
+            let slot = siblings.firstIndex(of: e) ?? 0
+            let x2 = x[e.to], y2 = y[e.to] + sizes[e.to].h * Double(slot + 1) / Double(siblings.count + 1)
             let mx = (x1 + x2) / 2
             out += "<path d=\"M \(f(x1)) \(f(y1)) C \(f(mx)) \(f(y1)), \(f(mx)) \(f(y2)), \(f(x2)) \(f(y2))\" fill=\"none\" stroke=\"#555\" stroke-width=\"1.3\" marker-end=\"url(#arrow)\"/>\n"
             if multiInput(e.to) {
-                out += "<text x=\"\(f(x2 - 12))\" y=\"\(f(y2 - 4))\" font-family=\"Helvetica, Arial, sans-serif\" font-size=\"10\" fill=\"#333\">\(esc(argName(e)))</text>\n"
+                out += "<text x=\"\(f(x2 - 14))\" y=\"\(f(y2 - 6))\" font-family=\"Helvetica, Arial, sans-serif\" font-size=\"10\" fill=\"#333\">\(esc(argName(e)))</text>\n"
             }
         }
         for n in nodes {
