@@ -27,7 +27,9 @@ struct Graph: ParsableCommand {
     @Option(help: "With --mlp: the seed of the weights' initialization.")
     var seed: UInt64 = 0
     @Option(help: "The most values a node shows before it abridges them.")
-    var limit = 8
+    var limit = 12
+    @Flag(help: "Print the backward pass step by step (rule, G, gradients sent) instead of the DOT.")
+    var explain = false
     @Option(help: ArgumentHelp("Write the DOT here instead of standard output (written atomically).", valueName: "file"))
     var output: String?
     @Option(help: ArgumentHelp("Render the graph to this SVG file with Graphviz's dot.", valueName: "file"))
@@ -40,7 +42,7 @@ struct Graph: ParsableCommand {
             if mlp {
                 guard hidden > 0 else { throw CLIError("--hidden must be at least 1, got \(hidden)") }
                 guard batchSize > 0 else { throw CLIError("--batch-size must be at least 1, got \(batchSize)") }
-                let lr = notebook.lr == 0.01 ? 0.1 : notebook.lr
+                let lr = notebook.lr
                 let dtype: DType = notebook.float64 ? .float64 : .float32
                 let step: MLPStep
                 if let data {
@@ -59,6 +61,11 @@ struct Graph: ParsableCommand {
                 let step = NotebookStep(W: W, b: b, x: xs, target: ts, lr: notebook.lr, explain: true)
                 trace = step.trace!
                 title = "walkthrough"
+            }
+            if explain {
+                print("The backward pass of the \(mlp ? "MLP step" : "walkthrough"), node by node:\n")
+                print(trace.text(limit: limit), terminator: "")
+                return
             }
             let graph = ComputationGraph(trace)
             let dot = graph.dot(title: title, limit: limit)

@@ -99,6 +99,17 @@ import FoundationXML
         #expect(Set(graph.nodes.map(\.opName)).isSuperset(of: ["relu", "mm", "permute", "add", "log_softmax", "nll_loss"]))
     }
 
+    @Test("the README's example: trace, text and DOT from a few lines")
+    func readmeExample() throws {
+        let W = Tensor([[1, 2], [2, 1]]).requiringGrad().named("W")
+        let x: Tensor = [[8, -2]]
+        let loss = Explain.recordingValues { x.mm(W).crossEntropy(target: Tensor(indices: [0])) }
+        let trace = try BackwardTrace.record(loss, names: [("x", x)])
+        #expect(trace.text().contains("dB = W [2, 2] gets [[-7.9996, 7.9996], [1.9999, -1.9999]]"), "\(trace.text())")
+        #expect(ComputationGraph(trace).dot().contains("x  (data, no grad)"))
+        #expect(maxDiff(try #require(trace.step(labelled: "W")).incoming, W.grad!) == 0)
+    }
+
     @Test("values are abridged for large tensors")
     func abridged() {
         let t = Tensor.arange(0, 64, dtype: .float64)

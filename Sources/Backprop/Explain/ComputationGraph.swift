@@ -21,12 +21,15 @@ public struct ComputationGraph {
     public struct Node {
         /// Its id in the graph (`n<id>` in DOT).
         public let id: Int
+        /// Op, parameter or data.
         public let kind: Kind
         /// The user's label or a constant's name; nil when it has none.
         public let label: String?
         /// The backward function's name for ops ("MmBackward0"); empty otherwise.
         public let op: String
+        /// The tensor's shape.
         public let shape: [Int]
+        /// Its forward value, when recorded.
         public let value: Tensor?
         /// The gradient that reached it in the traced pass (nil for constants, and nodes no gradient reached).
         public let grad: Tensor?
@@ -51,13 +54,17 @@ public struct ComputationGraph {
 
     /// An edge from an input to the op that used it (the forward direction).
     public struct Edge: Hashable {
+        /// The input's node id.
         public let from: Int
+        /// The op's node id.
         public let to: Int
         /// The argument position at the op.
         public let argument: Int
     }
 
+    /// The vertices: the traced nodes in visit order (the output first), then data.
     public let nodes: [Node]
+    /// One edge per argument of each op.
     public let edges: [Edge]
 
     /// The graph of the nodes a trace visited, with the data they used.

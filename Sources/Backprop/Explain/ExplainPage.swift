@@ -141,6 +141,8 @@ public enum ExplainFiles {
 
 /// A file of an explanation could not be written.
 public struct ExplainFileError: Error, CustomStringConvertible {
+    /// What went wrong, naming the file.
     public let message: String
+    /// The message.
     public var description: String { message }
 }

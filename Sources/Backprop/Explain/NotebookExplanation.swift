@@ -4,11 +4,15 @@
 public struct NotebookExplanation {
     /// One part of the derivation: a heading and its lines.
     public struct Part {
+        /// The rule's title, with the trace step it explains.
         public let heading: String
+        /// The derivation, one line each, with the numbers.
         public let lines: [String]
     }
 
+    /// The step explained.
     public let step: NotebookStep
+    /// Its recorded backward pass.
     public let trace: BackwardTrace
     /// The derivation, in the order the backward pass applies the rules.
     public let derivation: [Part]
