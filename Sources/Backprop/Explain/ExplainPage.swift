@@ -17,7 +17,7 @@ public enum ExplainPage {
     h3 { font-size: 15px; margin: 18px 0 6px; }
     p.lead { color: #4a5160; margin: 0 0 12px; }
     code, pre, td.num { font-family: Menlo, Consolas, "DejaVu Sans Mono", monospace; font-size: 13px; }
-    pre { background: #fff; border: 1px solid #dde2e8; border-radius: 6px; padding: 10px 12px; overflow-x: auto; margin: 4px 0; }
+    pre { white-space: pre-wrap; overflow-wrap: anywhere; background: #fff; border: 1px solid #dde2e8; border-radius: 6px; padding: 10px 12px; overflow-x: auto; margin: 4px 0; }
     table { border-collapse: collapse; background: #fff; margin: 6px 0; }
     th, td { border: 1px solid #dde2e8; padding: 5px 10px; text-align: left; vertical-align: top; }
     th { background: #eef1f5; font-weight: 600; }

@@ -12,7 +12,7 @@ extension ComputationGraph {
     ///   of its natural size in pixels.
     public func svg(limit: Int = 8, fitWidth: Bool = false) -> String {
         let charW = 6.6, lineH = 15.0, padX = 10.0, padY = 8.0, gapX = 60.0, gapY = 22.0
-        let texts = nodes.map { lines($0, limit: limit) }
+        let texts = nodes.map { lines($0, limit: limit).flatMap { ComputationGraph.wrap($0, width: 46) } }
         let sizes = texts.map { t -> (w: Double, h: Double) in
             (Double(t.map(\.count).max() ?? 4) * charW + 2 * padX, Double(t.count) * lineH + 2 * padY)
         }
@@ -121,6 +121,23 @@ extension ComputationGraph {
             out += "</g>\n"
         }
         out += "</svg>\n"
+        return out
+    }
+
+    /// Breaks a long line after ", " so that boxes stay narrow; continuation lines are indented.
+    static func wrap(_ line: String, width: Int) -> [String] {
+        guard line.count > width else { return [line] }
+        var out: [String] = []
+        var current = ""
+        for piece in line.components(separatedBy: ", ").enumerated().map({ $0.offset == 0 ? $0.element : ", " + $0.element }) {
+            if !current.isEmpty && current.count + piece.count > width {
+                out.append(current + ",")
+                current = "      " + String(piece.dropFirst(2))
+            } else {
+                current += piece
+            }
+        }
+        if !current.isEmpty { out.append(current) }
         return out
     }
 }
