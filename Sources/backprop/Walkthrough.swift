@@ -1,11 +1,8 @@
 import ArgumentParser
 import Backprop
 
-/// `backprop walkthrough`: the notebook, step by step.
-struct Walkthrough: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Run the \"Backpropagation Again\" notebook: forward pass, hand-derived and autograd gradients, SGD update.")
-
+/// The notebook's inputs, shared by `walkthrough` and `graph`.
+struct NotebookOptions: ParsableArguments {
     @Option(help: "Weights W [features, classes] as a nested list.")
     var weights = "[[1,2],[2,1]]"
     @Option(help: "Bias b [1, classes].")
@@ -18,60 +15,41 @@ struct Walkthrough: ParsableCommand {
     var secondPoint = false
     @Option(help: "Learning rate of the SGD update.")
     var lr: Double = 0.01
-    @Option(help: "Number of SGD steps (cycling through the rows of the features).")
-    var steps: Int?
     @Flag(help: "Use all rows in one step (the mean reduction divides grad_c by N).")
     var batch = false
     @Flag(help: "Compute in float64 instead of float32.")
     var float64 = false
-    @Flag(help: "Print one JSON object instead of text.")
-    var json = false
 
-    func run() throws {
-        try reportingErrors {
-            let dtype: DType = float64 ? .float64 : .float32
-            let x = try parseMatrix(secondPoint ? "[[-10,20]]" : features, flag: "--features", dtype: dtype)
-            let W = try parseMatrix(weights, flag: "--weights", dtype: dtype)
-            var b = try parseMatrix(bias, flag: "--bias", dtype: dtype, allowVector: true)
-            let (tShape, tValues) = try parseText(secondPoint ? "[1]" : target, flag: "--target")
+    /// The checked inputs: W, b [1, classes], x and the class indices.
+    func inputs() throws -> (W: Tensor, b: Tensor, x: Tensor, target: Tensor) {
+        let dtype: DType = float64 ? .float64 : .float32
+        let x = try parseMatrix(secondPoint ? "[[-10,20]]" : features, flag: "--features", dtype: dtype)
+        let W = try parseMatrix(weights, flag: "--weights", dtype: dtype)
+        var b = try parseMatrix(bias, flag: "--bias", dtype: dtype, allowVector: true)
+        let (tShape, tValues) = try parseText(secondPoint ? "[1]" : target, flag: "--target")
 
-            guard x.shape[1] == W.shape[0] else {
-                throw CLIError("--features has \(x.shape[1]) columns but --weights has \(W.shape[0]) rows: x [\(x.shape[0]), \(x.shape[1])] cannot multiply W [\(W.shape[0]), \(W.shape[1])]")
-            }
-            let classes = W.shape[1]
-            if b.rank == 1 { b = b.reshape([1, b.shape[0]]) }
-            guard b.shape == [1, classes] else {
-                throw CLIError("--bias has shape \(b.shape) but --weights has \(classes) columns (classes): expected [1, \(classes)]")
-            }
-            guard tShape.count == 1 || (tShape.isEmpty) else { throw CLIError("--target must be a list of class indices, got shape \(tShape)") }
-            guard tValues.count == x.shape[0] else {
-                throw CLIError("--target has \(tValues.count) class indices but --features has \(x.shape[0]) rows")
-            }
-            for v in tValues {
-                guard v == v.rounded() else { throw CLIError("--target: \(v) is not an integer class index") }
-                guard v >= 0 && Int(v) < classes else { throw CLIError("--target: class index \(Int(v)) is out of range for \(classes) classes (0...\(classes - 1))") }
-            }
-            guard lr.isFinite else { throw CLIError("--lr must be a finite number, got \(lr)") }
-            if let steps, steps < 0 { throw CLIError("--steps must be zero or more, got \(steps)") }
-            let t = Tensor(indices: tValues.map { Int($0) })
-
-            if steps == nil && (batch || x.shape[0] == 1) {
-                let step = NotebookStep(W: W, b: b, x: x, target: t, lr: lr)
-                print(json ? WalkthroughReport.json(WalkthroughReport.jsonObject(step)) : WalkthroughReport.text(step), terminator: json ? "\n" : "")
-                return
-            }
-            let count = steps ?? x.shape[0]
-            let run = NotebookRun(W: W, b: b, x: x, target: t, lr: lr, steps: count, batch: batch)
-            if json {
-                print(WalkthroughReport.json(["steps": run.steps.enumerated().map { k, s -> [String: Any] in
-                    var o = WalkthroughReport.jsonObject(s); o["step"] = k + 1; o["loss"] = s.crossEntropy.item; return o }]))
-            } else if count == 1, let s = run.steps.first {
-                print(WalkthroughReport.text(s), terminator: "")
-            } else {
-                print(WalkthroughReport.runText(run, batch: batch), terminator: "")
-            }
+        guard x.shape[1] == W.shape[0] else {
+            throw CLIError("--features has \(x.shape[1]) columns but --weights has \(W.shape[0]) rows: x [\(x.shape[0]), \(x.shape[1])] cannot multiply W [\(W.shape[0]), \(W.shape[1])]")
         }
+        let classes = W.shape[1]
+        if b.rank == 1 { b = b.reshape([1, b.shape[0]]) }
+        guard b.shape == [1, classes] else {
+            throw CLIError("--bias has shape \(b.shape) but --weights has \(classes) columns (classes): expected [1, \(classes)]")
+        }
+        guard tShape.count == 1 || (tShape.isEmpty) else { throw CLIError("--target must be a list of class indices, got shape \(tShape)") }
+        guard tValues.count == x.shape[0] else {
+            throw CLIError("--target has \(tValues.count) class indices but --features has \(x.shape[0]) rows")
+        }
+        for v in tValues {
+            guard v == v.rounded() else { throw CLIError("--target: \(v) is not an integer class index") }
+            guard v >= 0 && Int(v) < classes else { throw CLIError("--target: class index \(Int(v)) is out of range for \(classes) classes (0...\(classes - 1))") }
+        }
+        guard lr.isFinite else { throw CLIError("--lr must be a finite number, got \(lr)") }
+        return (W, b, x, Tensor(indices: tValues.map { Int($0) }))
     }
+
+    /// Whether the options describe one step (one row, or all rows with --batch).
+    func isOneStep(rows: Int) -> Bool { batch || rows == 1 }
 
     func parseText(_ text: String, flag: String) throws -> (shape: [Int], values: [Double]) {
         do { return try TensorTextParser.parse(text) } catch let e as TensorParseError {
@@ -86,5 +64,71 @@ struct Walkthrough: ParsableCommand {
         }
         guard shape.allSatisfy({ $0 > 0 }) else { throw CLIError("\(flag) must not be empty (shape \(shape))") }
         return Tensor(values, shape: shape, dtype: dtype)
+    }
+}
+
+/// `backprop walkthrough`: the notebook, step by step.
+struct Walkthrough: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the \"Backpropagation Again\" notebook: forward pass, hand-derived and autograd gradients, SGD update.")
+
+    @OptionGroup var notebook: NotebookOptions
+    @Option(help: "Number of SGD steps (cycling through the rows of the features).")
+    var steps: Int?
+    @Flag(help: "Print one JSON object instead of text.")
+    var json = false
+    @Flag(help: "After the forward pass, explain the backward pass: every node's rule and numbers, and the chain rule behind grad_c, grad_W and grad_b.")
+    var explain = false
+    @Option(help: ArgumentHelp("Also write the explanation as one self-contained HTML page (steps, formulas, graph picture).", valueName: "file"))
+    var html: String?
+
+    func run() throws {
+        try reportingErrors {
+            let (W, b, x, t) = try notebook.inputs()
+            if let steps, steps < 0 { throw CLIError("--steps must be zero or more, got \(steps)") }
+            let oneStep = steps == nil && notebook.isOneStep(rows: x.shape[0])
+            if (explain || html != nil) && !oneStep && steps != 1 {
+                throw CLIError("--explain and --html explain one step: use one row, --batch, or --steps 1")
+            }
+
+            if oneStep || explain || html != nil {
+                let xs = oneStep || notebook.batch ? x : x.reshape([x.shape[0], x.shape[1]]).rows(0..<1)
+                let ts = oneStep || notebook.batch ? t : Tensor(indices: [t.integers[0]])
+                let step = NotebookStep(W: W, b: b, x: xs, target: ts, lr: notebook.lr, explain: explain || html != nil)
+                let explanation = NotebookExplanation(step)
+                if let html, let explanation {
+                    do { try ExplainFiles.writeAtomically(ExplainPage.html(explanation), to: html) } catch let e as ExplainFileError {
+                        throw CLIError(e.message)
+                    }
+                }
+                if json {
+                    var o = WalkthroughReport.jsonObject(step)
+                    if explain, let trace = step.trace { o["trace"] = WalkthroughReport.jsonObject(trace) }
+                    print(WalkthroughReport.json(o))
+                } else {
+                    print(WalkthroughReport.text(step, explanation: explain ? explanation?.text() : nil), terminator: "")
+                    if let html { print("\nwrote \(html)") }
+                }
+                return
+            }
+            let count = steps ?? x.shape[0]
+            let run = NotebookRun(W: W, b: b, x: x, target: t, lr: notebook.lr, steps: count, batch: notebook.batch)
+            if json {
+                print(WalkthroughReport.json(["steps": run.steps.enumerated().map { k, s -> [String: Any] in
+                    var o = WalkthroughReport.jsonObject(s); o["step"] = k + 1; o["loss"] = s.crossEntropy.item; return o }]))
+            } else if count == 1, let s = run.steps.first {
+                print(WalkthroughReport.text(s), terminator: "")
+            } else {
+                print(WalkthroughReport.runText(run, batch: notebook.batch), terminator: "")
+            }
+        }
+    }
+}
+
+extension Tensor {
+    /// Rows `r` of a matrix, as a new matrix (no autograd).
+    func rows(_ r: Range<Int>) -> Tensor {
+        let w = shape[1]
+        return Tensor(Array(scalars[(r.lowerBound * w)..<(r.upperBound * w)]), shape: [r.count, w], dtype: dtype)
     }
 }

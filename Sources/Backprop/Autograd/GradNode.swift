@@ -31,8 +31,12 @@ public final class GradNode: @unchecked Sendable {
     var dependencies = 0
     /// A user-readable label (variable name) for explanations and graphs.
     public var label: String?
-    /// The forward value, kept only while explanations are being recorded.
+    /// The forward value, kept only while explanations are being recorded (for a leaf: its value
+    /// when an op last used it, or when it was made).
     var value: Tensor?
+    /// The forward values of the op's inputs, in argument order, including inputs that need no
+    /// gradient (data); kept only while explanations are being recorded.
+    var inputValues: [Tensor]?
 
     /// Whether this node is a leaf made by the user (PyTorch's `is_leaf` with `requires_grad`).
     public let isLeaf: Bool

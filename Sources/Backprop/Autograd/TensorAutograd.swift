@@ -1,3 +1,5 @@
+import Foundation
+
 /// The autograd side of `Tensor`: leaves, `.grad`, `backward`.
 extension Tensor {
     /// Whether gradients flow to this tensor (it is a leaf that requires grad or an op result on one).
@@ -10,7 +12,10 @@ extension Tensor {
         precondition(!flag || dtype.isFloatingPoint,
                      "requiringGrad: only floating point tensors can require gradients (got \(dtype))")
         var t = detached()
-        if flag { t.node = GradNode(leafShape: shape, dtype: dtype) }
+        if flag {
+            t.node = GradNode(leafShape: shape, dtype: dtype)
+            if Explain.recordingValues { t.node?.value = t.detached() }
+        }
         return t
     }
 
@@ -126,14 +131,31 @@ extension Tensor {
         var out = self
         out.node = GradNode(name: name, formula: formula, inputs: inputs.map { $0.node }, savesTensors: saves,
                             shape: shape, dtype: dtype, backward: backward)
-        if Explain.recordingValues { out.node?.value = out.detached() }
+        if Explain.recordingValues {
+            out.node?.value = out.detached()
+            out.node?.inputValues = inputs.map { $0.detached() }
+            // A leaf's value as this op saw it (the leaf may have been made before recording began).
+            for x in inputs where x.node?.isLeaf == true { x.node?.value = x.detached() }
+        }
         return out
     }
 }
 
 /// Switches for explanations.
 public enum Explain {
-    nonisolated(unsafe) static var recordingValues = false
+    // Per thread, as grad mode: explanations recorded on one thread (or in one parallel test) do not
+    // switch recording on or off for another.
+    private static let key: pthread_key_t = {
+        var k = pthread_key_t()
+        pthread_key_create(&k, nil)
+        return k
+    }()
+
+    /// Whether op nodes made on this thread keep their forward value.
+    static var recordingValues: Bool {
+        get { pthread_getspecific(key) != nil }
+        set { pthread_setspecific(key, newValue ? UnsafeRawPointer(bitPattern: 1) : nil) }
+    }
 
     /// Runs `body` with every op node keeping its forward value, for traces and graph pictures.
     public static func recordingValues<R>(_ body: () throws -> R) rethrows -> R {

@@ -18,11 +18,16 @@ public struct NotebookStep {
     public let maxAbsDiff: Double
     // The SGD update.
     public let WNew: Tensor, bNew: Tensor
+    /// The record of the backward pass (with every node's value), when made with `explain: true`.
+    public let trace: BackwardTrace?
     /// The number of rows of x in this step (the mean reduction divides by it).
     public var batchSize: Int { x.shape[0] }
 
     /// Runs the exercise on `x` [N, F], `W` [F, C], `b` [1, C] and class indices `target` [N].
-    public init(W: Tensor, b: Tensor, x: Tensor, target: Tensor, lr: Double = 0.01) {
+    ///
+    /// With `explain`, the forward pass keeps every node's value and the backward pass is recorded
+    /// in `trace` (the gradients are the same: the trace is the autograd pass).
+    public init(W: Tensor, b: Tensor, x: Tensor, target: Tensor, lr: Double = 0.01, explain: Bool = false) {
         precondition(x.rank == 2 && W.rank == 2 && x.shape[1] == W.shape[0],
                      "NotebookStep: x \(x.shape) and W \(W.shape) do not multiply")
         precondition(b.shape == [1, W.shape[1]] || b.shape == [W.shape[1]],
@@ -36,6 +41,8 @@ public struct NotebookStep {
         oneHot = onehot
 
         // Forward: the notebook's cells.
+        let wasRecording = Explain.recordingValues
+        Explain.recordingValues = wasRecording || explain
         let c = (x.mm(Wl) + bl).named("c")
         c.retainGrad()
         self.c = c
@@ -46,6 +53,7 @@ public struct NotebookStep {
         nllLoss = lp.nllLoss(target: target)
         let loss = c.crossEntropy(target: target).named("loss")
         crossEntropy = loss
+        Explain.recordingValues = wasRecording
 
         // By hand: d loss / d c = (softmax - onehot) / N for the mean over N rows.
         let gc = withNoGrad { n == 1 ? p - onehot : (p - onehot) / Double(n) }
@@ -56,7 +64,12 @@ public struct NotebookStep {
         gradBManual = gb
 
         // By autograd.
-        loss.backward(retainGraph: true)
+        if explain {
+            trace = try! BackwardTrace.record(loss, retainGraph: true, names: [("x", x)])
+        } else {
+            trace = nil
+            loss.backward(retainGraph: true)
+        }
         gradCAutograd = c.grad!
         gradWAutograd = Wl.grad!
         gradBAutograd = bl.grad!

@@ -7,8 +7,8 @@ public enum WalkthroughReport {
         return label + (note.map { "    (\($0))" } ?? "") + "\n" + body + "\n"
     }
 
-    /// The full text of one step.
-    public static func text(_ s: NotebookStep, title: Bool = true) -> String {
+    /// The full text of one step; `explanation` (the backward pass explained) follows the forward pass.
+    public static func text(_ s: NotebookStep, title: Bool = true, explanation: String? = nil) -> String {
         let n = s.batchSize
         var out = ""
         if title {
@@ -27,6 +27,7 @@ public enum WalkthroughReport {
         out += block("log_softmax = c - max(c) - log(sum(exp(c - max(c)), dim=1))", s.logSoftmax)
         out += block("nll_loss(log_softmax, target) = -mean(log_softmax[i, target_i])", s.nllLoss)
         out += block("cross_entropy(c, target) = nll_loss(log_softmax(c), target)", s.crossEntropy)
+        if let explanation { out += explanation }
         out += "\n== Gradients by hand (tensor ops, no autograd) ==\n"
         if n == 1 {
             out += block("grad_c = softmax - onehot", s.gradCManual)
@@ -88,6 +89,26 @@ public enum WalkthroughReport {
             "max_abs_diff": s.maxAbsDiff, "gradients_agree": s.gradientsAgree,
             "W_new": s.WNew.nestedArray, "b_new": s.bNew.nestedArray,
         ]
+    }
+
+    /// The JSON array of a backward trace: one object per step, in the order visited.
+    public static func jsonObject(_ trace: BackwardTrace) -> [[String: Any]] {
+        trace.steps.map { s in
+            var o: [String: Any] = [
+                "index": s.index, "node": s.node, "op": s.op, "is_leaf": s.isLeaf, "shape": s.shape,
+                "formula": s.formula, "incoming": s.incoming.nestedArray,
+                "contributions": s.contributions.map { ["from_step": $0.fromStep, "gradient": $0.gradient.nestedArray] as [String: Any] },
+                "inputs": s.inputs.map { i -> [String: Any] in
+                    var d: [String: Any] = ["name": i.name, "shape": i.shape]
+                    if let n = i.node { d["node"] = n }
+                    if let g = i.sent { d["sent"] = g.nestedArray }
+                    return d
+                },
+            ]
+            if let l = s.label { o["label"] = l }
+            if let v = s.value { o["value"] = v.nestedArray }
+            return o
+        }
     }
 
     /// JSON text, keys sorted so that output is stable.
