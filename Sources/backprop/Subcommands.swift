@@ -4,5 +4,7 @@ import ArgumentParser
 enum CLISubcommands {
     static let all: [ParsableCommand.Type] = [
         Walkthrough.self,
+        Verify.self,
+        GradcheckCommand.self,
     ]
 }
