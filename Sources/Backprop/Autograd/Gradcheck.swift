@@ -14,8 +14,9 @@ public struct GradcheckInputReport: Sendable {
     public let maxRelError: Double
     /// The multi-index of the element furthest outside the tolerance (or with the largest error when all pass).
     public let worstIndex: [Int]?
-    /// The analytic and numeric derivatives at `worstIndex`.
+    /// The analytic derivative (from `backward`) at `worstIndex`.
     public let analytic: Double?
+    /// The finite-difference derivative at `worstIndex`.
     public let numeric: Double?
     /// Whether every element satisfies |analytic - numeric| <= atol + rtol * |numeric|.
     public let passed: Bool
@@ -34,6 +35,7 @@ public struct GradcheckReport: Sendable, CustomStringConvertible {
     /// The largest relative error over all checked inputs.
     public var maxRelError: Double { inputs.filter(\.checked).map(\.maxRelError).max() ?? 0 }
 
+    /// One line per checked input: its errors, and where the worst mismatch is.
     public var description: String {
         if let error { return "gradcheck failed: \(error)" }
         return inputs.filter(\.checked).map { r in

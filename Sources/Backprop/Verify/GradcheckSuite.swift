@@ -26,18 +26,23 @@ public struct GradcheckCase: @unchecked Sendable {
 
 /// The result of running one case over several random problems.
 public struct GradcheckCaseResult: Sendable {
+    /// The case name (`pow.tensor`).
     public let name: String
+    /// The PyTorch op name (`pow`).
     public let op: String
     /// The number of problems drawn.
     public let trials: Int
     /// The number of input tensors checked (over all trials) and of their elements.
     public let inputsChecked: Int
+    /// The number of elements of those inputs (each one a finite-difference check).
     public let elementsChecked: Int
     /// The largest absolute and relative errors seen.
     public let maxAbsError: Double
+    /// The largest relative error seen.
     public let maxRelError: Double
     /// The first failure: trial, input shapes and the report; nil when every trial passed.
     public let failure: String?
+    /// Whether every trial passed.
     public var passed: Bool { failure == nil }
 }
 

@@ -29,7 +29,9 @@ public struct FileVerification: Sendable {
     /// Why the file could not be replayed (which case and field), or nil.
     public let error: String?
 
+    /// The number of cases that passed.
     public var passed: Int { results.filter(\.passed).count }
+    /// The number of cases that failed (unknown ops included).
     public var failed: Int { results.count - passed }
 
     /// Replays the file at `path`, catching a malformed file as `error`.
@@ -44,10 +46,14 @@ public struct FileVerification: Sendable {
 
 /// Totals over several reference files, per op family, as text lines or a JSON object.
 public struct VerificationSummary {
+    /// The files, in the order given.
     public let files: [FileVerification]
+    /// A summary of these files.
     public init(files: [FileVerification]) { self.files = files }
 
+    /// Cases passed over all files.
     public var passed: Int { files.reduce(0) { $0 + $1.passed } }
+    /// Cases failed over all files.
     public var failed: Int { files.reduce(0) { $0 + $1.failed } }
     /// Whether every case passed and every file could be read.
     public var succeeded: Bool { failed == 0 && files.allSatisfy { $0.error == nil } }
