@@ -56,7 +56,7 @@ struct GradcheckCommand: ParsableCommand {
     @Option(help: "Seed of the random inputs.")
     var seed: UInt64 = 0
     @Option(help: "Random problems per op.")
-    var trials = 5
+    var trials = 10
     @Option(name: .customLong("op"), help: "Check only this op (PyTorch name or case name, e.g. pow or pow.tensor); repeatable.")
     var ops: [String] = []
     @Flag(help: "Print one JSON object instead of a table.")

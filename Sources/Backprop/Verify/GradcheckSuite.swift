@@ -323,9 +323,11 @@ extension RandomGenerator {
     /// An integer in `range`.
     mutating func int(_ range: Range<Int>) -> Int { range.lowerBound + Int(next() % UInt64(range.count)) }
 
-    /// A random shape: rank in [minRank, maxRank] (0 gives a 0-d tensor), sizes 1...3 (1 about a third of the time).
+    /// A random shape: rank in [minRank, maxRank], 0-d one time in eight (when allowed), rank 2 most
+    /// often; sizes 1...4 (1 a quarter of the time).
     mutating func shape(minRank: Int = 0, maxRank: Int = 3) -> [Int] {
-        (0..<int(minRank..<(maxRank + 1))).map { _ in int(1..<4) }
+        let rank = Swift.min(Swift.max([0, 1, 1, 2, 2, 2, 3, 3][int(0..<8)], minRank), maxRank)
+        return (0..<rank).map { _ in int(1..<5) }
     }
 
     /// Two shapes that broadcast together: dims dropped from the front and sizes set to 1 at random.
