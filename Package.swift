@@ -17,7 +17,9 @@ let package = Package(
             dependencies: [
                 "Backprop",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            ],
+            // PyTorch reference files that `backprop verify` checks when given no file.
+            resources: [.copy("Reference")]
         ),
         .testTarget(
             name: "BackpropTests",

@@ -4,6 +4,8 @@ import ArgumentParser
 enum CLISubcommands {
     static let all: [ParsableCommand.Type] = [
         Walkthrough.self,
+        Verify.self,
+        GradcheckCommand.self,
         Graph.self,
     ]
 }

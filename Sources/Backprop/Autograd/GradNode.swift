@@ -11,7 +11,8 @@ public final class GradNode: @unchecked Sendable {
     /// The local rule, written in terms of the op's inputs and the incoming gradient `G`.
     public let formula: String
     /// Nodes of the inputs, in argument order; nil for inputs that need no gradient.
-    public let inputs: [GradNode?]
+    /// (Emptied only while the node is being freed; see `deinit`.)
+    public private(set) var inputs: [GradNode?]
     /// The rule: incoming gradient in, one gradient per input out (nil where none is needed).
     var backwardFn: ((Tensor) -> [Tensor?])?
     /// Whether the rule captured tensors that a backward without `retainGraph` frees.
@@ -55,7 +56,23 @@ public final class GradNode: @unchecked Sendable {
         GradNode.live.add(1, ordering: .relaxed)
     }
 
-    deinit { GradNode.live.subtract(1, ordering: .relaxed) }
+    /// Frees the chain of inputs that only this node kept alive without recursion: ARC would
+    /// otherwise release a 100,000-op chain one nested `deinit` per node and overflow the stack.
+    /// Each input this node held the last reference to is emptied of its own inputs before it dies,
+    /// so every `deinit` below this one returns at once.
+    deinit {
+        GradNode.live.subtract(1, ordering: .relaxed)
+        guard !inputs.isEmpty else { return }
+        var pending = inputs.compactMap { $0 }
+        inputs = []
+        while var n = pending.popLast() {
+            if isKnownUniquelyReferenced(&n) {
+                pending.append(contentsOf: n.inputs.compactMap { $0 })
+                n.inputs = []
+            }
+            // `n` is released here; when it was the last reference its deinit finds no inputs.
+        }
+    }
 
     /// The number of graph nodes alive in the process (for leak tests).
     public static var liveCount: Int { live.load(ordering: .relaxed) }

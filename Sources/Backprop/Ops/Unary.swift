@@ -74,3 +74,91 @@ extension Tensor {
         }
     }
 }
+
+// MARK: - sqrt, abs, gelu
+
+struct SqrtF: UnaryFunction { @inline(__always) static func apply<T: FloatElement>(_ x: T) -> T { x.squareRoot() } }
+struct AbsF: UnaryFunction { @inline(__always) static func apply<T: FloatElement>(_ x: T) -> T { Swift.abs(x) } }
+/// sign(x): -1, 0 or 1 (0 at 0, so that abs'(0) = 0 as in PyTorch); NaN stays NaN.
+struct SignF: UnaryFunction {
+    @inline(__always) static func apply<T: FloatElement>(_ x: T) -> T { x > 0 ? 1 : (x < 0 ? -1 : (x.isNaN ? x : 0)) }
+}
+/// Exact GELU: x * Φ(x) with Φ the standard normal CDF.
+struct GeluF: UnaryFunction {
+    @inline(__always) static func apply<T: FloatElement>(_ x: T) -> T {
+        x * T(0.5) * (1 + T.erf(x * T(0.70710678118654752440)))
+    }
+}
+/// d/dx of exact GELU: Φ(x) + x φ(x).
+struct GeluGradF: UnaryFunction {
+    @inline(__always) static func apply<T: FloatElement>(_ x: T) -> T {
+        let cdf = T(0.5) * (1 + T.erf(x * T(0.70710678118654752440)))
+        let pdf = T.exp(T(-0.5) * x * x) * T(0.39894228040143267794)
+        return cdf + x * pdf
+    }
+}
+/// GELU with the tanh approximation: 0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³))).
+struct GeluTanhF: UnaryFunction {
+    @inline(__always) static func apply<T: FloatElement>(_ x: T) -> T {
+        let inner = T(0.79788456080286535588) * (x + T(0.044715) * x * x * x)
+        return T(0.5) * x * (1 + T.tanh(inner))
+    }
+}
+/// d/dx of tanh-GELU: 0.5 (1 + t) + 0.5 x (1 - t²) √(2/π) (1 + 3 · 0.044715 x²), t = tanh(inner).
+struct GeluTanhGradF: UnaryFunction {
+    @inline(__always) static func apply<T: FloatElement>(_ x: T) -> T {
+        let k = T(0.79788456080286535588), c = T(0.044715)
+        let t = T.tanh(k * (x + c * x * x * x))
+        return T(0.5) * (1 + t) + T(0.5) * x * (1 - t * t) * k * (1 + 3 * c * x * x)
+    }
+}
+
+/// Which formula `gelu` uses (PyTorch's `approximate=` argument).
+public enum GeluApproximation: String, Sendable, CaseIterable {
+    /// The exact x Φ(x), with the error function (PyTorch's `"none"`, the default).
+    case none
+    /// 0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³))) (PyTorch's `"tanh"`).
+    case tanh
+}
+
+extension Tensor {
+    /// Square root elementwise. Backward: dx = G / (2 sqrt(x)) (with the saved output).
+    public func sqrt() -> Tensor {
+        let out = map(SqrtF.self, op: "sqrt")
+        guard Tensor.recordsGrad(self) else { return out }
+        let y = out.detached()
+        return out.recorded("SqrtBackward0", formula: "dx = G / (2 * sqrt(x))", inputs: [self], saves: true) { g in
+            [g / (y * 2.0)]
+        }
+    }
+
+    /// |x| elementwise. Backward: dx = G * sign(x), which is 0 at x = 0 (as PyTorch).
+    public func abs() -> Tensor {
+        let out = map(AbsF.self, op: "abs")
+        guard Tensor.recordsGrad(self) else { return out }
+        let x = detached()
+        return out.recorded("AbsBackward0", formula: "dx = G * sign(x)", inputs: [self], saves: true) { g in
+            [g * x.map(SignF.self, op: "abs")]
+        }
+    }
+
+    /// The Gaussian error linear unit x Φ(x) (PyTorch's `nn.functional.gelu`), exact or with the tanh formula.
+    ///
+    /// Backward (exact): dx = G * (Φ(x) + x φ(x)), φ the standard normal density.
+    /// Backward (tanh): dx = G * (0.5 (1 + t) + 0.5 x (1 - t²) √(2/π) (1 + 0.134145 x²)), t = tanh(√(2/π)(x + 0.044715 x³)).
+    public func gelu(approximate: GeluApproximation = .none) -> Tensor {
+        let out = approximate == .none ? map(GeluF.self, op: "gelu") : map(GeluTanhF.self, op: "gelu")
+        guard Tensor.recordsGrad(self) else { return out }
+        let x = detached()
+        if approximate == .none {
+            return out.recorded("GeluBackward0", formula: "dx = G * (Phi(x) + x * phi(x))", inputs: [self], saves: true) { g in
+                [g * x.map(GeluGradF.self, op: "gelu")]
+            }
+        }
+        return out.recorded("GeluBackward0",
+                            formula: "dx = G * (0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)), t = tanh(sqrt(2/pi) (x + 0.044715 x^3))",
+                            inputs: [self], saves: true) { g in
+            [g * x.map(GeluTanhGradF.self, op: "gelu")]
+        }
+    }
+}

@@ -12,6 +12,14 @@ public enum OpValue {
 public struct OpKwargs {
     public let values: [String: Any]
     let context: String
+    /// The names of the positional arguments (a case's `arg_names`), when the file gives them.
+    var argNames: [String] = []
+
+    /// The position of the argument named `name`: from `argNames` when known, else `position`.
+    func argIndex(_ name: String, default position: Int) -> Int? {
+        if argNames.isEmpty { return position }
+        return argNames.firstIndex(of: name)
+    }
 
     public func int(_ key: String) throws -> Int? {
         guard let v = values[key], !(v is NSNull) else { return nil }
@@ -66,6 +74,12 @@ public enum OpRegistry {
 
     static func tensorArg(_ args: [OpValue], _ i: Int, _ kw: OpKwargs) throws -> Tensor {
         guard i < args.count, let t = args[i].tensor else { throw ReferenceFileError("\(kw.context): argument \(i) must be a tensor") }
+        return t
+    }
+    /// An int64 index tensor argument.
+    static func indexArg(_ args: [OpValue], _ i: Int, _ kw: OpKwargs) throws -> Tensor {
+        let t = try tensorArg(args, i, kw)
+        guard t.dtype == .int64 else { throw ReferenceFileError("\(kw.context): argument \(i) must be an int64 index tensor, got \(t.dtype)") }
         return t
     }
     static func optionalTensorArg(_ args: [OpValue], _ i: Int) -> Tensor? { i < args.count ? args[i].tensor : nil }
@@ -175,6 +189,73 @@ public enum OpRegistry {
             [try tensorArg(a, 0, kw).crossEntropy(target: try tensorArg(a, 1, kw), weight: optionalTensorArg(a, 2),
                                                   ignoreIndex: try kw.int("ignore_index") ?? -100, reduction: try kw.reduction(),
                                                   labelSmoothing: try kw.double("label_smoothing") ?? 0)]
+        },
+        "pow": { a, kw in
+            let x: Tensor
+            if case .number(let v) = a.first, let y = optionalTensorArg(a, 1) { x = y.scalarLike(v) } else { x = try tensorArg(a, 0, kw) }
+            guard a.count > 1 else { throw ReferenceFileError("\(kw.context): pow needs an exponent") }
+            switch a[1] {
+            case .number(let e): return [x.pow(e)]
+            case .tensor(let e): return [x.pow(e)]
+            default: throw ReferenceFileError("\(kw.context): pow's exponent must be a tensor or a number")
+            }
+        },
+        "sqrt": unary { $0.sqrt() },
+        "abs": unary { $0.abs() },
+        "gelu": { a, kw in
+            let name = try kw.string("approximate") ?? "none"
+            guard let approx = GeluApproximation(rawValue: name) else {
+                throw ReferenceFileError("\(kw.context): gelu's approximate must be \"none\" or \"tanh\", got \(name)")
+            }
+            return [try tensorArg(a, 0, kw).gelu(approximate: approx)]
+        },
+        "clamp": { a, kw in
+            let lo = try kw.double("min"), hi = try kw.double("max")
+            guard lo != nil || hi != nil else { throw ReferenceFileError("\(kw.context): clamp needs min or max") }
+            return [try tensorArg(a, 0, kw).clamp(min: lo, max: hi)]
+        },
+        "maximum": binary { $0.maximum($1) },
+        "minimum": binary { $0.minimum($1) },
+        "cat": { a, kw in
+            guard case .tensors(let ts)? = a.first, !ts.isEmpty else { throw ReferenceFileError("\(kw.context): cat needs a list of tensors") }
+            return [Tensor.cat(ts, dim: try kw.int("dim") ?? 0)]
+        },
+        "stack": { a, kw in
+            guard case .tensors(let ts)? = a.first, !ts.isEmpty else { throw ReferenceFileError("\(kw.context): stack needs a list of tensors") }
+            return [Tensor.stack(ts, dim: try kw.int("dim") ?? 0)]
+        },
+        "index_select": { a, kw in
+            guard let d = try kw.int("dim") else { throw ReferenceFileError("\(kw.context): index_select needs dim") }
+            return [try tensorArg(a, 0, kw).indexSelect(dim: d, index: try indexArg(a, 1, kw))]
+        },
+        "gather": { a, kw in
+            guard let d = try kw.int("dim") else { throw ReferenceFileError("\(kw.context): gather needs dim") }
+            return [try tensorArg(a, 0, kw).gather(dim: d, index: try indexArg(a, 1, kw))]
+        },
+        "narrow": { a, kw in
+            guard let d = try kw.int("dim"), let s = try kw.int("start"), let n = try kw.int("length") else {
+                throw ReferenceFileError("\(kw.context): narrow needs dim, start and length")
+            }
+            return [try tensorArg(a, 0, kw).narrow(dim: d, start: s, length: n)]
+        },
+        "var": { a, kw in
+            [try tensorArg(a, 0, kw).variance(dims: try kw.ints("dim") ?? [], correction: try kw.double("correction") ?? 1,
+                                              keepDim: try kw.bool("keepdim") ?? false)]
+        },
+        "mse_loss": { a, kw in
+            [try tensorArg(a, 0, kw).mseLoss(target: try tensorArg(a, 1, kw), reduction: try kw.reduction())]
+        },
+        "l1_loss": { a, kw in
+            [try tensorArg(a, 0, kw).l1Loss(target: try tensorArg(a, 1, kw), reduction: try kw.reduction())]
+        },
+        "binary_cross_entropy": { a, kw in
+            [try tensorArg(a, 0, kw).binaryCrossEntropy(target: try tensorArg(a, 1, kw), weight: kw.argIndex("weight", default: 2).flatMap { optionalTensorArg(a, $0) },
+                                                        reduction: try kw.reduction())]
+        },
+        "binary_cross_entropy_with_logits": { a, kw in
+            [try tensorArg(a, 0, kw).binaryCrossEntropyWithLogits(target: try tensorArg(a, 1, kw), weight: kw.argIndex("weight", default: 2).flatMap { optionalTensorArg(a, $0) },
+                                                                  posWeight: kw.argIndex("pos_weight", default: 3).flatMap { optionalTensorArg(a, $0) },
+                                                                  reduction: try kw.reduction())]
         },
         "one_hot": { a, kw in
             [try tensorArg(a, 0, kw).oneHot(numClasses: try kw.int("num_classes").flatMap { $0 < 0 ? nil : $0 })]

@@ -46,7 +46,8 @@ public enum Verifier {
         guard let op = c["op"] as? String else { throw ReferenceFileError("\(context): missing \"op\"") }
         guard let rawArgs = c["args"] as? [Any] else { throw ReferenceFileError("\(context): missing \"args\"") }
         let rawGrads = c["grads"] as? [Any] ?? []
-        let kwargs = OpKwargs(values: c["kwargs"] as? [String: Any] ?? [:], context: context)
+        let kwargs = OpKwargs(values: c["kwargs"] as? [String: Any] ?? [:], context: context,
+                              argNames: c["arg_names"] as? [String] ?? [])
         guard OpRegistry.ops[op] != nil else { return CaseResult(name: name, op: op, passed: false, failure: "unknown op \(op)") }
 
         // Inputs: a float tensor whose reference has a gradient becomes a leaf that requires grad.

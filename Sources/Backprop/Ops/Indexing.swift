@@ -1,0 +1,230 @@
+// Ops that select or join values by position: cat, stack, narrow, indexSelect, gather.
+// Each is a copy through a list of source offsets; the backward rule adds G back at those
+// offsets, so repeated indices accumulate their gradients.
+
+extension Tensor {
+    // MARK: - Offset-based copies (no autograd)
+
+    /// A tensor of `shape` whose element i is this tensor's element at flat offset `offsets[i]` (any dtype).
+    func taking(_ offsets: [Int], shape outShape: [Int]) -> Tensor {
+        var out = Tensor(shape: outShape, dtype: dtype, zeroed: false)
+        func copy<T>(_: T.Type) {
+            out.withMutablePointer(T.self) { o in withPointer(T.self) { x in
+                for i in offsets.indices { o[i] = x[offsets[i]] }
+            } }
+        }
+        switch dtype {
+        case .float32: copy(Float.self)
+        case .float64: copy(Double.self)
+        case .int64: copy(Int64.self)
+        }
+        return out
+    }
+
+    /// Zeros of `shape` with `g`'s element i added at flat offset `offsets[i]` (repeats accumulate).
+    static func scatterAdding(_ g: Tensor, offsets: [Int], into shape: [Int]) -> Tensor {
+        var out = Tensor.zeros(shape, dtype: g.dtype)
+        func add<T: FloatElement>(_: T.Type) {
+            out.withMutablePointer(T.self) { o in g.withPointer(T.self) { gp in
+                for i in offsets.indices { o[offsets[i]] += gp[i] }
+            } }
+        }
+        g.dispatchFloat("scatter_add", { add(Float.self) }, { add(Double.self) })
+        return out
+    }
+
+    /// The flat offsets of the elements [start, start + length) along `dim` (others whole).
+    func sliceOffsets(dim: Int, start: Int, length: Int) -> [Int] {
+        let split = DimSplit(shape, dim)
+        var offsets: [Int] = []
+        offsets.reserveCapacity(split.outer * length * split.inner)
+        for o in 0..<split.outer {
+            for j in start..<(start + length) {
+                let base = (o * split.n + j) * split.inner
+                for k in 0..<split.inner { offsets.append(base + k) }
+            }
+        }
+        return offsets
+    }
+
+    /// Checks that `index` is an int64 tensor; names the op.
+    static func requireIndex(_ index: Tensor, op: String) {
+        precondition(index.dtype == .int64, "\(op): expected an int64 index tensor, got \(index.dtype) of shape \(index.shape)")
+    }
+
+    // MARK: - narrow
+
+    /// The `length` elements from `start` along `dim` (PyTorch's `narrow`, as a copy).
+    /// Backward: dx = G placed back at [start, start + length) along `dim`, 0 elsewhere.
+    public func narrow(dim: Int, start: Int, length: Int) -> Tensor {
+        precondition(rank > 0, "narrow: cannot be applied to a 0-dim tensor")
+        let d = Shapes.normalize(dim, rank: rank, op: "narrow")
+        let s = start < 0 ? start + shape[d] : start
+        precondition(s >= 0 && length >= 0 && s + length <= shape[d],
+                     "narrow: start \(start) + length \(length) exceeds dimension \(dim) of size \(shape[d]) (shape \(shape))")
+        var outShape = shape
+        outShape[d] = length
+        let offsets = sliceOffsets(dim: d, start: s, length: length)
+        let out = taking(offsets, shape: outShape)
+        guard Tensor.recordsGrad(self) else { return out }
+        let inShape = shape
+        return out.recorded("NarrowBackward0", formula: "dx = G placed at [start, start + length) along dim, 0 elsewhere",
+                            inputs: [self], saves: false) { g in
+            [Tensor.scatterAdding(g, offsets: offsets, into: inShape)]
+        }
+    }
+
+    // MARK: - cat, stack
+
+    /// The tensors joined along an existing dim (PyTorch's `torch.cat`). All must have the same
+    /// rank and the same sizes except along `dim`; mixed dtypes are promoted to the widest float.
+    ///
+    /// Backward: input i gets the slice of G that it filled.
+    /// ```swift
+    /// Tensor.cat([a, b], dim: 0)     // [2, 3] and [4, 3] give [6, 3]
+    /// ```
+    public static func cat(_ tensors: [Tensor], dim: Int = 0) -> Tensor {
+        precondition(!tensors.isEmpty, "cat: expected a non-empty list of tensors")
+        var ts = tensors
+        let dtypes = Set(ts.map(\.dtype))
+        if dtypes.count > 1 {
+            let wide: DType = dtypes.contains(.float64) ? .float64 : .float32
+            ts = ts.map { $0.to(wide) }
+        }
+        let first = ts[0]
+        precondition(first.rank > 0, "cat: zero-dimensional tensor (at position 0) cannot be concatenated")
+        let d = Shapes.normalize(dim, rank: first.rank, op: "cat")
+        for (i, t) in ts.enumerated() {
+            precondition(t.rank == first.rank,
+                         "cat: tensors must have the same number of dimensions: got \(first.shape) and \(t.shape) (at position \(i))")
+            for k in 0..<first.rank where k != d {
+                precondition(t.shape[k] == first.shape[k],
+                             "cat: sizes of tensors must match except in dimension \(d): expected size \(first.shape[k]) but got size \(t.shape[k]) for tensor number \(i) in the list (shapes \(first.shape) and \(t.shape))")
+            }
+        }
+        var outShape = first.shape
+        outShape[d] = ts.reduce(0) { $0 + $1.shape[d] }
+        var out = Tensor(shape: outShape, dtype: first.dtype, zeroed: false)
+        let outer = first.shape[..<d].reduce(1, *)
+        let inner = first.shape[(d + 1)...].reduce(1, *)
+        let rowOut = outShape[d] * inner
+        func copy<T>(_: T.Type) {
+            out.withMutablePointer(T.self) { o in
+                var at = 0
+                for t in ts {
+                    let row = t.shape[d] * inner
+                    t.withPointer(T.self) { x in
+                        for a in 0..<outer { (o + a * rowOut + at).update(from: x + a * row, count: row) }
+                    }
+                    at += row
+                }
+            }
+        }
+        switch first.dtype {
+        case .float32: copy(Float.self)
+        case .float64: copy(Double.self)
+        case .int64: copy(Int64.self)
+        }
+        guard Tensor.recordsGrad(ts) else { return out }
+        let sizes = ts.map { $0.shape[d] }
+        return out.recorded("CatBackward0", formula: "dx_i = the slice of G along dim that x_i filled",
+                            inputs: ts, saves: false) { g in
+            var start = 0
+            return sizes.map { n in
+                defer { start += n }
+                return g.taking(g.sliceOffsets(dim: d, start: start, length: n), shape: {
+                    var s = g.shape; s[d] = n; return s }())
+            }
+        }
+    }
+
+    /// The tensors, all of one shape, joined along a new dim (PyTorch's `torch.stack`).
+    ///
+    /// Backward: input i gets G's slice i along `dim` (it is `cat` of the inputs unsqueezed at `dim`).
+    public static func stack(_ tensors: [Tensor], dim: Int = 0) -> Tensor {
+        precondition(!tensors.isEmpty, "stack: expected a non-empty list of tensors")
+        let s = tensors[0].shape
+        for (i, t) in tensors.enumerated() {
+            precondition(t.shape == s, "stack: expects each tensor to be equal size, but got \(s) at entry 0 and \(t.shape) at entry \(i)")
+        }
+        let d = Shapes.normalize(dim, rank: s.count + 1, op: "stack")
+        return cat(tensors.map { $0.unsqueeze(d) }, dim: d)
+    }
+
+    // MARK: - indexSelect, gather
+
+    /// The entries at `index` (1-d or 0-d int64) along `dim` (PyTorch's `index_select`).
+    ///
+    /// Backward: dx = zeros with G added at the selected positions (repeated indices accumulate).
+    /// ```swift
+    /// x.indexSelect(dim: 0, index: Tensor(indices: [2, 0, 2]))   // rows 2, 0, 2
+    /// ```
+    public func indexSelect(dim: Int, index: Tensor) -> Tensor {
+        Tensor.requireIndex(index, op: "index_select")
+        precondition(index.rank <= 1, "index_select: index must be 0-d or 1-d, got shape \(index.shape)")
+        let d = Shapes.normalize(dim, rank: rank, op: "index_select")
+        let split = DimSplit(shape, d)
+        let idx = index.integers
+        for v in idx {
+            precondition(v >= 0 && v < split.n, "index_select: index \(v) is out of range for dimension \(dim) of size \(split.n) (shape \(shape))")
+        }
+        var offsets: [Int] = []
+        offsets.reserveCapacity(split.outer * idx.count * split.inner)
+        for o in 0..<split.outer {
+            for j in idx {
+                let base = (o * split.n + j) * split.inner
+                for k in 0..<split.inner { offsets.append(base + k) }
+            }
+        }
+        var outShape = shape
+        if rank > 0 { outShape[d] = idx.count }
+        let out = taking(offsets, shape: outShape)
+        guard Tensor.recordsGrad(self) else { return out }
+        let inShape = shape
+        return out.recorded("IndexSelectBackward0", formula: "dx = zeros; dx[index[j]] += G[j] along dim",
+                            inputs: [self], saves: true) { g in
+            [Tensor.scatterAdding(g, offsets: offsets, into: inShape)]
+        }
+    }
+
+    /// Values picked along `dim` by an int64 `index` of the same rank: for dim 1,
+    /// out[i][j][k] = x[i][index[i][j][k]][k] (PyTorch's `gather`). The output has the index's shape,
+    /// whose sizes must not exceed the input's outside `dim`.
+    ///
+    /// Backward: dx = zeros with G scatter-added at the gathered positions (repeats accumulate).
+    public func gather(dim: Int, index: Tensor) -> Tensor {
+        Tensor.requireIndex(index, op: "gather")
+        precondition(index.rank == rank || (rank == 0 && index.rank <= 1) ,
+                     "gather: index tensor must have the same number of dimensions as input (input \(shape), index \(index.shape))")
+        let d = Shapes.normalize(dim, rank: rank, op: "gather")
+        let xShape = rank == 0 ? [1] : shape
+        let iShape = index.rank == 0 ? [Int](repeating: 1, count: xShape.count) : index.shape
+        for k in 0..<xShape.count where k != d {
+            precondition(iShape[k] <= xShape[k],
+                         "gather: size \(iShape[k]) of index does not fit size \(xShape[k]) of input at dimension \(k) (input \(shape), index \(index.shape))")
+        }
+        let xStrides = Shapes.strides(xShape)
+        let idx = index.integers
+        var offsets = [Int](repeating: 0, count: idx.count)
+        if !idx.isEmpty {
+            var odo = Odometer(shape: iShape)
+            var i = 0
+            repeat {
+                let v = idx[i]
+                precondition(v >= 0 && v < xShape[d],
+                             "gather: index \(v) is out of bounds for dimension \(dim) with size \(xShape[d]) (input \(shape))")
+                var off = 0
+                for k in 0..<iShape.count { off += (k == d ? v : odo.index[k]) * xStrides[k] }
+                offsets[i] = off
+                i += 1
+            } while odo.next() >= 0
+        }
+        let out = taking(offsets, shape: index.shape)
+        guard Tensor.recordsGrad(self) else { return out }
+        let inShape = shape
+        return out.recorded("GatherBackward0", formula: "dx = zeros; dx[..., index[p], ...] += G[p] (scatter_add along dim)",
+                            inputs: [self], saves: true) { g in
+            [Tensor.scatterAdding(g, offsets: offsets, into: inShape)]
+        }
+    }
+}

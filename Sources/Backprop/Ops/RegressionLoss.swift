@@ -1,0 +1,155 @@
+// Losses on real-valued targets: mseLoss, l1Loss, binaryCrossEntropy and
+// binaryCrossEntropyWithLogits, with PyTorch's reductions. The target is differentiable too
+// (PyTorch gives it a gradient); a `weight`/`posWeight` is a constant and broadcasts to the input.
+
+struct LogClampedF: UnaryFunction {
+    /// log(x) clamped below at -100, as PyTorch's binary_cross_entropy does.
+    @inline(__always) static func apply<T: FloatElement>(_ x: T) -> T { Swift.max(T.log(x), -100) }
+}
+/// log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)), finite for any x.
+struct LogSigmoidF: UnaryFunction {
+    @inline(__always) static func apply<T: FloatElement>(_ x: T) -> T { Swift.min(x, 0) - T.log1p(T.exp(-Swift.abs(x))) }
+}
+/// max(x, 1e-12), the floor PyTorch puts under x (1 - x) in the BCE gradient.
+struct BCEFloorF: UnaryFunction {
+    @inline(__always) static func apply<T: FloatElement>(_ x: T) -> T { Swift.max(x, T(1e-12)) }
+}
+
+extension Tensor {
+    /// Applies a loss `reduction` to elementwise losses.
+    func reduced(_ reduction: Reduction) -> Tensor {
+        switch reduction {
+        case .none: return self
+        case .sum: return sum()
+        case .mean: return mean()
+        }
+    }
+
+    /// The incoming gradient of a reduced loss, spread back over the elementwise losses of `shape`.
+    static func spreadLossGradient(_ g: Tensor, _ reduction: Reduction, shape: [Int]) -> Tensor {
+        switch reduction {
+        case .none: return g
+        case .sum: return g.broadcast(to: shape, op: "loss")
+        case .mean: return (g / Double(Swift.max(shape.reduce(1, *), 1))).broadcast(to: shape, op: "loss")
+        }
+    }
+
+    /// Checks that a loss target broadcasts with the input and returns the shape of the elementwise loss.
+    func lossShape(_ target: Tensor, op: String) -> [Int] {
+        requireFloat(op); target.requireFloat(op)
+        guard let s = Shapes.broadcast(shape, target.shape) else {
+            preconditionFailure("\(op): input of shape \(shape) and target of shape \(target.shape) cannot be broadcast together")
+        }
+        return s
+    }
+
+    /// The mean squared error (x - y)², reduced (PyTorch's `mse_loss`; default mean).
+    ///
+    /// Backward: dx = G * 2 (x - y) (/ n for mean), dy = -dx.
+    public func mseLoss(target: Tensor, reduction: Reduction = .mean) -> Tensor {
+        let s = lossShape(target, op: "mse_loss")
+        let (x, y) = (detached(), target.detached())
+        let diff = withNoGrad { x - y }
+        let out = withNoGrad { (diff * diff).reduced(reduction) }
+        guard Tensor.recordsGrad(self, target) else { return out }
+        let (nx, ny) = (node != nil, target.node != nil)
+        return out.recorded("MseLossBackward0", formula: "dx = G * 2 * (x - y) / n (mean), dy = -dx",
+                            inputs: [self, target], saves: true) { g in
+            let dx = Tensor.spreadLossGradient(g, reduction, shape: s) * diff * 2.0
+            return [nx ? dx.sumTo(x.shape) : nil, ny ? (-dx).sumTo(y.shape) : nil]
+        }
+    }
+
+    /// The mean absolute error |x - y|, reduced (PyTorch's `l1_loss`; default mean).
+    ///
+    /// Backward: dx = G * sign(x - y) (/ n for mean), 0 where x == y; dy = -dx.
+    public func l1Loss(target: Tensor, reduction: Reduction = .mean) -> Tensor {
+        let s = lossShape(target, op: "l1_loss")
+        let (x, y) = (detached(), target.detached())
+        let diff = withNoGrad { x - y }
+        let out = withNoGrad { diff.abs().reduced(reduction) }
+        guard Tensor.recordsGrad(self, target) else { return out }
+        let (nx, ny) = (node != nil, target.node != nil)
+        return out.recorded("L1LossBackward0", formula: "dx = G * sign(x - y) / n (mean), dy = -dx",
+                            inputs: [self, target], saves: true) { g in
+            let dx = Tensor.spreadLossGradient(g, reduction, shape: s) * diff.map(SignF.self, op: "l1_loss")
+            return [nx ? dx.sumTo(x.shape) : nil, ny ? (-dx).sumTo(y.shape) : nil]
+        }
+    }
+
+    /// Binary cross-entropy of probabilities `self` in [0, 1] against targets y in [0, 1]
+    /// (PyTorch's `binary_cross_entropy`): -w (y log(x) + (1 - y) log(1 - x)), each log clamped at -100.
+    /// `mean` divides by the number of elements (the weight does not change it).
+    ///
+    /// Backward: dx = G * w (x - y) / max(x (1 - x), 1e-12); dy = G * w (log(1 - x) - log(x)) (logs clamped).
+    public func binaryCrossEntropy(target: Tensor, weight: Tensor? = nil, reduction: Reduction = .mean) -> Tensor {
+        let s = lossShape(target, op: "binary_cross_entropy")
+        precondition(s == shape, "binary_cross_entropy: target of shape \(target.shape) must match input of shape \(shape)")
+        if let weight {
+            precondition(Shapes.broadcast(weight.shape, s) == s,
+                         "binary_cross_entropy: weight of shape \(weight.shape) does not broadcast to input \(shape)")
+        }
+        let (x, y) = (detached(), target.detached())
+        let w = weight?.detached().to(dtype)
+        let (logX, log1mX) = withNoGrad { (x.map(LogClampedF.self, op: "binary_cross_entropy"),
+                                           (1 - x).map(LogClampedF.self, op: "binary_cross_entropy")) }
+        let out: Tensor = withNoGrad {
+            var l = -(y * logX + (1 - y) * log1mX)
+            if let w { l = l * w }
+            return l.reduced(reduction)
+        }
+        guard Tensor.recordsGrad(self, target) else { return out }
+        let (nx, ny) = (node != nil, target.node != nil)
+        return out.recorded("BinaryCrossEntropyBackward0",
+                            formula: "dx = G * w * (x - y) / max(x * (1 - x), 1e-12), dy = G * w * (log(1 - x) - log(x))",
+                            inputs: [self, target], saves: true) { g in
+            var gs = Tensor.spreadLossGradient(g, reduction, shape: s)
+            if let w { gs = gs * w }
+            return [nx ? gs * (x - y) / ((1 - x) * x).map(BCEFloorF.self, op: "binary_cross_entropy") : nil,
+                    ny ? gs * (log1mX - logX) : nil]
+        }
+    }
+
+    /// Binary cross-entropy of logits `self` against targets y (PyTorch's `binary_cross_entropy_with_logits`),
+    /// stable for large |x|: loss = w ((1 - y) x - (1 + (p - 1) y) logσ(x)), which equals
+    /// -w (p y logσ(x) + (1 - y) logσ(-x)) with p = `posWeight` (broadcast along the last dim, default 1).
+    ///
+    /// Backward: dx = G * w ((p y + 1 - y) σ(x) - p y); dy = G * w (logσ(-x) - p logσ(x)).
+    public func binaryCrossEntropyWithLogits(target: Tensor, weight: Tensor? = nil, posWeight: Tensor? = nil,
+                                             reduction: Reduction = .mean) -> Tensor {
+        let s = lossShape(target, op: "binary_cross_entropy_with_logits")
+        precondition(s == shape, "binary_cross_entropy_with_logits: target of shape \(target.shape) must match input of shape \(shape)")
+        for (name, t) in [("weight", weight), ("pos_weight", posWeight)] {
+            if let t {
+                precondition(Shapes.broadcast(t.shape, s) == s,
+                             "binary_cross_entropy_with_logits: \(name) of shape \(t.shape) does not broadcast to input \(shape)")
+            }
+        }
+        let (x, y) = (detached(), target.detached())
+        let w = weight?.detached().to(dtype), p = posWeight?.detached().to(dtype)
+        let logSigX = withNoGrad { x.map(LogSigmoidF.self, op: "binary_cross_entropy_with_logits") }
+        let out: Tensor = withNoGrad {
+            let lw = p.map { ($0 - 1) * y + 1 }
+            var l = (1 - y) * x - (lw.map { logSigX * $0 } ?? logSigX)
+            if let w { l = l * w }
+            return l.reduced(reduction)
+        }
+        guard Tensor.recordsGrad(self, target) else { return out }
+        let (nx, ny) = (node != nil, target.node != nil)
+        return out.recorded("BinaryCrossEntropyWithLogitsBackward0",
+                            formula: "dx = G * w * ((p * y + 1 - y) * sigmoid(x) - p * y), dy = G * w * (logsigmoid(-x) - p * logsigmoid(x))",
+                            inputs: [self, target], saves: true) { g in
+            var gs = Tensor.spreadLossGradient(g, reduction, shape: s)
+            if let w { gs = gs * w }
+            var dx: Tensor? = nil, dy: Tensor? = nil
+            if nx {
+                if let p { let py = p * y; dx = gs * ((py + 1 - y) * x.sigmoid() - py) } else { dx = gs * (x.sigmoid() - y) }
+            }
+            if ny {
+                let logSigNegX = (-x).map(LogSigmoidF.self, op: "binary_cross_entropy_with_logits")
+                dy = gs * (logSigNegX - (p.map { $0 * logSigX } ?? logSigX))
+            }
+            return [dx, dy]
+        }
+    }
+}
