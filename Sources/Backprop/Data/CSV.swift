@@ -63,7 +63,8 @@ public enum CSVReader {
                              hasHeader: Bool = true, dtype: DType = .float32) throws -> Dataset {
         var lines: [(number: Int, fields: [String])] = []
         var lineNumber = 0
-        for raw in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        // "\r\n" is one Character in Swift: split on both forms.
+        for raw in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
             lineNumber += 1
             var line = Substring(raw)
             if line.hasSuffix("\r") { line = line.dropLast() }
