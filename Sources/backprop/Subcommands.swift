@@ -4,5 +4,6 @@ import ArgumentParser
 enum CLISubcommands {
     static let all: [ParsableCommand.Type] = [
         Walkthrough.self,
+        Train.self,
     ]
 }
