@@ -22,14 +22,14 @@ public enum TrainingPlot {
             ("train", "#1f77b4", history.map { $0.trainAccuracy * 100 }),
             ("test", "#d62728", history.map { $0.testAccuracy.map { $0 * 100 } }),
         ]
-        out += panel(x: 70, y: 50, w: 380, h: 290, title: "Cross-entropy loss", xs: epochs, series: loss, yUnit: "", fixedRange: nil)
-        out += panel(x: 560, y: 50, w: 380, h: 290, title: "Accuracy (%)", xs: epochs, series: acc, yUnit: "%", fixedRange: nil)
+        out += panel(x: 70, y: 50, w: 380, h: 290, title: "Cross-entropy loss", xs: epochs, series: loss, legendAtBottom: false)
+        out += panel(x: 560, y: 50, w: 380, h: 290, title: "Accuracy (%)", xs: epochs, series: acc, legendAtBottom: true)
         out += "</svg>\n"
         return out
     }
 
     static func panel(x: Double, y: Double, w: Double, h: Double, title: String, xs: [Double],
-                      series: [(String, String, [Double?])], yUnit: String, fixedRange: (Double, Double)?) -> String {
+                      series: [(String, String, [Double?])], legendAtBottom: Bool) -> String {
         var s = "<g>\n"
         s += "<text x=\"\(x + w / 2)\" y=\"\(y - 8)\" text-anchor=\"middle\" font-size=\"13\">\(escape(title))</text>\n"
         s += "<rect x=\"\(x)\" y=\"\(y)\" width=\"\(w)\" height=\"\(h)\" fill=\"none\" stroke=\"#888\"/>\n"
@@ -37,7 +37,7 @@ public enum TrainingPlot {
         guard let lo0 = values.min(), let hi0 = values.max(), let x0 = xs.min(), let x1 = xs.max() else {
             return s + "<text x=\"\(x + w / 2)\" y=\"\(y + h / 2)\" text-anchor=\"middle\">no data</text>\n</g>\n"
         }
-        var (lo, hi) = fixedRange ?? (lo0, hi0)
+        var (lo, hi) = (lo0, hi0)
         if hi - lo < 1e-12 { lo -= 0.5; hi += 0.5 }
         let pad = (hi - lo) * 0.05
         lo -= pad; hi += pad
@@ -53,7 +53,8 @@ public enum TrainingPlot {
             s += "<text x=\(q(px(t))) y=\"\(y + h + 17)\" text-anchor=\"middle\">\(Int(t))</text>\n"
         }
         s += "<text x=\"\(x + w / 2)\" y=\"\(y + h + 34)\" text-anchor=\"middle\">epoch</text>\n"
-        var legendY = y + 16
+        // Loss falls and accuracy rises: put the legend where the curves usually are not.
+        var legendY = legendAtBottom ? y + h - 12 - 16 * Double(series.count - 1) : y + 16
         for (name, color, vals) in series {
             let pts = zip(xs, vals).compactMap { a, b in b.flatMap { $0.isFinite ? "\(r(px(a))),\(r(py($0)))" : nil } }
             guard !pts.isEmpty else { continue }
