@@ -335,6 +335,7 @@ final class Output {
     let json: Bool
     let interactive: Bool
     var barShown = false
+    var lastDraw = Date.distantPast
 
     init(json: Bool, interactive: Bool) { self.json = json; self.interactive = interactive }
 
@@ -355,6 +356,10 @@ final class Output {
     }
 
     func progress(epoch: Int, of total: Int, batch: Int, batches: Int, loss: Double, accuracy: Double, speed: Double, left: Double) {
+        // Redraw at most 20 times a second (and at the end of an epoch): drawing is not free.
+        let now = Date()
+        guard batch == batches || now.timeIntervalSince(lastDraw) >= 0.05 else { return }
+        lastDraw = now
         let width = 24
         let filled = batches > 0 ? width * batch / batches : width
         let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)

@@ -177,7 +177,7 @@ import Testing
     @Test func rejectsMalformedFiles() {
         #expect(error(Data([1, 2, 3])) == "m.safetensors: safetensors: file of 3 bytes is too short for the 8-byte header length")
         var big = Self.header("{}"); big[0] = 200
-        #expect(error(big) == "m.safetensors: safetensors: header length 200 runs past the end of the file (10 bytes)")
+        #expect(error(big) == "m.safetensors: safetensors: header length 200 runs past the end of the file (10 bytes); is it a safetensors file?")
         #expect(error(Self.header("[1, 2]")) == "m.safetensors: safetensors: header is not a JSON object")
         #expect(error(Self.header("{\"a\": ")) == "m.safetensors: safetensors: header is not a JSON object")
         #expect(error(Self.header(#"{"a":{"dtype":"F16","shape":[1],"data_offsets":[0,2]}}"#, data: [0, 0]))

@@ -47,7 +47,7 @@ public enum SafeTensors {
         var n: UInt64 = 0
         for i in 0..<8 { n |= UInt64(bytes[i]) << (8 * UInt64(i)) }
         guard n <= UInt64(bytes.count - 8) else {
-            throw fail("header length \(n) runs past the end of the file (\(bytes.count) bytes)")
+            throw fail("header length \(n) runs past the end of the file (\(bytes.count) bytes); is it a safetensors file?")
         }
         let headerEnd = 8 + Int(n)
         let headerData = Data(bytes[8..<headerEnd])
