@@ -8,52 +8,52 @@ import Foundation
 /// and exit status 1. The maths lives in the library (`ClassifierTraining`, `Checkpoint`, ...).
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Train an MLP classifier on a CSV file (features, then an integer class label) with cross-entropy.",
+        abstract: "Train an MLP classifier on a CSV file (numeric features and a class label) with cross-entropy.",
         discussion: """
-        Example: backprop train --data data/digits.csv --hidden 128 --standardize --epochs 30 \\
-                   --plot digits.svg --save digits.safetensors
-        The data is split once (--test-split, --seed); standardization is fitted on the training part.
-        Checkpoints are safetensors files: parameters under PyTorch's names (0.weight, 0.bias, ...),
-        plus the optimizer state and the standardization, for --resume.
+        Example: backprop train --data data/digits.csv --hidden 128 --standardize --plot digits.svg --save digits.safetensors
+
+        The data is split once (--test-split, --seed); standardization is fitted on the training part only. \
+        Checkpoints are safetensors files: the parameters under PyTorch's names (0.weight, 0.bias, ...), \
+        the optimizer state and the standardization, for --resume.
         """)
 
-    @Option(help: "CSV file: a header row, numeric features, and a class label column.")
+    @Option(help: ArgumentHelp("CSV file: a header row, numeric features, and a class label column.", valueName: "file.csv"))
     var data: String?
-    @Option(help: "The label column: a 0-based index (negative counts from the end) or a header name (default: the last column).")
+    @Option(help: ArgumentHelp("The label column: a 0-based index (negative counts from the end) or a header name (default: the last column).", valueName: "index-or-name"))
     var labelColumn: String?
-    @Option(help: "Hidden layer sizes, comma-separated, e.g. 64,32; 'none' for softmax regression (default 64).")
+    @Option(help: ArgumentHelp("Hidden layer sizes, comma-separated, e.g. 64,32; 'none' for softmax regression (default 64).", valueName: "sizes"))
     var hidden: String?
-    @Option(help: "Activation between layers: relu, tanh, sigmoid or gelu (default relu).")
+    @Option(help: ArgumentHelp("Activation between layers: relu, tanh, sigmoid or gelu (default relu).", valueName: "name"))
     var activation: String?
-    @Option(help: "sgd, adam or adamw (default adam).")
+    @Option(help: ArgumentHelp("sgd, adam or adamw (default adam).", valueName: "name"))
     var optimizer: String?
-    @Option(help: "Learning rate (default 0.001 for adam/adamw, 0.1 for sgd).")
+    @Option(help: ArgumentHelp("Learning rate (default 0.001 for adam/adamw, 0.1 for sgd).", valueName: "rate"))
     var lr: String?
-    @Option(help: "SGD momentum (default 0).")
+    @Option(help: ArgumentHelp("SGD momentum (default 0).", valueName: "m"))
     var momentum: String?
-    @Option(help: "Weight decay (default 0; 0.01 for adamw).")
+    @Option(help: ArgumentHelp("Weight decay (default 0; 0.01 for adamw).", valueName: "wd"))
     var weightDecay: String?
-    @Option(help: "Number of epochs (passes over the training part; default 30).")
+    @Option(help: ArgumentHelp("Number of epochs (passes over the training part; default 30).", valueName: "n"))
     var epochs: String?
-    @Option(help: "Number of optimizer steps instead of --epochs.")
+    @Option(help: ArgumentHelp("Number of optimizer steps instead of --epochs.", valueName: "n"))
     var steps: String?
-    @Option(help: "Rows per mini-batch; 0 for full-batch (default 32).")
+    @Option(help: ArgumentHelp("Rows per mini-batch; 0 for full-batch (default 32).", valueName: "n"))
     var batchSize: String?
-    @Option(help: "Seed of the split, the initial weights and the shuffling (default 0).")
+    @Option(help: ArgumentHelp("Seed of the split, the initial weights and the shuffling (default 0).", valueName: "n"))
     var seed: String?
-    @Option(help: "Fraction of rows held out for testing, in [0, 1) (default 0.2).")
+    @Option(help: ArgumentHelp("Fraction of rows held out for testing, in [0, 1) (default 0.2).", valueName: "fraction"))
     var testSplit: String?
     @Flag(help: "Standardize features with the mean and std of the training part.")
     var standardize = false
     @Flag(help: "Keep the rows in file order within each epoch.")
     var noShuffle = false
-    @Option(name: .customLong("init"), help: "Start from the parameters in this safetensors file (e.g. saved from PyTorch).")
+    @Option(name: .customLong("init"), help: ArgumentHelp("Start from the parameters in this safetensors file (e.g. saved from PyTorch).", valueName: "file.safetensors"))
     var initFile: String?
-    @Option(help: "Save the model, optimizer state and standardization to this safetensors file (atomically).")
+    @Option(help: ArgumentHelp("Save the model, optimizer state and standardization to this safetensors file (atomically).", valueName: "file.safetensors"))
     var save: String?
-    @Option(help: "Continue training from a checkpoint written by --save (architecture, optimizer state, split and standardization come from it).")
+    @Option(help: ArgumentHelp("Continue training from a checkpoint written by --save (architecture, optimizer state, split and standardization come from it).", valueName: "file.safetensors"))
     var resume: String?
-    @Option(help: "Write an SVG picture of loss and accuracy per epoch.")
+    @Option(help: ArgumentHelp("Write an SVG picture of loss and accuracy per epoch.", valueName: "file.svg"))
     var plot: String?
     @Flag(help: "Print one JSON object (per-epoch history and final metrics) instead of text.")
     var json = false
