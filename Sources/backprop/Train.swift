@@ -283,8 +283,8 @@ struct Train: ParsableCommand {
                 "batch_size": s.batchSize, "seed": s.seed, "test_split": s.testSplit, "standardized": standardizer != nil,
                 "classes": dataset.classNames, "epochs": run.epochsDone, "steps": run.stepsDone, "seconds": seconds,
                 "history": run.history.map { r -> [String: Any] in
-                    ["epoch": r.epoch, "train_loss": r.trainLoss, "train_accuracy": r.trainAccuracy,
-                     "test_loss": r.testLoss ?? NSNull(), "test_accuracy": r.testAccuracy ?? NSNull(),
+                    ["epoch": r.epoch, "train_loss": jsonNumber(r.trainLoss), "train_accuracy": jsonNumber(r.trainAccuracy),
+                     "test_loss": jsonNumber(r.testLoss), "test_accuracy": jsonNumber(r.testAccuracy),
                      "steps": r.steps, "lr": r.lr, "seconds": r.seconds]
                 },
                 "train": evaluationJSON(trainEval),
@@ -317,8 +317,11 @@ struct Train: ParsableCommand {
     }
 
     func evaluationJSON(_ e: Evaluation) -> [String: Any] {
-        ["loss": e.loss, "accuracy": e.accuracy, "rows": e.count, "confusion": e.confusion]
+        ["loss": jsonNumber(e.loss), "accuracy": jsonNumber(e.accuracy), "rows": e.count, "confusion": e.confusion]
     }
+
+    /// A number for JSON, or null when missing or not finite (a diverged loss is NaN; JSON has no NaN).
+    func jsonNumber(_ v: Double?) -> Any { v.flatMap { $0.isFinite ? $0 : nil } ?? NSNull() }
 
     func confusionText(_ m: [[Int]], names: [String]) -> String {
         let width = max(5, (names.map(\.count) + m.flatMap { $0 }.map { String($0).count }).max()! + 1)

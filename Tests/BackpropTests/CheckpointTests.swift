@@ -46,3 +46,38 @@ import Testing
         #expect(XMLParser(data: Data(single.utf8)).parse() && single.contains("<circle"))
     }
 }
+
+/// The README's Swift API example, run as written (with a temporary file), as a quick smoke test.
+@Suite struct ReadmeExampleTests {
+    @Test func trainingLoopFromTheReadme() throws {
+        var g = RandomGenerator(seed: 0)
+        let model = Sequential(Linear(4, 16, using: &g), ReLU(), Linear(16, 3, using: &g))
+        #expect(model.namedParameters().map(\.name) == ["0.weight", "0.bias", "2.weight", "2.bias"])
+
+        let data = try CSVReader.read(Fixtures.path("iris.csv"))
+        var (train, test) = data.split(testFraction: 0.2, seed: 1)
+        let scaler = Standardizer(fitting: train.features)
+        (train, test) = (scaler.transform(train), scaler.transform(test))
+
+        let before = ClassifierTraining.evaluate(model, on: test)
+        let opt = Adam(model.parameters(), lr: 0.01)
+        let schedule = LRScheduler(opt, schedule: CosineAnnealingLR(tMax: 50))
+        for _ in 0..<50 {
+            for (x, y) in train.batches(size: 16, shuffle: true, using: &g) {
+                opt.zeroGrad()
+                let loss = model(x).crossEntropy(target: y)
+                loss.backward()
+                opt.step()
+            }
+            schedule.step()
+        }
+        let result = ClassifierTraining.evaluate(model, on: test)
+        #expect(result.loss < before.loss / 2, "test loss \(before.loss) -> \(result.loss)")
+        #expect(result.accuracy > 0.85, "test accuracy \(result.accuracy)")
+        let path = FileManager.default.temporaryDirectory.path + "/backprop-readme-\(getpid()).safetensors"
+        defer { unlink(path) }
+        try SafeTensors.write(model.stateDict(), to: path)
+        try model.load(stateDict: SafeTensors.read(path).dictionary)
+        #expect(ClassifierTraining.evaluate(model, on: test).loss == result.loss)
+    }
+}
