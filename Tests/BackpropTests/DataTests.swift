@@ -142,7 +142,18 @@ import Testing
 
     static let python: String? = {
         let candidates = [ProcessInfo.processInfo.environment["BACKPROP_PYTHON"], "/work/venv/bin/python"].compactMap { $0 }
-        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
+        // Only a Python that can import what the checks use (safetensors with torch, NumPy).
+        return candidates.first { path in
+            guard FileManager.default.isExecutableFile(atPath: path) else { return false }
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: path)
+            p.arguments = ["-c", "import safetensors.torch, numpy"]
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            guard (try? p.run()) != nil else { return false }
+            p.waitUntilExit()
+            return p.terminationStatus == 0
+        }
     }()
 
     /// Needs a Python with `safetensors` and torch (BACKPROP_PYTHON or /work/venv/bin/python); skipped otherwise.
@@ -219,5 +230,35 @@ import Testing
         let m = try NPY.decode(f)
         #expect(m.shape == [2, 3] && m.scalars == [1, 2, 3, 4, 5, 6])
         #expect(throws: DataError.self) { try NPY.decode(Data("not numpy".utf8)) }
+    }
+}
+
+/// .npy files written by NumPy (scripts/make_npy_fixtures.py), and files written here read by NumPy.
+@Suite struct NumPyFilesTests {
+    @Test func readsFilesWrittenByNumPy() throws {
+        let a = try NPY.read(Fixtures.path("numpy_f4_2x3.npy"))
+        #expect(a.dtype == .float32 && a.shape == [2, 3] && a.scalars == (0..<6).map { Double($0) / 4 - 0.5 })
+        let f = try NPY.read(Fixtures.path("numpy_f8_fortran_3x4.npy"))
+        #expect(f.dtype == .float64 && f.shape == [3, 4] && f.scalars == (0..<12).map { Double($0) * 1.5 })
+        let i = try NPY.read(Fixtures.path("numpy_i8_5.npy"))
+        #expect(i.dtype == .int64 && i.integers == [-2, 0, 7, 1 << 40, -(1 << 33)])
+        let s = try NPY.read(Fixtures.path("numpy_f8_scalar.npy"))
+        #expect(s.shape == [] && s.item == 2.5)
+    }
+
+    @Test(.enabled(if: SafeTensorsTests.python != nil, "no Python with NumPy: set BACKPROP_PYTHON to check files in Python"))
+    func filesWrittenHereLoadInNumPy() throws {
+        let path = FileManager.default.temporaryDirectory.path + "/backprop-np-\(getpid()).npy"
+        defer { unlink(path) }
+        try NPY.write(Tensor([1.5, -2, 3, 4.25, 5, 6], shape: [3, 2]), to: path)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: SafeTensorsTests.python!)
+        p.arguments = ["-c", "import numpy as np, sys; a = np.load(sys.argv[1]); print(a.dtype, a.shape, a.ravel().tolist())", path]
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        try p.run()
+        let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(out == "float32 (3, 2) [1.5, -2.0, 3.0, 4.25, 5.0, 6.0]\n")
     }
 }
