@@ -47,6 +47,10 @@ struct Train: ParsableCommand {
     var standardize = false
     @Flag(help: "Keep the rows in file order within each epoch.")
     var noShuffle = false
+    @Option(help: ArgumentHelp("Learning-rate schedule over the epochs of this run: constant, cosine (annealed toward 0 over the run) or step (x0.1 after each third of the run) (default constant).", valueName: "name"))
+    var lrSchedule: String?
+    @Option(help: ArgumentHelp("Epochs of linear learning-rate warm-up from lr/10 before the schedule (default 0).", valueName: "n"))
+    var warmupEpochs: String?
     @Option(name: .customLong("init"), help: ArgumentHelp("Start from the parameters in this safetensors file (e.g. saved from PyTorch).", valueName: "file.safetensors"))
     var initFile: String?
     @Option(help: ArgumentHelp("Save the model, optimizer state and standardization to this safetensors file (atomically).", valueName: "file.safetensors"))
@@ -219,12 +223,27 @@ struct Train: ParsableCommand {
         }
         let epochsBefore = Int(checkpoint?.metadata["epoch"] ?? "") ?? 0
         let stepsBefore = Int(checkpoint?.metadata["step"] ?? "") ?? 0
+        let scheduleName = (lrSchedule ?? "constant").lowercased()
+        guard ["constant", "cosine", "step"].contains(scheduleName) else {
+            throw CLIError("--lr-schedule must be constant, cosine or step; got '\(lrSchedule!)'")
+        }
+        let warmup: Int = try number("--warmup-epochs", warmupEpochs, "a whole number >= 0") ?? 0
+        guard warmup >= 0 else { throw CLIError("--warmup-epochs must be 0 or more, got \(warmup)") }
         let run = ClassifierTraining(model: model, optimizer: opt, train: trainPart, test: testPart, batchSize: s.batchSize,
                                      shuffle: !noShuffle, seed: s.seed, epochsDone: epochsBefore, stepsDone: stepsBefore)
 
         let batchesPerEpoch = s.batchSize == 0 ? 1 : (trainPart.count + s.batchSize - 1) / s.batchSize
         let plannedEpochs = stepCount.map { ($0 + batchesPerEpoch - 1) / batchesPerEpoch } ?? epochCount ?? 30
         let lastEpoch = epochsBefore + plannedEpochs
+        // The schedule spans this run's epochs (a resumed run starts a new schedule).
+        let main: any LRSchedule
+        switch scheduleName {
+        case "cosine": main = CosineAnnealingLR(tMax: max(1, plannedEpochs - warmup))
+        case "step": main = StepLR(stepSize: max(1, (plannedEpochs - warmup) / 3), gamma: 0.1)
+        default: main = LinearLR(startFactor: 1, endFactor: 1, totalIters: 1)
+        }
+        let schedule: any LRSchedule = warmup > 0
+            ? WarmupSchedule(warmup: LinearLR(startFactor: 0.1, totalIters: warmup), then: main, milestone: warmup) : main
         let interactive = isatty(STDERR_FILENO) == 1
         let out = Output(json: json, interactive: interactive)
         out.line("model: \(describe(model)), \(model.parameterCount) parameters; \(s.optimizer) lr \(s.lr)"
@@ -236,6 +255,7 @@ struct Train: ParsableCommand {
         var stepsLeft = stepCount
         while run.epochsDone < lastEpoch && (stepsLeft ?? 1) > 0 {
             let epochStart = Date()
+            opt.lr = schedule.learningRate(epoch: run.epochsDone - epochsBefore, baseLR: s.lr)
             let record = run.runEpoch(stepLimit: stepsLeft) { p in
                 guard interactive else { return }
                 let done = Double(run.epochsDone - epochsBefore) + Double(p.batch) / Double(p.batches)
@@ -252,6 +272,7 @@ struct Train: ParsableCommand {
             out.epoch(record, of: lastEpoch, speed: speed, left: fraction > 0 ? elapsed / fraction - elapsed : 0)
         }
         let seconds = Date().timeIntervalSince(start)
+        out.clearBar()
 
         let trainEval = ClassifierTraining.evaluate(model, on: trainPart)
         let testEval = testPart.count > 0 ? ClassifierTraining.evaluate(model, on: testPart) : nil
