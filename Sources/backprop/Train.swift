@@ -158,14 +158,13 @@ struct Train: ParsableCommand {
         if let e = epochCount, e < 1 { throw CLIError("--epochs must be at least 1, got \(e)") }
         if let s = stepCount, s < 1 { throw CLIError("--steps must be at least 1, got \(s)") }
         if resume != nil && initFile != nil { throw CLIError("give either --init or --resume, not both") }
-        for (flag, path, ext) in [("--save", save, "safetensors"), ("--plot", plot, "svg")] {
+        for (flag, path) in [("--save", save), ("--plot", plot)] {
             guard let path else { continue }
             let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
             var isDir: ObjCBool = false
             guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
                 throw CLIError("\(flag) \(path): directory \(dir) does not exist")
             }
-            _ = ext
         }
 
         let checkpoint = try resume.map { path -> Checkpoint in
