@@ -4,6 +4,7 @@ import ArgumentParser
 enum CLISubcommands {
     static let all: [ParsableCommand.Type] = [
         Walkthrough.self,
+        Train.self,
         Verify.self,
         GradcheckCommand.self,
         Graph.self,

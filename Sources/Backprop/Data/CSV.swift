@@ -1,0 +1,180 @@
+import Foundation
+
+/// A classification data set: a numeric feature matrix and one class index per row.
+public struct Dataset: Sendable {
+    /// [rows, features], float32 unless made otherwise.
+    public var features: Tensor
+    /// [rows], int64 class indices in `0..<classNames.count`.
+    public var labels: Tensor
+    /// The feature column names (from the header, or `x0`, `x1`, ...).
+    public var featureNames: [String]
+    /// The label of each class index, as written in the file (sorted numerically when all are numbers).
+    public var classNames: [String]
+
+    public init(features: Tensor, labels: Tensor, featureNames: [String], classNames: [String]) {
+        precondition(features.rank == 2, "Dataset: features must be [rows, features], got \(features.shape)")
+        precondition(labels.shape == [features.shape[0]] && labels.dtype == .int64,
+                     "Dataset: labels must be int64 [\(features.shape[0])], got \(labels.dtype) \(labels.shape)")
+        self.features = features; self.labels = labels
+        self.featureNames = featureNames; self.classNames = classNames
+    }
+
+    /// Number of rows.
+    public var count: Int { features.shape[0] }
+    /// Number of feature columns.
+    public var featureCount: Int { features.shape[1] }
+    /// Number of classes.
+    public var classCount: Int { classNames.count }
+}
+
+/// Which CSV column holds the class label.
+public enum LabelColumn: Sendable, Equatable {
+    /// The last column (the default).
+    case last
+    /// A 0-based column index (negative counts from the end: -1 is the last).
+    case index(Int)
+    /// The column with this header name.
+    case name(String)
+
+    /// Parses a flag value: a whole number is an index, anything else a header name.
+    public init(_ text: String) {
+        if let i = Int(text) { self = .index(i) } else { self = .name(text) }
+    }
+}
+
+/// Reads numeric CSV files into a `Dataset`.
+///
+/// Fields are separated by commas (surrounding spaces ignored, double quotes allowed around a
+/// field); blank lines are skipped. Every feature must be a finite number; labels may be numbers
+/// (whole numbers) or names. Problems are thrown as `DataError` with the line and column.
+public enum CSVReader {
+    /// Reads `path`; see `parse`.
+    public static func read(_ path: String, labelColumn: LabelColumn = .last, hasHeader: Bool = true,
+                            dtype: DType = .float32) throws -> Dataset {
+        let data = try AtomicFile.read(path)
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw DataError(file: path, "not UTF-8 text")
+        }
+        return try parse(text, file: path, labelColumn: labelColumn, hasHeader: hasHeader, dtype: dtype)
+    }
+
+    /// Parses CSV text (`file` only names it in errors).
+    public static func parse(_ text: String, file: String = "", labelColumn: LabelColumn = .last,
+                             hasHeader: Bool = true, dtype: DType = .float32) throws -> Dataset {
+        var lines: [(number: Int, fields: [String])] = []
+        var lineNumber = 0
+        // "\r\n" is one Character in Swift: split on both forms.
+        for raw in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
+            lineNumber += 1
+            var line = Substring(raw)
+            if line.hasSuffix("\r") { line = line.dropLast() }
+            if lineNumber == 1 && line.hasPrefix("\u{FEFF}") { line = line.dropFirst() }
+            if line.allSatisfy({ $0 == " " || $0 == "\t" }) { continue }
+            lines.append((lineNumber, try splitFields(line, file: file, line: lineNumber)))
+        }
+        guard !lines.isEmpty else { throw DataError(file: file, "the file is empty: no header and no rows") }
+        var header: [String]? = nil
+        if hasHeader { header = lines.removeFirst().fields }
+        guard !lines.isEmpty else { throw DataError(file: file, "no data rows after the header") }
+        let width = header?.count ?? lines[0].fields.count
+        guard width >= 2 else {
+            throw DataError(file: file, line: header != nil ? 1 : lines[0].number,
+                            "need at least 2 columns (features and a label), found \(width)")
+        }
+        for (number, fields) in lines where fields.count != width {
+            throw DataError(file: file, line: number, column: min(fields.count, width) + 1,
+                            "row has \(fields.count) fields, expected \(width)\(header != nil ? " as in the header" : " as in the first row")")
+        }
+
+        let labelIndex: Int
+        switch labelColumn {
+        case .last: labelIndex = width - 1
+        case .index(let i):
+            let j = i < 0 ? width + i : i
+            guard j >= 0 && j < width else {
+                throw DataError(file: file, "label column \(i) is out of range for \(width) columns (0...\(width - 1))")
+            }
+            labelIndex = j
+        case .name(let name):
+            guard let header else { throw DataError(file: file, "label column '\(name)' given by name, but the file has no header") }
+            guard let j = header.firstIndex(of: name) else {
+                throw DataError(file: file, line: 1, "no column named '\(name)' in the header (columns: \(header.joined(separator: ", ")))")
+            }
+            labelIndex = j
+        }
+
+        let featureColumns = (0..<width).filter { $0 != labelIndex }
+        var values = [Double]()
+        values.reserveCapacity(lines.count * featureColumns.count)
+        var rawLabels: [String] = []
+        rawLabels.reserveCapacity(lines.count)
+        for (number, fields) in lines {
+            for c in featureColumns {
+                let f = fields[c]
+                guard let v = Double(f), v.isFinite else {
+                    let what = f.isEmpty ? "empty field" : "'\(f)' is not a finite number"
+                    let name = header.map { " (\($0[c]))" } ?? ""
+                    throw DataError(file: file, line: number, column: c + 1, "\(what) in feature column \(c + 1)\(name)")
+                }
+                values.append(v)
+            }
+            let label = fields[labelIndex]
+            guard !label.isEmpty else {
+                throw DataError(file: file, line: number, column: labelIndex + 1, "empty label")
+            }
+            rawLabels.append(label)
+        }
+
+        // Class names: numeric labels sorted as numbers (and required to be whole), others as text.
+        let numeric = rawLabels.map { Double($0) }
+        var classNames: [String]
+        var index: [String: Int] = [:]
+        if numeric.allSatisfy({ $0 != nil }) {
+            for (k, v) in numeric.enumerated() where v! != v!.rounded() {
+                throw DataError(file: file, line: lines[k].number, column: labelIndex + 1,
+                                "label '\(rawLabels[k])' is not a whole number (labels are class ids or names)")
+            }
+            let distinct = Set(numeric.map { Int($0!) }).sorted()
+            classNames = distinct.map(String.init)
+            for (k, v) in distinct.enumerated() { index[String(v)] = k }
+            rawLabels = numeric.map { String(Int($0!)) }
+        } else {
+            classNames = Set(rawLabels).sorted()
+            for (k, v) in classNames.enumerated() { index[v] = k }
+        }
+        let labels = rawLabels.map { index[$0]! }
+        let names = header.map { h in featureColumns.map { h[$0] } } ?? featureColumns.map { "x\($0)" }
+        return Dataset(features: Tensor(values, shape: [lines.count, featureColumns.count], dtype: dtype),
+                       labels: Tensor(indices: labels), featureNames: names, classNames: classNames)
+    }
+
+    /// The fields of one line: split at commas outside double quotes, trimmed.
+    static func splitFields(_ line: Substring, file: String, line number: Int) throws -> [String] {
+        var fields: [String] = []
+        var current = ""
+        var inQuotes = false
+        var wasQuoted = false
+        var iterator = line.makeIterator()
+        var pending: Character? = nil
+        while let ch = pending ?? iterator.next() {
+            pending = nil
+            if inQuotes {
+                if ch == "\"" {
+                    if let next = iterator.next() {
+                        if next == "\"" { current.append("\"") } else { inQuotes = false; pending = next }
+                    } else { inQuotes = false }
+                } else { current.append(ch) }
+            } else if ch == "\"" && current.trimmingCharacters(in: .whitespaces).isEmpty {
+                inQuotes = true; wasQuoted = true; current = ""
+            } else if ch == "," {
+                fields.append(wasQuoted ? current : current.trimmingCharacters(in: .whitespaces))
+                current = ""; wasQuoted = false
+            } else {
+                current.append(ch)
+            }
+        }
+        if inQuotes { throw DataError(file: file, line: number, column: fields.count + 1, "unterminated quoted field") }
+        fields.append(wasQuoted ? current : current.trimmingCharacters(in: .whitespaces))
+        return fields
+    }
+}

@@ -1,0 +1,115 @@
+import Foundation
+
+/// y = x W^T + b, with weight [out, in] and bias [out] (PyTorch's `nn.Linear`).
+///
+/// Initialized as PyTorch does: the weight by kaiming-uniform with a = sqrt(5), that is
+/// U(-1/sqrt(in), 1/sqrt(in)), then the bias by U(-1/sqrt(in), 1/sqrt(in)), both drawn from `generator`.
+public final class Linear: Module {
+    /// [outFeatures, inFeatures].
+    public let weight: Parameter
+    /// [outFeatures], or nil without bias.
+    public let bias: Parameter?
+    public let inFeatures: Int
+    public let outFeatures: Int
+
+    public init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true, dtype: DType = .float32,
+                using generator: inout RandomGenerator) {
+        precondition(inFeatures > 0 && outFeatures > 0,
+                     "Linear: sizes must be positive, got in \(inFeatures), out \(outFeatures)")
+        self.inFeatures = inFeatures
+        self.outFeatures = outFeatures
+        weight = Parameter(Init.kaimingUniform([outFeatures, inFeatures], a: 5.0.squareRoot(), dtype: dtype,
+                                               using: &generator))
+        let bound = 1 / Double(inFeatures).squareRoot()
+        self.bias = bias ? Parameter(Tensor.uniform([outFeatures], low: -bound, high: bound, dtype: dtype,
+                                                    using: &generator)) : nil
+    }
+
+    public func forward(_ x: Tensor) -> Tensor {
+        precondition(x.shape.last == inFeatures,
+                     "Linear(\(inFeatures), \(outFeatures)): input of shape \(x.shape) has \(x.shape.last ?? 0) features, expected \(inFeatures)")
+        return x.linear(weight: weight.value, bias: bias?.value)
+    }
+
+    public var directParameters: [(name: String, parameter: Parameter)] {
+        bias.map { [("weight", weight), ("bias", $0)] } ?? [("weight", weight)]
+    }
+}
+
+/// Modules applied one after the other; children are named "0", "1", ... (PyTorch's `nn.Sequential`).
+public final class Sequential: Module {
+    public let layers: [any Module]
+
+    public init(_ layers: [any Module]) { self.layers = layers }
+    public convenience init(_ layers: any Module...) { self.init(layers) }
+
+    public func forward(_ x: Tensor) -> Tensor {
+        var y = x
+        for layer in layers { y = layer.forward(y) }
+        return y
+    }
+
+    public var children: [(name: String, module: any Module)] {
+        layers.enumerated().map { (String($0.offset), $0.element) }
+    }
+}
+
+/// max(x, 0) (PyTorch's `nn.ReLU`).
+public final class ReLU: Module {
+    public init() {}
+    public func forward(_ x: Tensor) -> Tensor { x.relu() }
+}
+
+/// 1 / (1 + e^-x) (PyTorch's `nn.Sigmoid`).
+public final class Sigmoid: Module {
+    public init() {}
+    public func forward(_ x: Tensor) -> Tensor { x.sigmoid() }
+}
+
+/// tanh(x) (PyTorch's `nn.Tanh`).
+public final class Tanh: Module {
+    public init() {}
+    public func forward(_ x: Tensor) -> Tensor { x.tanh() }
+}
+
+/// The Gaussian error linear unit in its tanh form (PyTorch's `nn.GELU(approximate='tanh')`):
+/// 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+///
+/// Composed of differentiable ops (mul, add, tanh), so its gradient comes from their rules. It
+/// differs from the exact erf form (`nn.GELU()`, PyTorch's default) by less than 5e-4.
+public final class GELU: Module {
+    public init() {}
+    public func forward(_ x: Tensor) -> Tensor { geluTanh(x) }
+}
+
+/// 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), from existing differentiable ops.
+func geluTanh(_ x: Tensor) -> Tensor {
+    let inner = (x + x * x * x * 0.044715) * (2.0 / Double.pi).squareRoot()
+    return x * 0.5 * (inner.tanh() + 1)
+}
+
+/// Zeroes each element with probability `p` in training mode and scales the rest by 1 / (1 - p);
+/// the identity in evaluation mode (PyTorch's `nn.Dropout`). The mask is drawn from the module's
+/// own seeded generator. Backward: dx = G * mask / (1 - p).
+public final class Dropout: Module {
+    public let p: Double
+    /// Whether the module is in training mode (true after `init`, as in PyTorch).
+    public private(set) var isTraining = true
+    var generator: RandomGenerator
+
+    public init(p: Double = 0.5, seed: UInt64 = 0) {
+        precondition(p >= 0 && p <= 1, "Dropout: probability has to be between 0 and 1, but got \(p)")
+        self.p = p
+        generator = RandomGenerator(seed: seed)
+    }
+
+    public func setTraining(_ training: Bool) { isTraining = training }
+
+    public func forward(_ x: Tensor) -> Tensor {
+        guard isTraining, p > 0 else { return x }
+        if p == 1 { return x * 0.0 }
+        let scale = 1 / (1 - p)
+        let mask = (0..<x.count).map { _ in generator.nextUniform() < p ? 0.0 : scale }
+        return x * Tensor(mask, shape: x.shape, dtype: x.dtype)
+    }
+}

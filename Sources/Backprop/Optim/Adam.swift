@@ -1,0 +1,132 @@
+import Foundation
+
+/// Adam (`torch.optim.Adam`), and with `decoupledWeightDecay` AdamW (`torch.optim.AdamW`).
+///
+/// For each parameter p with gradient g, at step t (counted per parameter from 1):
+///
+///     p = p * (1 - lr * weightDecay)                   (AdamW)
+///     g = g + weightDecay * p                          (Adam, when weightDecay != 0)
+///     m = lerp(m, g, 1 - beta1)                        (m + (1 - beta1) (g - m))
+///     v = beta2 * v + (1 - beta2) * g * g
+///     vmax = max(vmax, v)                              (amsgrad; used instead of v below)
+///     denom = sqrt(v) / sqrt(1 - beta2^t) + eps
+///     p = p - (lr / (1 - beta1^t)) * m / denom
+public class Adam: Optimizer {
+    public let parameters: [Parameter]
+    public var lr: Double
+    public let beta1: Double
+    public let beta2: Double
+    public let eps: Double
+    public let weightDecay: Double
+    public let amsgrad: Bool
+    public let maximize: Bool
+    /// Whether weight decay multiplies the parameters directly (AdamW) instead of joining the gradient.
+    public let decoupledWeightDecay: Bool
+    /// Per parameter: the step count, first and second moments, and the running max (amsgrad).
+    public private(set) var steps: [Int]
+    var expAvg: [Tensor?]
+    var expAvgSq: [Tensor?]
+    var maxExpAvgSq: [Tensor?]
+
+    public init(_ parameters: [Parameter], lr: Double = 1e-3, betas: (Double, Double) = (0.9, 0.999),
+                eps: Double = 1e-8, weightDecay: Double = 0, amsgrad: Bool = false, maximize: Bool = false,
+                decoupledWeightDecay: Bool = false) {
+        precondition(lr >= 0, "Adam: invalid learning rate: \(lr)")
+        precondition(eps >= 0, "Adam: invalid epsilon value: \(eps)")
+        precondition(betas.0 >= 0 && betas.0 < 1, "Adam: invalid beta parameter at index 0: \(betas.0)")
+        precondition(betas.1 >= 0 && betas.1 < 1, "Adam: invalid beta parameter at index 1: \(betas.1)")
+        precondition(weightDecay >= 0, "Adam: invalid weight_decay value: \(weightDecay)")
+        self.parameters = parameters
+        self.lr = lr; beta1 = betas.0; beta2 = betas.1; self.eps = eps
+        self.weightDecay = weightDecay; self.amsgrad = amsgrad; self.maximize = maximize
+        self.decoupledWeightDecay = decoupledWeightDecay
+        steps = Array(repeating: 0, count: parameters.count)
+        expAvg = Array(repeating: nil, count: parameters.count)
+        expAvgSq = expAvg
+        maxExpAvgSq = expAvg
+    }
+
+    public func step() {
+        for (i, p) in parameters.enumerated() {
+            guard let grad = p.grad else { continue }
+            steps[i] += 1
+            let t = Double(steps[i])
+            var m = expAvg[i] ?? Tensor.zeros(like: p.value)
+            var v = expAvgSq[i] ?? Tensor.zeros(like: p.value)
+            var vmax = amsgrad ? (maxExpAvgSq[i] ?? Tensor.zeros(like: p.value)) : Tensor.zeros([0], dtype: p.value.dtype)
+            expAvg[i] = nil; expAvgSq[i] = nil; maxExpAvgSq[i] = nil   // unique while written
+            let bc1 = 1 - Foundation.pow(beta1, t)
+            let bc2 = 1 - Foundation.pow(beta2, t)
+            let stepSize = lr / bc1
+            let bc2Sqrt = bc2.squareRoot()
+            func run<T: FloatElement>(_ w: UnsafeMutablePointer<T>, _ g: UnsafePointer<T>, _ n: Int,
+                                      _ m: UnsafeMutablePointer<T>, _ v: UnsafeMutablePointer<T>, _ vmax: UnsafeMutablePointer<T>) {
+                let decay = T(1 - lr * weightDecay), wd = T(weightDecay)
+                let w1 = T(1 - beta1), b2 = T(beta2), w2 = T(1 - beta2)
+                let c2 = T(bc2Sqrt), e = T(eps), s = T(-stepSize)
+                let lerpLow = (1 - beta1) < 0.5
+                for j in 0..<n {
+                    var d = maximize ? -g[j] : g[j]
+                    if weightDecay != 0 {
+                        if decoupledWeightDecay { w[j] = w[j] * decay } else { d = d + wd * w[j] }
+                    }
+                    // PyTorch's lerp: the form depends on whether the weight is below 0.5.
+                    m[j] = lerpLow ? m[j] + w1 * (d - m[j]) : d - (d - m[j]) * (1 - w1)
+                    v[j] = v[j] * b2 + w2 * d * d
+                    var second = v[j]
+                    if amsgrad { vmax[j] = Swift.max(vmax[j], v[j]); second = vmax[j] }
+                    let denom = second.squareRoot() / c2 + e
+                    w[j] = w[j] + s * m[j] / denom
+                }
+            }
+            withParameterBuffers(p, grad, { w, g, n in
+                m.withMutablePointer(Float.self) { pm in v.withMutablePointer(Float.self) { pv in
+                    vmax.withMutablePointer(Float.self) { run(w, g, n, pm, pv, $0) } } }
+            }, { w, g, n in
+                m.withMutablePointer(Double.self) { pm in v.withMutablePointer(Double.self) { pv in
+                    vmax.withMutablePointer(Double.self) { run(w, g, n, pm, pv, $0) } } }
+            })
+            expAvg[i] = m; expAvgSq[i] = v
+            if amsgrad { maxExpAvgSq[i] = vmax }
+        }
+    }
+
+    public func stateDict() -> [(name: String, tensor: Tensor)] {
+        var out: [(name: String, tensor: Tensor)] = []
+        for i in parameters.indices where steps[i] > 0 {
+            out.append(("state.\(i).step", Tensor(scalar: Double(steps[i]))))
+            if let m = expAvg[i] { out.append(("state.\(i).exp_avg", m)) }
+            if let v = expAvgSq[i] { out.append(("state.\(i).exp_avg_sq", v)) }
+            if let x = maxExpAvgSq[i] { out.append(("state.\(i).max_exp_avg_sq", x)) }
+        }
+        return out
+    }
+
+    public func load(stateDict: [String: Tensor]) throws {
+        var newSteps = steps, m = expAvg, v = expAvgSq, x = maxExpAvgSq
+        for (i, p) in parameters.enumerated() {
+            guard let s = stateDict["state.\(i).step"] else {
+                newSteps[i] = 0; m[i] = nil; v[i] = nil; x[i] = nil
+                continue
+            }
+            guard s.count == 1, s.item >= 1, s.item == s.item.rounded() else {
+                throw OptimizerStateError(message: "state.\(i).step must be a positive whole number, got \(s.scalars)")
+            }
+            newSteps[i] = Int(s.item)
+            m[i] = try stateTensor(stateDict, "state.\(i).exp_avg", shape: p.shape, dtype: p.value.dtype)
+            v[i] = try stateTensor(stateDict, "state.\(i).exp_avg_sq", shape: p.shape, dtype: p.value.dtype)
+            x[i] = amsgrad ? try stateTensor(stateDict, "state.\(i).max_exp_avg_sq", shape: p.shape, dtype: p.value.dtype) : nil
+        }
+        steps = newSteps; expAvg = m; expAvgSq = v; maxExpAvgSq = x
+    }
+}
+
+/// Adam with decoupled weight decay (`torch.optim.AdamW`, default weight decay 0.01): each step
+/// first scales the parameters by (1 - lr * weightDecay), then applies Adam without weight decay.
+public final class AdamW: Adam {
+    public init(_ parameters: [Parameter], lr: Double = 1e-3, betas: (Double, Double) = (0.9, 0.999),
+                eps: Double = 1e-8, weightDecay: Double = 1e-2, amsgrad: Bool = false, maximize: Bool = false) {
+        super.init(parameters, lr: lr, betas: betas, eps: eps, weightDecay: weightDecay, amsgrad: amsgrad,
+                   maximize: maximize, decoupledWeightDecay: true)
+    }
+}

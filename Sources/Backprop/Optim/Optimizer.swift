@@ -1,0 +1,130 @@
+import Foundation
+
+/// Updates parameters from their gradients (PyTorch's `torch.optim.Optimizer`).
+///
+/// An optimizer holds the same `Parameter` objects as the model, so `step()` changes the model's
+/// weights in place (keeping each leaf's autograd identity). Parameters whose `grad` is nil are
+/// skipped, as PyTorch does. Updates run elementwise in the parameter's dtype with PyTorch's
+/// order of operations, so float32 results agree with PyTorch's to rounding.
+public protocol Optimizer: AnyObject {
+    /// The parameters updated by `step()`, in order (their index names the optimizer state).
+    var parameters: [Parameter] { get }
+    /// The learning rate of the next `step()` (schedules change it).
+    var lr: Double { get set }
+    /// One update of every parameter that has a gradient.
+    func step()
+    /// The optimizer's state as named tensors, with PyTorch's names: `state.0.momentum_buffer`,
+    /// `state.1.exp_avg`, ... (the index is the parameter's position in `parameters`).
+    func stateDict() -> [(name: String, tensor: Tensor)]
+    /// Restores a state written by `stateDict()`; throws when names or shapes do not fit.
+    func load(stateDict: [String: Tensor]) throws
+}
+
+extension Optimizer {
+    /// Forgets every parameter's gradient (PyTorch's `zero_grad()`, which sets them to None).
+    public func zeroGrad() { for p in parameters { p.zeroGrad() } }
+}
+
+/// A saved optimizer state that does not fit the optimizer.
+public struct OptimizerStateError: Error, CustomStringConvertible, Equatable {
+    public let message: String
+    public var description: String { "optimizer state does not fit: \(message)" }
+}
+
+/// Runs `body` with typed pointers to a parameter's values (mutable, unique) and its gradient.
+@inline(__always)
+func withParameterBuffers(_ p: Parameter, _ grad: Tensor,
+                          _ f32: (UnsafeMutablePointer<Float>, UnsafePointer<Float>, Int) -> Void,
+                          _ f64: (UnsafeMutablePointer<Double>, UnsafePointer<Double>, Int) -> Void) {
+    let n = p.value.count
+    let g = grad.dtype == p.value.dtype ? grad : grad.converted(to: p.value.dtype)
+    switch p.value.dtype {
+    case .float32: p.value.withMutablePointer(Float.self) { w in g.withPointer(Float.self) { f32(w, $0, n) } }
+    case .float64: p.value.withMutablePointer(Double.self) { w in g.withPointer(Double.self) { f64(w, $0, n) } }
+    case .int64: preconditionFailure("optimizer: parameter of dtype int64")
+    }
+}
+
+/// Checks that a loaded state tensor exists with the expected shape and returns it in `dtype`.
+func stateTensor(_ dict: [String: Tensor], _ name: String, shape: [Int], dtype: DType) throws -> Tensor {
+    guard let t = dict[name] else { throw OptimizerStateError(message: "missing \(name)") }
+    guard t.shape == shape else {
+        throw OptimizerStateError(message: "\(name) has shape \(t.shape), the parameter has \(shape)")
+    }
+    return t.converted(to: dtype)
+}
+
+/// Stochastic gradient descent with PyTorch's momentum, dampening, Nesterov and weight decay
+/// (`torch.optim.SGD`). For each parameter p with gradient g:
+///
+///     g = g + weightDecay * p                          (when weightDecay != 0)
+///     buf = g                                          (first step)
+///     buf = momentum * buf + (1 - dampening) * g      (later steps; when momentum != 0)
+///     g = nesterov ? g + momentum * buf : buf
+///     p = p - lr * g
+public final class SGD: Optimizer {
+    public let parameters: [Parameter]
+    public var lr: Double
+    public let momentum: Double
+    public let dampening: Double
+    public let weightDecay: Double
+    public let nesterov: Bool
+    public let maximize: Bool
+    /// One momentum buffer per parameter, nil until its first step.
+    public private(set) var momentumBuffers: [Tensor?]
+
+    public init(_ parameters: [Parameter], lr: Double = 1e-3, momentum: Double = 0, dampening: Double = 0,
+                weightDecay: Double = 0, nesterov: Bool = false, maximize: Bool = false) {
+        precondition(lr >= 0, "SGD: invalid learning rate: \(lr)")
+        precondition(momentum >= 0, "SGD: invalid momentum value: \(momentum)")
+        precondition(weightDecay >= 0, "SGD: invalid weight_decay value: \(weightDecay)")
+        precondition(!nesterov || (momentum > 0 && dampening == 0),
+                     "SGD: Nesterov momentum requires a momentum and zero dampening")
+        self.parameters = parameters
+        self.lr = lr; self.momentum = momentum; self.dampening = dampening
+        self.weightDecay = weightDecay; self.nesterov = nesterov; self.maximize = maximize
+        momentumBuffers = Array(repeating: nil, count: parameters.count)
+    }
+
+    public func step() {
+        for (i, p) in parameters.enumerated() {
+            guard let grad = p.grad else { continue }
+            let first = momentumBuffers[i] == nil
+            if momentum != 0 && first { momentumBuffers[i] = Tensor.zeros(like: p.value) }
+            var buf = momentumBuffers[i] ?? Tensor.zeros([0], dtype: p.value.dtype)
+            momentumBuffers[i] = nil   // keep the buffer uniquely referenced while it is written
+            func run<T: FloatElement>(_ w: UnsafeMutablePointer<T>, _ g: UnsafePointer<T>, _ n: Int, _ b: UnsafeMutablePointer<T>) {
+                let lr = T(self.lr), m = T(momentum), damp = T(1 - dampening), wd = T(weightDecay)
+                for j in 0..<n {
+                    var d = maximize ? -g[j] : g[j]
+                    if weightDecay != 0 { d = d + wd * w[j] }
+                    if momentum != 0 {
+                        b[j] = first ? d : b[j] * m + damp * d
+                        d = nesterov ? d + m * b[j] : b[j]
+                    }
+                    w[j] = w[j] + (-lr) * d
+                }
+            }
+            withParameterBuffers(p, grad, { w, g, n in buf.withMutablePointer(Float.self) { run(w, g, n, $0) } },
+                                 { w, g, n in buf.withMutablePointer(Double.self) { run(w, g, n, $0) } })
+            if momentum != 0 { momentumBuffers[i] = buf }
+        }
+    }
+
+    public func stateDict() -> [(name: String, tensor: Tensor)] {
+        momentumBuffers.enumerated().compactMap { i, b in b.map { ("state.\(i).momentum_buffer", $0) } }
+    }
+
+    public func load(stateDict: [String: Tensor]) throws {
+        var buffers: [Tensor?] = []
+        for (i, p) in parameters.enumerated() {
+            let name = "state.\(i).momentum_buffer"
+            if momentum != 0, stateDict[name] != nil {
+                buffers.append(try stateTensor(stateDict, name, shape: p.shape, dtype: p.value.dtype))
+            } else {
+                buffers.append(nil)
+            }
+        }
+        momentumBuffers = buffers
+    }
+}

@@ -1,0 +1,101 @@
+import Foundation
+
+/// A self-contained SVG picture of a training history: loss (left) and accuracy (right) per
+/// epoch, train and test, with axes, ticks and a legend. Opens in any browser; no scripts, no fonts
+/// to fetch.
+public enum TrainingPlot {
+    /// The SVG text for `history`, titled `title`.
+    public static func svg(history: [EpochRecord], title: String) -> String {
+        let width = 960.0, height = 400.0
+        var out = """
+        <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" viewBox="0 0 \(Int(width)) \(Int(height))" font-family="Helvetica, Arial, sans-serif" font-size="12">
+        <rect width="100%" height="100%" fill="white"/>
+        <text x="\(width / 2)" y="24" text-anchor="middle" font-size="16" font-weight="bold">\(escape(title))</text>
+
+        """
+        let epochs = history.map { Double($0.epoch) }
+        let loss: [(String, String, [Double?])] = [
+            ("train", "#1f77b4", history.map { $0.trainLoss }),
+            ("test", "#d62728", history.map { $0.testLoss }),
+        ]
+        let acc: [(String, String, [Double?])] = [
+            ("train", "#1f77b4", history.map { $0.trainAccuracy * 100 }),
+            ("test", "#d62728", history.map { $0.testAccuracy.map { $0 * 100 } }),
+        ]
+        out += panel(x: 70, y: 50, w: 380, h: 290, title: "Cross-entropy loss", xs: epochs, series: loss, legendAtBottom: false)
+        out += panel(x: 560, y: 50, w: 380, h: 290, title: "Accuracy (%)", xs: epochs, series: acc, legendAtBottom: true)
+        out += "</svg>\n"
+        return out
+    }
+
+    static func panel(x: Double, y: Double, w: Double, h: Double, title: String, xs: [Double],
+                      series: [(String, String, [Double?])], legendAtBottom: Bool) -> String {
+        var s = "<g>\n"
+        s += "<text x=\"\(x + w / 2)\" y=\"\(y - 8)\" text-anchor=\"middle\" font-size=\"13\">\(escape(title))</text>\n"
+        s += "<rect x=\"\(x)\" y=\"\(y)\" width=\"\(w)\" height=\"\(h)\" fill=\"none\" stroke=\"#888\"/>\n"
+        let values = series.flatMap { $0.2.compactMap { $0 } }.filter { $0.isFinite }
+        guard let lo0 = values.min(), let hi0 = values.max(), let x0 = xs.min(), let x1 = xs.max() else {
+            return s + "<text x=\"\(x + w / 2)\" y=\"\(y + h / 2)\" text-anchor=\"middle\">no data</text>\n</g>\n"
+        }
+        var (lo, hi) = (lo0, hi0)
+        if hi - lo < 1e-12 { lo -= 0.5; hi += 0.5 }
+        let pad = (hi - lo) * 0.05
+        lo -= pad; hi += pad
+        let xr = x1 > x0 ? (x0, x1) : (x0 - 1, x0 + 1)
+        func px(_ v: Double) -> Double { x + (v - xr.0) / (xr.1 - xr.0) * w }
+        func py(_ v: Double) -> Double { y + h - (v - lo) / (hi - lo) * h }
+        for t in ticks(lo, hi) {
+            s += "<line x1=\"\(x)\" y1=\(q(py(t))) x2=\"\(x + w)\" y2=\(q(py(t))) stroke=\"#eee\"/>\n"
+            s += "<text x=\"\(x - 6)\" y=\(q(py(t) + 4)) text-anchor=\"end\">\(label(t))</text>\n"
+        }
+        for t in ticks(xr.0, xr.1) where t == t.rounded() {
+            s += "<line x1=\(q(px(t))) y1=\"\(y + h)\" x2=\(q(px(t))) y2=\"\(y + h + 4)\" stroke=\"#888\"/>\n"
+            s += "<text x=\(q(px(t))) y=\"\(y + h + 17)\" text-anchor=\"middle\">\(Int(t))</text>\n"
+        }
+        s += "<text x=\"\(x + w / 2)\" y=\"\(y + h + 34)\" text-anchor=\"middle\">epoch</text>\n"
+        // Loss falls and accuracy rises: put the legend where the curves usually are not.
+        var legendY = legendAtBottom ? y + h - 12 - 16 * Double(series.count - 1) : y + 16
+        for (name, color, vals) in series {
+            let pts = zip(xs, vals).compactMap { a, b in b.flatMap { $0.isFinite ? "\(r(px(a))),\(r(py($0)))" : nil } }
+            guard !pts.isEmpty else { continue }
+            if pts.count == 1 {
+                let p = pts[0].split(separator: ",")
+                s += "<circle cx=\"\(p[0])\" cy=\"\(p[1])\" r=\"3\" fill=\"\(color)\"/>\n"
+            } else {
+                s += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\" points=\"\(pts.joined(separator: " "))\"/>\n"
+            }
+            s += "<line x1=\"\(x + w - 70)\" y1=\"\(legendY - 4)\" x2=\"\(x + w - 50)\" y2=\"\(legendY - 4)\" stroke=\"\(color)\" stroke-width=\"2\"/>\n"
+            s += "<text x=\"\(x + w - 45)\" y=\"\(legendY)\">\(name)</text>\n"
+            legendY += 16
+        }
+        return s + "</g>\n"
+    }
+
+    /// About five round tick values covering [lo, hi].
+    static func ticks(_ lo: Double, _ hi: Double) -> [Double] {
+        let span = hi - lo
+        guard span > 0, span.isFinite else { return [lo] }
+        let raw = span / 5
+        let mag = Foundation.pow(10, Foundation.floor(Foundation.log10(raw)))
+        let step = [1.0, 2, 5, 10].map { $0 * mag }.first { $0 >= raw } ?? 10 * mag
+        var t = (lo / step).rounded(.up) * step
+        var out: [Double] = []
+        while t <= hi + step * 1e-9 { out.append(abs(t) < step * 1e-9 ? 0 : t); t += step }
+        return out
+    }
+
+    static func label(_ v: Double) -> String {
+        if v == v.rounded() && abs(v) < 1e6 { return String(Int(v)) }
+        var s = String(format: "%.4g", v)
+        if s.hasPrefix("0.") == false && s.hasPrefix("-0.") == false, s.contains("e") { s = String(format: "%.2e", v) }
+        return s
+    }
+
+    static func r(_ v: Double) -> String { String(format: "%.1f", v) }
+    static func q(_ v: Double) -> String { "\"\(r(v))\"" }
+
+    static func escape(_ s: String) -> String {
+        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+    }
+}

@@ -1,0 +1,106 @@
+import Foundation
+import Testing
+@testable import Backprop
+
+/// Optimizers and schedules against PyTorch (Fixtures/optim.json, made by scripts/make_optim_fixture.py).
+@Suite struct OptimTests {
+    var fixture: [String: Any] { Fixtures.object("optim.json") }
+
+    func makeOptimizer(_ kind: String, _ o: [String: Any], _ p: Parameter) -> any Optimizer {
+        func d(_ k: String, _ def: Double) -> Double { (o[k] as? NSNumber)?.doubleValue ?? def }
+        func b(_ k: String) -> Bool { (o[k] as? Bool) ?? false }
+        let betas = (o["betas"] as? [NSNumber]).map { ($0[0].doubleValue, $0[1].doubleValue) } ?? (0.9, 0.999)
+        switch kind {
+        case "SGD":
+            return SGD([p], lr: d("lr", 1e-3), momentum: d("momentum", 0), dampening: d("dampening", 0),
+                       weightDecay: d("weight_decay", 0), nesterov: b("nesterov"), maximize: b("maximize"))
+        case "Adam":
+            return Adam([p], lr: d("lr", 1e-3), betas: betas, eps: d("eps", 1e-8), weightDecay: d("weight_decay", 0),
+                        amsgrad: b("amsgrad"), maximize: b("maximize"))
+        case "AdamW":
+            return AdamW([p], lr: d("lr", 1e-3), betas: betas, eps: d("eps", 1e-8), weightDecay: d("weight_decay", 1e-2),
+                         amsgrad: b("amsgrad"), maximize: b("maximize"))
+        default: fatalError("unknown optimizer \(kind)")
+        }
+    }
+
+    @Test func optimizersMatchPyTorch() {
+        let cases = fixture["optimizers"] as! [[String: Any]]
+        #expect(cases.count == 20)
+        for c in cases {
+            let kind = c["optimizer"] as! String
+            let options = c["options"] as! [String: Any]
+            let dtype: DType = (c["dtype"] as! String) == "float64" ? .float64 : .float32
+            let tol = dtype == .float64 ? 1e-12 : 1e-6
+            let p = Parameter(Tensor((c["initial"] as! [NSNumber]).map(\.doubleValue), dtype: dtype))
+            let opt = makeOptimizer(kind, options, p)
+            let grads = (c["grads"] as! [[NSNumber]]).map { $0.map(\.doubleValue) }
+            let after = (c["after"] as! [[NSNumber]]).map { $0.map(\.doubleValue) }
+            for (k, g) in grads.enumerated() {
+                p.value.grad = Tensor(g, dtype: dtype)
+                opt.step()
+                let got = p.value.scalars
+                let worst = zip(got, after[k]).map { abs($0 - $1) / max(1, abs($1)) }.max()!
+                #expect(worst <= tol, "\(kind) \(options) \(dtype) step \(k + 1): got \(got), PyTorch \(after[k])")
+            }
+        }
+    }
+
+    @Test func schedulesMatchPyTorch() {
+        for s in fixture["schedules"] as! [[String: Any]] {
+            let o = s["options"] as! [String: Any]
+            func d(_ k: String) -> Double { (o[k] as! NSNumber).doubleValue }
+            func i(_ k: String) -> Int { (o[k] as! NSNumber).intValue }
+            let schedule: any LRSchedule
+            switch s["schedule"] as! String {
+            case "StepLR": schedule = StepLR(stepSize: i("step_size"), gamma: d("gamma"))
+            case "CosineAnnealingLR": schedule = CosineAnnealingLR(tMax: i("T_max"), etaMin: d("eta_min"))
+            case "LinearLR": schedule = LinearLR(startFactor: d("start_factor"), endFactor: d("end_factor"), totalIters: i("total_iters"))
+            case "WarmupCosine":
+                schedule = WarmupSchedule(warmup: LinearLR(startFactor: d("start_factor"), totalIters: i("warmup")),
+                                          then: CosineAnnealingLR(tMax: i("T_max")), milestone: i("warmup"))
+            default: fatalError()
+            }
+            let p = Parameter(Tensor.zeros([1]))
+            let opt = SGD([p], lr: (s["base"] as! NSNumber).doubleValue)
+            let sched = LRScheduler(opt, schedule: schedule)
+            var got = [sched.lastLR]
+            for _ in 0..<12 { sched.step(); got.append(opt.lr) }
+            let want = (s["lrs"] as! [NSNumber]).map(\.doubleValue)
+            let worst = zip(got, want).map { abs($0 - $1) }.max()!
+            #expect(worst < 1e-12, "\(s["schedule"]!): got \(got), PyTorch \(want)")
+        }
+    }
+
+    @Test func zeroGradAndSkippingParametersWithoutGrad() {
+        let a = Parameter(Tensor([1, 2] as [Double]))
+        let b = Parameter(Tensor([3, 4] as [Double]))
+        let opt = SGD([a, b], lr: 0.5, momentum: 0.9)
+        (a.value * 2.0).sum().backward()
+        opt.step()
+        #expect(a.value.scalars == [0, 1])
+        #expect(b.value.scalars == [3, 4], "b had no gradient and must not move")
+        #expect(opt.stateDict().map(\.name) == ["state.0.momentum_buffer"])
+        opt.zeroGrad()
+        #expect(a.grad == nil && b.grad == nil)
+    }
+
+    @Test func adamStateRoundTripContinuesIdentically() throws {
+        func run(split: Bool) throws -> [Double] {
+            let p = Parameter(Tensor([0.5, -1, 2] as [Double]))
+            var opt = Adam([p], lr: 0.1)
+            for k in 0..<6 {
+                if split && k == 3 {
+                    let state = Dictionary(uniqueKeysWithValues: opt.stateDict().map { ($0.name, $0.tensor) })
+                    opt = Adam([p], lr: 0.1)
+                    try opt.load(stateDict: state)
+                }
+                p.zeroGrad()
+                (p.value * p.value * Double(k + 1)).sum().backward()
+                opt.step()
+            }
+            return p.value.scalars
+        }
+        #expect(try run(split: true) == run(split: false))
+    }
+}
