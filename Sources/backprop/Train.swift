@@ -4,7 +4,7 @@ import Foundation
 
 /// `backprop train`: an MLP classifier trained on a CSV file with cross-entropy.
 ///
-/// Options are read as text and checked here, so that every bad value gives one line on stderr
+/// Options are read as text and checked (here and in `ModelOptions`), so that every bad value gives one line on stderr
 /// and exit status 1. The maths lives in the library (`ClassifierTraining`, `Checkpoint`, ...).
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -17,42 +17,15 @@ struct Train: ParsableCommand {
         the optimizer state and the standardization, for --resume.
         """)
 
-    @Option(help: ArgumentHelp("CSV file: a header row, numeric features, and a class label column.", valueName: "file.csv"))
-    var data: String?
-    @Option(help: ArgumentHelp("The label column: a 0-based index (negative counts from the end) or a header name (default: the last column).", valueName: "index-or-name"))
-    var labelColumn: String?
-    @Option(help: ArgumentHelp("Hidden layer sizes, comma-separated, e.g. 64,32; 'none' for softmax regression (default 64).", valueName: "sizes"))
-    var hidden: String?
-    @Option(help: ArgumentHelp("Activation between layers: relu, tanh, sigmoid or gelu (default relu).", valueName: "name"))
-    var activation: String?
-    @Option(help: ArgumentHelp("sgd, adam or adamw (default adam).", valueName: "name"))
-    var optimizer: String?
-    @Option(help: ArgumentHelp("Learning rate (default 0.001 for adam/adamw, 0.1 for sgd).", valueName: "rate"))
-    var lr: String?
-    @Option(help: ArgumentHelp("SGD momentum (default 0).", valueName: "m"))
-    var momentum: String?
-    @Option(help: ArgumentHelp("Weight decay (default 0; 0.01 for adamw).", valueName: "wd"))
-    var weightDecay: String?
+    @OptionGroup(title: "Model and data (shared with backprop graph --mlp)") var options: ModelOptions
     @Option(help: ArgumentHelp("Number of epochs (passes over the training part; default 30).", valueName: "n"))
     var epochs: String?
     @Option(help: ArgumentHelp("Number of optimizer steps instead of --epochs.", valueName: "n"))
     var steps: String?
-    @Option(help: ArgumentHelp("Rows per mini-batch; 0 for full-batch (default 32).", valueName: "n"))
-    var batchSize: String?
-    @Option(help: ArgumentHelp("Seed of the split, the initial weights and the shuffling (default 0).", valueName: "n"))
-    var seed: String?
-    @Option(help: ArgumentHelp("Fraction of rows held out for testing, in [0, 1) (default 0.2).", valueName: "fraction"))
-    var testSplit: String?
-    @Flag(help: "Standardize features with the mean and std of the training part.")
-    var standardize = false
-    @Flag(help: "Keep the rows in file order within each epoch.")
-    var noShuffle = false
     @Option(help: ArgumentHelp("Learning-rate schedule over the epochs of this run: constant, cosine (annealed toward 0 over the run) or step (x0.1 after each third of the run) (default constant).", valueName: "name"))
     var lrSchedule: String?
     @Option(help: ArgumentHelp("Epochs of linear learning-rate warm-up from lr/10 before the schedule (default 0).", valueName: "n"))
     var warmupEpochs: String?
-    @Option(name: .customLong("init"), help: ArgumentHelp("Start from the parameters in this safetensors file (e.g. saved from PyTorch).", valueName: "file.safetensors"))
-    var initFile: String?
     @Option(help: ArgumentHelp("Save the model, optimizer state and standardization to this safetensors file (atomically).", valueName: "file.safetensors"))
     var save: String?
     @Option(help: ArgumentHelp("Continue training from a checkpoint written by --save (architecture, optimizer state, split and standardization come from it).", valueName: "file.safetensors"))
@@ -61,103 +34,25 @@ struct Train: ParsableCommand {
     var plot: String?
     @Flag(help: "Print one JSON object (per-epoch history and final metrics) instead of text.")
     var json = false
-    @Flag(help: "Compute in float64 instead of float32.")
-    var float64 = false
 
     func run() throws {
         try reportingErrors { try train() }
     }
 
-    // MARK: - Option parsing
-
     func number<T: LosslessStringConvertible>(_ flag: String, _ text: String?, _ what: String) throws -> T? {
-        guard let text else { return nil }
-        guard let v = T(text.trimmingCharacters(in: .whitespaces)) else { throw CLIError("\(flag) must be \(what), got '\(text)'") }
-        return v
-    }
-
-    struct Settings {
-        var hidden: [Int]
-        var activation: Activation
-        var optimizer: String
-        var lr: Double
-        var momentum: Double
-        var weightDecay: Double
-        var batchSize: Int
-        var seed: UInt64
-        var testSplit: Double
-        var standardize: Bool
-        var labelColumn: String?
-    }
-
-    func parseHidden(_ text: String) throws -> [Int] {
-        let t = text.trimmingCharacters(in: .whitespaces)
-        if t.isEmpty || t == "none" { return [] }
-        return try t.split(separator: ",", omittingEmptySubsequences: false).map { part in
-            guard let n = Int(part.trimmingCharacters(in: .whitespaces)), n > 0 else {
-                throw CLIError("--hidden must be positive layer sizes separated by commas (e.g. 64,32), got '\(text)'")
-            }
-            return n
-        }
-    }
-
-    func parseActivation(_ text: String) throws -> Activation {
-        guard let a = Activation(rawValue: text.lowercased()) else {
-            throw CLIError("--activation must be one of relu, tanh, sigmoid, gelu; got '\(text)'")
-        }
-        return a
-    }
-
-    func settings(resuming meta: [String: String]?) throws -> Settings {
-        func fromCheckpoint(_ key: String) throws -> String {
-            guard let v = meta?[key] else { throw CLIError("--resume \(resume!): the checkpoint has no '\(key)' metadata; was it written by backprop train --save?") }
-            return v
-        }
-        func agree(_ flag: String, _ given: String?, _ key: String) throws -> String? {
-            guard meta != nil else { return given }
-            let saved = try fromCheckpoint(key)
-            if let given, given != saved {
-                throw CLIError("\(flag) \(given) differs from the checkpoint's \(saved); leave it out when resuming")
-            }
-            return saved
-        }
-        let hiddenText = try agree("--hidden", hidden.map { try parseHidden($0).map(String.init).joined(separator: ",") }, "hidden") ?? "64"
-        let act = try parseActivation(try agree("--activation", activation?.lowercased(), "activation") ?? "relu")
-        let opt = (try agree("--optimizer", optimizer?.lowercased(), "optimizer") ?? "adam")
-        guard ["sgd", "adam", "adamw"].contains(opt) else { throw CLIError("--optimizer must be sgd, adam or adamw; got '\(opt)'") }
-        let seedText = try agree("--seed", seed, "seed")
-        let splitText = try agree("--test-split", testSplit.flatMap { Double($0) }.map { "\($0)" } ?? testSplit, "test_split")
-        if meta != nil, standardize, meta?["standardized"] != "true" {
-            throw CLIError("--standardize: the checkpoint was trained without standardization; leave it out when resuming")
-        }
-        let s = Settings(hidden: try parseHidden(hiddenText), activation: act, optimizer: opt,
-                         lr: try number("--lr", lr, "a positive number") ?? Double(meta?["lr"] ?? "") ?? (opt == "sgd" ? 0.1 : 1e-3),
-                         momentum: try number("--momentum", momentum, "a number in [0, 1)") ?? Double(meta?["momentum"] ?? "") ?? 0,
-                         weightDecay: try number("--weight-decay", weightDecay, "a number >= 0") ?? Double(meta?["weight_decay"] ?? "") ?? (opt == "adamw" ? 0.01 : 0),
-                         batchSize: try number("--batch-size", batchSize, "a whole number >= 0") ?? Int(meta?["batch_size"] ?? "") ?? 32,
-                         seed: try number("--seed", seedText, "a whole number >= 0") ?? 0,
-                         testSplit: try number("--test-split", splitText, "a fraction in [0, 1)") ?? 0.2,
-                         standardize: meta.map { $0["standardized"] == "true" } ?? standardize,
-                         labelColumn: labelColumn ?? meta?["label_column"])
-        guard s.lr.isFinite, s.lr > 0 else { throw CLIError("--lr must be a positive number, got \(s.lr)") }
-        guard s.momentum >= 0, s.momentum < 1 else { throw CLIError("--momentum must be in [0, 1), got \(s.momentum)") }
-        guard s.weightDecay >= 0, s.weightDecay.isFinite else { throw CLIError("--weight-decay must be >= 0, got \(s.weightDecay)") }
-        guard s.batchSize >= 0 else { throw CLIError("--batch-size must be 0 (full batch) or more, got \(s.batchSize)") }
-        guard s.testSplit >= 0, s.testSplit < 1 else { throw CLIError("--test-split must be in [0, 1), got \(s.testSplit)") }
-        if s.momentum != 0 && s.optimizer != "sgd" { throw CLIError("--momentum applies to --optimizer sgd only") }
-        return s
+        try options.number(flag, text, what)
     }
 
     // MARK: - Training
 
     func train() throws {
-        guard let dataPath = data else { throw CLIError("--data FILE.csv is required (try data/iris.csv or data/digits.csv)") }
+        guard let dataPath = options.data else { throw CLIError("--data FILE.csv is required (try data/iris.csv or data/digits.csv)") }
         if epochs != nil && steps != nil { throw CLIError("give either --epochs or --steps, not both") }
         let epochCount: Int? = try number("--epochs", epochs, "a whole number >= 1")
         let stepCount: Int? = try number("--steps", steps, "a whole number >= 1")
         if let e = epochCount, e < 1 { throw CLIError("--epochs must be at least 1, got \(e)") }
         if let s = stepCount, s < 1 { throw CLIError("--steps must be at least 1, got \(s)") }
-        if resume != nil && initFile != nil { throw CLIError("give either --init or --resume, not both") }
+        if resume != nil && options.initFile != nil { throw CLIError("give either --init or --resume, not both") }
         for (flag, path) in [("--save", save), ("--plot", plot)] {
             guard let path else { continue }
             let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
@@ -173,53 +68,10 @@ struct Train: ParsableCommand {
         if let checkpoint, checkpoint.metadata["format"] != "backprop-mlp" {
             throw CLIError("--resume \(resume!): not a checkpoint written by backprop train --save (no format metadata); use --init to start from its parameters")
         }
-        let s = try settings(resuming: checkpoint?.metadata)
-        let dtype: DType = float64 ? .float64 : .float32
-
-        let dataset = try CSVReader.read(dataPath, labelColumn: s.labelColumn.map(LabelColumn.init) ?? .last, dtype: dtype)
-        guard dataset.classCount >= 2 else { throw CLIError("\(dataPath): the label column has only one class (\(dataset.classNames[0]))") }
-        var (trainPart, testPart) = dataset.split(testFraction: s.testSplit, seed: s.seed)
-        guard trainPart.count > 0 else { throw CLIError("--test-split \(s.testSplit) leaves no training rows of \(dataset.count)") }
-        var standardizer: Standardizer? = nil
-        if let checkpoint {
-            if let saved = checkpoint.metadata["class_names"], saved != dataset.classNames.joined(separator: ",") {
-                throw CLIError("--resume: the checkpoint was trained on classes \(saved), \(dataPath) has \(dataset.classNames.joined(separator: ","))")
-            }
-            standardizer = checkpoint.standardizer
-            if s.standardize && standardizer == nil { throw CLIError("--resume: the checkpoint has no standardizer tensors") }
-        } else if s.standardize {
-            standardizer = Standardizer(fitting: trainPart.features)
-        }
-        if let st = standardizer {
-            guard st.mean.count == dataset.featureCount else {
-                throw CLIError("--resume: the checkpoint standardizes \(st.mean.count) features, \(dataPath) has \(dataset.featureCount)")
-            }
-            trainPart = st.transform(trainPart)
-            testPart = st.transform(testPart)
-        }
-
-        var generator = RandomGenerator(seed: s.seed)
-        let model = makeMLP(inputs: dataset.featureCount, hidden: s.hidden, outputs: dataset.classCount,
-                            activation: s.activation, dtype: dtype, using: &generator)
-        if let path = initFile ?? resume {
-            let flag = initFile != nil ? "--init" : "--resume"
-            do {
-                let state = try checkpoint?.modelState ?? Checkpoint.read(path).modelState
-                try model.load(stateDict: state)
-            } catch {
-                throw CLIError("\(flag) \(path): \(error) (model: \(describe(model)))")
-            }
-        }
-        let params = model.parameters()
-        let opt: any Optimizer
-        switch s.optimizer {
-        case "sgd": opt = SGD(params, lr: s.lr, momentum: s.momentum, weightDecay: s.weightDecay)
-        case "adamw": opt = AdamW(params, lr: s.lr, weightDecay: s.weightDecay)
-        default: opt = Adam(params, lr: s.lr, weightDecay: s.weightDecay)
-        }
-        if let checkpoint {
-            do { try opt.load(stateDict: checkpoint.optimizerState) } catch { throw CLIError("--resume \(resume!): \(error)") }
-        }
+        let setup = try options.setup(checkpoint: checkpoint, resume: resume)
+        let s = setup.settings
+        let (dataset, trainPart, testPart, standardizer) = (setup.dataset, setup.train, setup.test, setup.standardizer)
+        let (model, opt) = (setup.model, setup.optimizer)
         let epochsBefore = Int(checkpoint?.metadata["epoch"] ?? "") ?? 0
         let stepsBefore = Int(checkpoint?.metadata["step"] ?? "") ?? 0
         let scheduleName = (lrSchedule ?? "constant").lowercased()
@@ -229,7 +81,7 @@ struct Train: ParsableCommand {
         let warmup: Int = try number("--warmup-epochs", warmupEpochs, "a whole number >= 0") ?? 0
         guard warmup >= 0 else { throw CLIError("--warmup-epochs must be 0 or more, got \(warmup)") }
         let run = ClassifierTraining(model: model, optimizer: opt, train: trainPart, test: testPart, batchSize: s.batchSize,
-                                     shuffle: !noShuffle, seed: s.seed, epochsDone: epochsBefore, stepsDone: stepsBefore)
+                                     shuffle: !options.noShuffle, seed: s.seed, epochsDone: epochsBefore, stepsDone: stepsBefore)
 
         let batchesPerEpoch = s.batchSize == 0 ? 1 : (trainPart.count + s.batchSize - 1) / s.batchSize
         let plannedEpochs = stepCount.map { ($0 + batchesPerEpoch - 1) / batchesPerEpoch } ?? epochCount ?? 30
@@ -328,13 +180,7 @@ struct Train: ParsableCommand {
         if let plot { print("wrote loss and accuracy plot to \(plot)") }
     }
 
-    func describe(_ model: Sequential) -> String {
-        let linears = model.layers.compactMap { $0 as? Linear }
-        guard let first = linears.first else { return "empty" }
-        let sizes = [first.inFeatures] + linears.map(\.outFeatures)
-        let act = model.layers.first { !($0 is Linear) }.map { String(describing: type(of: $0)) }
-        return "MLP " + sizes.map(String.init).joined(separator: "-") + (act.map { " (\($0))" } ?? " (linear)")
-    }
+    func describe(_ model: Sequential) -> String { ModelOptions.describe(model) }
 
     func evaluationJSON(_ e: Evaluation) -> [String: Any] {
         ["loss": jsonNumber(e.loss), "accuracy": jsonNumber(e.accuracy), "rows": e.count, "confusion": e.confusion]

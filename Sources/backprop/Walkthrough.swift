@@ -1,8 +1,29 @@
 import ArgumentParser
 import Backprop
 
-/// The notebook's inputs, shared by `walkthrough` and `graph`.
+/// The walkthrough's options: the notebook's inputs, the learning rate and the dtype.
 struct NotebookOptions: ParsableArguments {
+    @OptionGroup var data: NotebookInputs
+    @Option(help: "Learning rate of the SGD update.")
+    var lr: Double = 0.01
+    @Flag(help: "Compute in float64 instead of float32.")
+    var float64 = false
+
+    /// Whether all rows form one step (--batch).
+    var batch: Bool { data.batch }
+
+    /// The checked inputs: W, b [1, classes], x and the class indices.
+    func inputs() throws -> (W: Tensor, b: Tensor, x: Tensor, target: Tensor) {
+        guard lr.isFinite else { throw CLIError("--lr must be a finite number, got \(lr)") }
+        return try data.inputs(dtype: float64 ? .float64 : .float32)
+    }
+
+    /// Whether the options describe one step (one row, or all rows with --batch).
+    func isOneStep(rows: Int) -> Bool { data.isOneStep(rows: rows) }
+}
+
+/// The notebook's inputs, shared by `walkthrough` and `graph` (whose --lr and --float64 are those of `ModelOptions`).
+struct NotebookInputs: ParsableArguments {
     @Option(help: "Weights W [features, classes] as a nested list.")
     var weights = "[[1,2],[2,1]]"
     @Option(help: "Bias b [1, classes].")
@@ -13,16 +34,11 @@ struct NotebookOptions: ParsableArguments {
     var target = "[0]"
     @Flag(help: "Use the notebook's second data point: features [[-10,20]], target [1].")
     var secondPoint = false
-    @Option(help: "Learning rate of the SGD update.")
-    var lr: Double = 0.01
     @Flag(help: "Use all rows in one step (the mean reduction divides grad_c by N).")
     var batch = false
-    @Flag(help: "Compute in float64 instead of float32.")
-    var float64 = false
 
-    /// The checked inputs: W, b [1, classes], x and the class indices.
-    func inputs() throws -> (W: Tensor, b: Tensor, x: Tensor, target: Tensor) {
-        let dtype: DType = float64 ? .float64 : .float32
+    /// The checked inputs in `dtype`: W, b [1, classes], x and the class indices.
+    func inputs(dtype: DType) throws -> (W: Tensor, b: Tensor, x: Tensor, target: Tensor) {
         let x = try parseMatrix(secondPoint ? "[[-10,20]]" : features, flag: "--features", dtype: dtype)
         let W = try parseMatrix(weights, flag: "--weights", dtype: dtype)
         var b = try parseMatrix(bias, flag: "--bias", dtype: dtype, allowVector: true)
@@ -44,7 +60,6 @@ struct NotebookOptions: ParsableArguments {
             guard v == v.rounded() else { throw CLIError("--target: \(v) is not an integer class index") }
             guard v >= 0 && Int(v) < classes else { throw CLIError("--target: class index \(Int(v)) is out of range for \(classes) classes (0...\(classes - 1))") }
         }
-        guard lr.isFinite else { throw CLIError("--lr must be a finite number, got \(lr)") }
         return (W, b, x, Tensor(indices: tValues.map { Int($0) }))
     }
 

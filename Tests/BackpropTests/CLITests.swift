@@ -167,3 +167,33 @@ enum CLI {
         }
     }
 }
+
+/// `backprop graph --mlp` takes `backprop train`'s model and data options.
+@Suite struct GraphCommandTests {
+    @Test("graph --mlp --explain: the first step of train's model, with PyTorch's parameter names")
+    func mlpWithTrainOptions() throws {
+        let r = try CLI.run(["graph", "--mlp", "--data", Fixtures.path("iris.csv"), "--hidden", "5,4", "--activation", "tanh",
+                             "--standardize", "--batch-size", "8", "--seed", "3", "--explain"])
+        #expect(r.status == 0, "stderr: \(r.stderr)")
+        for name in ["0.weight", "0.bias", "2.weight", "2.bias", "4.weight", "4.bias"] {
+            #expect(r.stdout.contains("leaf \(name)  shape"), "no step for \(name)")
+        }
+        #expect(r.stdout.contains("TanhBackward0"))
+        #expect(r.stdout.contains("(loss)  shape []"))
+        #expect(r.stdout.contains("dA = x [8, 4] gets (no gradient: x does not require grad)"), "\(r.stdout)")
+    }
+
+    @Test("graph rejects bad model options in one line", arguments: [
+        (["graph", "--mlp", "--hidden", "0"], "--hidden"),
+        (["graph", "--mlp", "--activation", "swish"], "--activation"),
+        (["graph", "--mlp", "--data", "/nonexistent/x.csv"], "x.csv"),
+        (["graph", "--data", "x.csv"], "--mlp"),
+    ])
+    func badOptions(_ args: [String], _ needle: String) throws {
+        let r = try CLI.run(args)
+        #expect(r.status != 0)
+        #expect(r.stdout.isEmpty)
+        #expect(r.stderr.hasPrefix("error: ") && r.stderr.contains(needle), "stderr: \(r.stderr)")
+        #expect(r.stderr.split(separator: "\n").count == 1, "stderr: \(r.stderr)")
+    }
+}

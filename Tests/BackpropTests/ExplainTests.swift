@@ -73,30 +73,62 @@ import FoundationXML
         #expect(trace.text().contains("G (the sum)"))
     }
 
+    /// One training step of a two-layer MLP (makeMLP, SGD) on the built-in example, recorded.
+    func mlpStep(hidden: Int = 8, seed: UInt64 = 0, dtype: DType = .float32) throws -> (model: Sequential, step: ExplainedTrainingStep) {
+        let data = ExplainedTrainingStep.exampleData(dtype: dtype)
+        var g = RandomGenerator(seed: seed)
+        let model = makeMLP(inputs: data.featureCount, hidden: [hidden], outputs: data.classCount, dtype: dtype, using: &g)
+        let step = try ExplainedTrainingStep(model: model, optimizer: SGD(model.parameters(), lr: 0.1),
+                                             x: data.features, target: data.labels)
+        return (model, step)
+    }
+
     @Test("a two-layer MLP step: every parameter's trace gradient is its .grad")
     func mlpTrace() throws {
-        let step = MLPStep.example(hidden: 5, seed: 3, dtype: .float64)
-        for (name, p) in [("W1", step.W1), ("b1", step.b1), ("W2", step.W2), ("b2", step.b2)] {
+        let (model, step) = try mlpStep(hidden: 5, seed: 3, dtype: .float64)
+        let named = model.namedParameters()
+        #expect(named.map(\.name) == ["0.weight", "0.bias", "2.weight", "2.bias"])
+        for (name, p) in named {
             let s = try #require(step.trace.step(labelled: name), "no step for \(name)")
             #expect(maxDiff(s.incoming, p.grad!) == 0, "\(name): trace vs .grad")
+            let before = try #require(step.parametersBefore.first { $0.name == name }).tensor
+            #expect(s.value.map { maxDiff($0, before) } == 0, "\(name): the trace shows the values the forward pass used")
+            #expect(maxDiff(p.value, before - 0.1 * p.grad!) < 1e-12, "\(name): the SGD update followed the backward pass")
         }
         // Finite differences on one weight confirm the gradients are right, not merely consistent.
         let eps = 1e-6
-        func loss(_ w1: Tensor) -> Double {
-            withNoGrad {
-                let h = (step.x.matmul(w1.t()) + step.b1.detached()).relu()
-                return (h.matmul(step.W2.detached().t()) + step.b2.detached()).crossEntropy(target: step.target).item
-            }
+        let w1Before = try #require(step.parametersBefore.first { $0.name == "0.weight" }).tensor
+        func loss(_ w1: Tensor) throws -> Double {
+            var state = Dictionary(uniqueKeysWithValues: step.parametersBefore.map { ($0.name, $0.tensor) })
+            state["0.weight"] = w1
+            try model.load(stateDict: state)
+            return withNoGrad { model(step.x).crossEntropy(target: step.target).item }
         }
-        var plus = step.W1.detached().scalars, minus = plus
+        var plus = w1Before.scalars, minus = plus
         plus[2] += eps; minus[2] -= eps
-        let fd = (loss(Tensor(plus, shape: [5, 3], dtype: .float64)) - loss(Tensor(minus, shape: [5, 3], dtype: .float64))) / (2 * eps)
-        #expect(abs(fd - step.W1.grad!.scalars[2]) < 1e-7, "finite difference \(fd) vs \(step.W1.grad!.scalars[2])")
+        let fd = (try loss(Tensor(plus, shape: [5, 3], dtype: .float64)) - loss(Tensor(minus, shape: [5, 3], dtype: .float64))) / (2 * eps)
+        let g = try #require(step.trace.step(labelled: "0.weight")).incoming.scalars[2]
+        #expect(abs(fd - g) < 1e-7, "finite difference \(fd) vs \(g)")
         let graph = ComputationGraph(step.trace)
-        #expect(graph.nodes.filter { $0.kind == .parameter }.count == 4)
+        #expect(graph.nodes.filter { $0.kind == .parameter }.compactMap(\.label).sorted() == ["0.bias", "0.weight", "2.bias", "2.weight"])
         #expect(graph.nodes.filter { $0.kind == .constant }.map(\.label) == ["x"])
         #expect(graph.nodes.filter { $0.kind == .op }.allSatisfy { $0.grad != nil && $0.value != nil })
         #expect(Set(graph.nodes.map(\.opName)).isSuperset(of: ["relu", "mm", "permute", "add", "log_softmax", "nll_loss"]))
+    }
+
+    @Test("the MLP step is the step ClassifierTraining takes: same loss and parameters after it")
+    func mlpStepIsTrainingStep() throws {
+        let (model, step) = try mlpStep(hidden: 4, seed: 1, dtype: .float64)
+        let data = ExplainedTrainingStep.exampleData(dtype: .float64)
+        var g = RandomGenerator(seed: 1)
+        let twin = makeMLP(inputs: 3, hidden: [4], outputs: 3, dtype: .float64, using: &g)
+        let run = ClassifierTraining(model: twin, optimizer: SGD(twin.parameters(), lr: 0.1), train: data, test: nil,
+                                     batchSize: 0, shuffle: false)
+        let r = run.step(x: data.features, y: data.labels)
+        #expect(r.loss == step.loss.item)
+        for ((n1, a), (n2, b)) in zip(model.stateDict(), twin.stateDict()) {
+            #expect(n1 == n2 && maxDiff(a, b) == 0, "\(n1) differs after the step")
+        }
     }
 
     @Test("the README's example: trace, text and DOT from a few lines")
@@ -119,7 +151,7 @@ import FoundationXML
 
     @Test("the SVG drawn in Swift is well-formed XML with one box per node")
     func svgIsXML() throws {
-        for trace in [notebook().trace!, MLPStep.example().trace] {
+        for trace in [notebook().trace!, try mlpStep().step.trace] {
             let graph = ComputationGraph(trace)
             let svg = graph.svg()
             final class Counter: NSObject, XMLParserDelegate {
@@ -143,7 +175,7 @@ import FoundationXML
           .enabled(if: ExternalTool.find("dot") != nil, "Graphviz's dot is not installed (apt-get install graphviz): DOT not checked"))
     func dotParses() throws {
         let dot = try #require(ExternalTool.find("dot"))
-        for (name, trace) in [("walkthrough", notebook().trace!), ("mlp_step", MLPStep.example().trace)] {
+        for (name, trace) in [("walkthrough", notebook().trace!), ("mlp_step", try mlpStep().step.trace)] {
             let text = ComputationGraph(trace).dot(title: name)
             let (status, out, err) = try ExternalTool.run(dot, ["-Tsvg"], input: Data(text.utf8))
             #expect(status == 0, "dot rejected the \(name) graph: \(err)\n\(text)")

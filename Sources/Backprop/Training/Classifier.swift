@@ -110,13 +110,18 @@ public final class ClassifierTraining {
         return (loss.item, ClassifierTraining.correctCount(logits: logits, labels: y))
     }
 
+    /// The mini-batches of epoch `epoch` (1-based, counting earlier runs), in the order `runEpoch` takes them.
+    public func batches(epoch: Int) -> [(x: Tensor, y: Tensor)] {
+        var g = RandomGenerator(seed: seed &* 0x9E37_79B9 &+ UInt64(epoch))
+        return train.batches(size: batchSize, shuffle: shuffle, using: &g)
+    }
+
     /// Runs one epoch (at most `stepLimit` steps) and evaluates the test part.
     @discardableResult
     public func runEpoch(stepLimit: Int? = nil, progress: ((BatchProgress) -> Void)? = nil) -> EpochRecord {
         model.train()
         let epoch = epochsDone + 1
-        var g = RandomGenerator(seed: seed &* 0x9E37_79B9 &+ UInt64(epoch))
-        var batches = train.batches(size: batchSize, shuffle: shuffle, using: &g)
+        var batches = batches(epoch: epoch)
         if let stepLimit, stepLimit < batches.count { batches = Array(batches.prefix(max(0, stepLimit))) }
         let start = Date()
         var lossSum = 0.0, correct = 0, seen = 0
