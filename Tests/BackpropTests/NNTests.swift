@@ -58,17 +58,26 @@ import Testing
         #expect(ReLU()(x).scalars == [0, 0, 0, 0.5, 3])
         #expect(abs(Sigmoid()(x).scalars[2] - 0.5) < 1e-7)
         #expect(abs(Tanh()(x).scalars[4] - Foundation.tanh(3.0)) < 1e-6)
-        // PyTorch: F.gelu(x, approximate='tanh') for these x.
-        let want = [-0.04540230, -0.15428599, 0, 0.34571401, 2.99636269]
-        let got = GELU()(x).scalars
-        for i in 0..<5 { #expect(abs(got[i] - want[i]) < 1e-6, "gelu(\(x.scalars[i])) = \(got[i]), want \(want[i])") }
-        // Its gradient (from the composed ops) against a central difference in float64.
-        let xd = Tensor([-1.3, 0.2, 2.1] as [Double], dtype: .float64).requiringGrad()
-        GELU()(xd).sum().backward()
-        let h = 1e-6
-        for (i, v) in xd.scalars.enumerated() {
-            let f = { (t: Double) in geluTanh(Tensor([t], dtype: .float64)).item }
-            #expect(abs(xd.grad!.scalars[i] - (f(v + h) - f(v - h)) / (2 * h)) < 1e-8)
+        // PyTorch 2.x: nn.GELU()(x) and nn.GELU(approximate='tanh')(x) for these x (float32).
+        let wants: [(GeluApproximation, [Double])] = [
+            (.none, [-0.04550027847290039, -0.1542687714099884, 0, 0.3457312285900116, 2.9959497451782227]),
+            (.tanh, [-0.04540228843688965, -0.1542859971523285, 0, 0.3457140028476715, 2.9963626861572266]),
+        ]
+        for (approximate, want) in wants {
+            let got = GELU(approximate: approximate)(x).scalars
+            for i in 0..<5 { #expect(abs(got[i] - want[i]) < 1e-6, "gelu \(approximate) (\(x.scalars[i])) = \(got[i]), want \(want[i])") }
+            #expect(got == x.gelu(approximate: approximate).scalars, "the module applies the op")
+        }
+        #expect(GELU().approximate == .none, "exact erf form by default, as nn.GELU()")
+        // Its gradient against a central difference in float64.
+        for approximate in GeluApproximation.allCases {
+            let xd = Tensor([-1.3, 0.2, 2.1] as [Double], dtype: .float64).requiringGrad()
+            GELU(approximate: approximate)(xd).sum().backward()
+            let h = 1e-6
+            for (i, v) in xd.scalars.enumerated() {
+                let f = { (t: Double) in GELU(approximate: approximate)(Tensor([t], dtype: .float64)).item }
+                #expect(abs(xd.grad!.scalars[i] - (f(v + h) - f(v - h)) / (2 * h)) < 1e-8, "\(approximate) at \(v)")
+            }
         }
     }
 

@@ -72,20 +72,16 @@ public final class Tanh: Module {
     public func forward(_ x: Tensor) -> Tensor { x.tanh() }
 }
 
-/// The Gaussian error linear unit in its tanh form (PyTorch's `nn.GELU(approximate='tanh')`):
-/// 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+/// The Gaussian error linear unit (PyTorch's `nn.GELU`): the exact x Φ(x) by default, or the
+/// tanh form 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) with `approximate: .tanh`.
 ///
-/// Composed of differentiable ops (mul, add, tanh), so its gradient comes from their rules. It
-/// differs from the exact erf form (`nn.GELU()`, PyTorch's default) by less than 5e-4.
+/// It applies `Tensor.gelu(approximate:)`, whose backward rule is written next to its forward.
 public final class GELU: Module {
-    public init() {}
-    public func forward(_ x: Tensor) -> Tensor { geluTanh(x) }
-}
+    /// Which formula: `.none` (exact, PyTorch's default) or `.tanh`.
+    public let approximate: GeluApproximation
 
-/// 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), from existing differentiable ops.
-func geluTanh(_ x: Tensor) -> Tensor {
-    let inner = (x + x * x * x * 0.044715) * (2.0 / Double.pi).squareRoot()
-    return x * 0.5 * (inner.tanh() + 1)
+    public init(approximate: GeluApproximation = .none) { self.approximate = approximate }
+    public func forward(_ x: Tensor) -> Tensor { x.gelu(approximate: approximate) }
 }
 
 /// Zeroes each element with probability `p` in training mode and scales the rest by 1 / (1 - p);
