@@ -89,14 +89,12 @@ enum GraphvizRenderer {
         return nil
     }
 
-    /// Runs `dot -Tsvg` on the text and puts its output at `svgPath` (a temporary file, then a rename).
+    /// Runs `dot -Tsvg` on the text and puts its output at `svgPath` with `AtomicFile.write`.
     static func render(dot: String, svgPath: String) throws {
         guard let exe = which("dot") else { throw CLIError(installHint) }
-        let target = URL(fileURLWithPath: svgPath)
-        let dir = target.deletingLastPathComponent()
         let tag = UInt32.random(in: 0...UInt32.max)
         let dotFile = FileManager.default.temporaryDirectory.appendingPathComponent("backprop-graph-\(tag).dot")
-        let tmpSVG = dir.appendingPathComponent(".\(target.lastPathComponent).tmp-\(tag)")
+        let tmpSVG = FileManager.default.temporaryDirectory.appendingPathComponent("backprop-graph-\(tag).svg")
         defer { try? FileManager.default.removeItem(at: dotFile); try? FileManager.default.removeItem(at: tmpSVG) }
         try Data(dot.utf8).write(to: dotFile)
         let p = Process()
@@ -110,8 +108,8 @@ enum GraphvizRenderer {
         guard p.terminationStatus == 0 else {
             throw CLIError("dot failed (status \(p.terminationStatus)): \(errText.split(separator: "\n").first.map(String.init) ?? "") (writing \(svgPath))")
         }
-        guard rename(tmpSVG.path, target.path) == 0 else {
-            throw CLIError("cannot write \(svgPath): \(String(cString: strerror(errno)))")
-        }
+        do {
+            try AtomicFile.write(try Data(contentsOf: tmpSVG), to: svgPath)
+        } catch let e as DataError { throw CLIError(e.description) }
     }
 }

@@ -169,14 +169,7 @@ public enum ExplainFormat {
             let head = v.prefix(max(1, min(limit, 6) - 1)).map(number).joined(separator: ", ")
             return "[\(head), … ] (\(v.count) values)"
         }
-        func nest(_ dim: Int, _ offset: Int) -> String {
-            let stride = t.shape[(dim + 1)...].reduce(1, *)
-            let parts = (0..<t.shape[dim]).map { i in
-                dim == t.rank - 1 ? number(v[offset + i]) : nest(dim + 1, offset + i * stride)
-            }
-            return "[" + parts.joined(separator: ", ") + "]"
-        }
-        return nest(0, 0)
+        return t.nested(element: { number(v[$0]) }, group: { "[" + $0.joined(separator: ", ") + "]" })
     }
 
     /// The name the formulas give to input `index` of an op: a and b for elementwise ops, A and B

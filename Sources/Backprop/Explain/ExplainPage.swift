@@ -116,25 +116,11 @@ public enum ExplainPage {
 
 /// Writing a user's file without ever leaving it half-written.
 public enum ExplainFiles {
-    /// Writes `text` to a temporary file beside `path`, then renames it over `path`.
+    /// Writes `text` with `AtomicFile.write` (a temporary file beside `path`, flushed, then renamed
+    /// over `path`); a failure is thrown as an `ExplainFileError` naming the file.
     public static func writeAtomically(_ text: String, to path: String) throws {
-        let url = URL(fileURLWithPath: path)
-        let dir = url.deletingLastPathComponent()
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: dir.path, isDirectory: &isDir), isDir.boolValue else {
-            throw ExplainFileError(message: "cannot write \(path): directory \(dir.path) does not exist")
-        }
-        let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(UInt32.random(in: 0...UInt32.max))")
-        do {
-            try Data(text.utf8).write(to: tmp)
-        } catch {
-            try? FileManager.default.removeItem(at: tmp)
-            throw ExplainFileError(message: "cannot write \(path): \(error.localizedDescription)")
-        }
-        if rename(tmp.path, url.path) != 0 {
-            let reason = String(cString: strerror(errno))
-            try? FileManager.default.removeItem(at: tmp)
-            throw ExplainFileError(message: "cannot write \(path): \(reason)")
+        do { try AtomicFile.write(Data(text.utf8), to: path) } catch let e as DataError {
+            throw ExplainFileError(message: e.description)
         }
     }
 }

@@ -130,10 +130,16 @@ public struct Tensor: @unchecked Sendable {
     /// Nested arrays of the values (rank 0 gives a number), for JSON and display.
     public var nestedArray: Any {
         let values = scalars
-        func build(_ dim: Int, _ offset: Int) -> Any {
-            if dim == rank { return values[offset] }
+        return nested(element: { values[$0] as Any }, group: { $0 as Any })
+    }
+
+    /// Folds the elements into the tensor's nesting: `element(i)` for the element at row-major
+    /// offset `i`, `group` for the list of each dimension's slices (the element itself for a scalar).
+    func nested<R>(element: (Int) -> R, group: ([R]) -> R) -> R {
+        func build(_ dim: Int, _ offset: Int) -> R {
+            if dim == rank { return element(offset) }
             let stride = shape[(dim + 1)...].reduce(1, *)
-            return (0..<shape[dim]).map { build(dim + 1, offset + $0 * stride) }
+            return group((0..<shape[dim]).map { build(dim + 1, offset + $0 * stride) })
         }
         return build(0, 0)
     }
