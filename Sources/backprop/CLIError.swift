@@ -22,3 +22,9 @@ extension ParsableCommand {
         }
     }
 }
+
+/// Prints `object` as JSON on standard output, pretty and with sorted keys (stable output).
+func printJSON(_ object: Any) throws {
+    let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+    print(String(decoding: data, as: UTF8.self))
+}

@@ -164,8 +164,7 @@ struct Train: ParsableCommand {
             ]
             if let save { o["saved"] = save }
             if let plot { o["plot"] = plot }
-            let bytes = try JSONSerialization.data(withJSONObject: o, options: [.prettyPrinted, .sortedKeys])
-            print(String(decoding: bytes, as: UTF8.self))
+            try printJSON(o)
             return
         }
         print(String(format: "final: train loss %.4f, accuracy %.2f%% (%d rows)", trainEval.loss, trainEval.accuracy * 100, trainEval.count))

@@ -32,8 +32,7 @@ struct Verify: ParsableCommand {
             }
             let summary = VerificationSummary(files: targets.map { FileVerification.run($0.path, displayName: $0.name) })
             if json {
-                let data = try JSONSerialization.data(withJSONObject: summary.jsonObject, options: [.prettyPrinted, .sortedKeys])
-                print(String(decoding: data, as: UTF8.self))
+                try printJSON(summary.jsonObject)
             } else {
                 print(summary.text(verbose: verbose), terminator: "")
             }
@@ -86,8 +85,7 @@ struct GradcheckCommand: ParsableCommand {
                         return o
                     },
                 ]
-                let data = try JSONSerialization.data(withJSONObject: obj, options: [.prettyPrinted, .sortedKeys])
-                print(String(decoding: data, as: UTF8.self))
+                try printJSON(obj)
             } else {
                 let w = max(results.map(\.name.count).max() ?? 2, 2)
                 func pad(_ s: String, _ n: Int) -> String { s.padding(toLength: max(n, s.count), withPad: " ", startingAt: 0) }
