@@ -17,6 +17,29 @@ enum ElementwiseKernels {
         for i in 0..<n { out[i] = F.apply(x[i]) }
     }
 
+    /// out[i] = F(x[i]), split over threads for large n.
+    @inline(__always)
+    static func mapParallel<T: FloatElement, F: UnaryFunction>(_ x: UnsafePointer<T>, _ out: UnsafeMutablePointer<T>,
+                                                               _ n: Int, _ f: F.Type) {
+        if n < Parallelism.elementwiseGrain * 2 { map(x, out, n, f); return }
+        nonisolated(unsafe) let (px, po) = (x, out)
+        Parallelism.chunked(n) { lo, hi in map(px + lo, po + lo, hi - lo, f) }
+    }
+
+    /// out[i] = F(a[i], b[i]) for same-shape operands, split over threads for large n.
+    @inline(__always)
+    static func zipSame<T: FloatElement, F: BinaryFunction>(_ a: UnsafePointer<T>, _ b: UnsafePointer<T>,
+                                                            _ out: UnsafeMutablePointer<T>, _ n: Int, _: F.Type) {
+        if n < Parallelism.elementwiseGrain * 2 {
+            for i in 0..<n { out[i] = F.apply(a[i], b[i]) }
+            return
+        }
+        nonisolated(unsafe) let (pa, pb, po) = (a, b, out)
+        Parallelism.chunked(n) { lo, hi in
+            for i in lo..<hi { po[i] = F.apply(pa[i], pb[i]) }
+        }
+    }
+
     /// out = F(a, b) with NumPy broadcasting from `aShape` and `bShape` to `outShape`.
     static func zip<T: FloatElement, F: BinaryFunction>(
         _ a: UnsafePointer<T>, _ aShape: [Int], _ b: UnsafePointer<T>, _ bShape: [Int],
