@@ -51,16 +51,17 @@ extension Tensor {
         for v in t where v != ignoreIndex {
             precondition(v >= 0 && v < c, "nll_loss: target \(v) is out of bounds for \(c) classes")
         }
-        let w = weight?.scalars ?? [Double](repeating: 1, count: c)
-        let x = scalars
+        let w = weight?.scalars
+        // Only the N*S picked log-probabilities are read (not the whole N*C input).
+        let picked = gatherPicked(t, c: c, s: s, ignoreIndex: ignoreIndex)
         var losses = [Double](repeating: 0, count: n * s)
         var coef = [Double](repeating: 0, count: n * s)   // d loss_i / d x[i, t_i] before G
         var total = 0.0, wsum = 0.0
         for i in 0..<n {
             for j in 0..<s where t[i * s + j] != ignoreIndex {
                 let ti = t[i * s + j]
-                let wi = w[ti]
-                let v = x[(i * c + ti) * s + j]
+                let wi = w?[ti] ?? 1
+                let v = picked[i * s + j]
                 losses[i * s + j] = -wi * v
                 coef[i * s + j] = -wi
                 total += -wi * v
@@ -79,20 +80,40 @@ extension Tensor {
         return out.recorded("NllLossBackward0", formula: "dx[i, t_i] = -w[t_i] * G (divided by sum of w[t_i] for mean)",
                             inputs: [self], saves: true) { g in
             let gs = g.scalars
-            var dx = [Double](repeating: 0, count: n * c * s)
-            for i in 0..<n {
-                for j in 0..<s where t[i * s + j] != ignoreIndex {
-                    let gi: Double
-                    switch reduction {
-                    case .none: gi = gs[i * s + j]
-                    case .sum: gi = gs[0]
-                    case .mean: gi = gs[0] / wsum
+            var dx = Tensor(shape: inShape, dtype: dt, zeroed: true)
+            func fill<T: FloatElement>(_: T.Type) {
+                dx.withMutablePointer(T.self) { p in
+                    for i in 0..<n {
+                        for j in 0..<s where t[i * s + j] != ignoreIndex {
+                            let gi: Double
+                            switch reduction {
+                            case .none: gi = gs[i * s + j]
+                            case .sum: gi = gs[0]
+                            case .mean: gi = gs[0] / wsum
+                            }
+                            p[(i * c + t[i * s + j]) * s + j] = T(coef[i * s + j] * gi)
+                        }
                     }
-                    dx[(i * c + t[i * s + j]) * s + j] = coef[i * s + j] * gi
                 }
             }
-            return [Tensor(dx, shape: inShape, dtype: dt)]
+            if dt == .float32 { fill(Float.self) } else { fill(Double.self) }
+            return [dx]
         }
+    }
+
+    /// x[i, t_i, j] as Double for each target position (0 where ignored), read in place.
+    private func gatherPicked(_ t: [Int], c: Int, s: Int, ignoreIndex: Int) -> [Double] {
+        var out = [Double](repeating: 0, count: t.count)
+        func read<T: FloatElement>(_: T.Type) {
+            withPointer(T.self) { p in
+                for k in t.indices where t[k] != ignoreIndex {
+                    let i = k / s, j = k % s
+                    out[k] = p[(i * c + t[k]) * s + j].double
+                }
+            }
+        }
+        if dtype == .float32 { read(Float.self) } else { read(Double.self) }
+        return out
     }
 
     /// Cross-entropy of logits `self` (N, C, d1...) or (C) against class indices (int64) or class

@@ -32,8 +32,8 @@ extension Tensor {
                      "exp(into:): \(shape) \(dtype) into \(out.shape) \(out.dtype)")
         let n = count
         switch dtype {
-        case .float32: out.withMutablePointer(Float.self) { o in withPointer(Float.self) { ElementwiseKernels.map($0, o, n, ExpF.self) } }
-        case .float64: out.withMutablePointer(Double.self) { o in withPointer(Double.self) { ElementwiseKernels.map($0, o, n, ExpF.self) } }
+        case .float32: out.withMutablePointer(Float.self) { o in withPointer(Float.self) { ElementwiseKernels.mapParallel($0, o, n, ExpF.self) } }
+        case .float64: out.withMutablePointer(Double.self) { o in withPointer(Double.self) { ElementwiseKernels.mapParallel($0, o, n, ExpF.self) } }
         case .int64: preconditionFailure("exp(into:): expected a floating point tensor, got int64")
         }
     }

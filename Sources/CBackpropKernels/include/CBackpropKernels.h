@@ -18,4 +18,17 @@ void bp_dgemm_avx2(long m, long n, long k, const double *a, long lda, int transA
 void bp_dgemm_generic(long m, long n, long k, const double *a, long lda, int transA,
                       const double *b, long ldb, int transB, double *c, long ldc);
 
+/// y[i] = exp(x[i]) for float32, vectorized (about 1 ulp; libm for extreme and NaN inputs).
+void bp_exp_f32(const float *x, float *y, long n);
+/// out[i] = exp(x[i] - m); returns the sum of out.
+float bp_exp_shift_sum_f32(const float *x, float m, float *out, long n);
+/// The largest element of x (NaN when any is NaN; -inf when n is 0).
+float bp_max_f32(const float *x, long n);
+void bp_exp_f32_avx2(const float *x, float *y, long n);
+void bp_exp_f32_generic(const float *x, float *y, long n);
+float bp_exp_shift_sum_f32_avx2(const float *x, float m, float *out, long n);
+float bp_exp_shift_sum_f32_generic(const float *x, float m, float *out, long n);
+float bp_max_f32_avx2(const float *x, long n);
+float bp_max_f32_generic(const float *x, long n);
+
 #endif
