@@ -1,3 +1,5 @@
+import Synchronization
+
 /// An error of the autograd engine, with PyTorch's wording.
 public struct AutogradError: Error, CustomStringConvertible, Equatable {
     public let message: String
@@ -21,6 +23,9 @@ public struct BackwardStep {
 
 /// The backward pass: a topological walk of the graph without recursion.
 enum Engine {
+    /// Numbers the backward passes, so that discovery marks nodes instead of filling a set.
+    static let pass = Atomic<UInt64>(0)
+
     /// Runs one backward pass from `root` seeded with `seed`.
     ///
     /// - Parameters:
@@ -33,12 +38,14 @@ enum Engine {
         var order: [GradNode] = []
         var stack: [GradNode] = [root]
         root.dependencies = 0
-        var seen = Set<ObjectIdentifier>([ObjectIdentifier(root)])
+        let mark = pass.add(1, ordering: .relaxed).newValue
+        root.visitMark = mark
         while let n = stack.popLast() {
             order.append(n)
             if n.released { throw AutogradError.secondBackward }
             for case let input? in n.inputs {
-                if seen.insert(ObjectIdentifier(input)).inserted {
+                if input.visitMark != mark {
+                    input.visitMark = mark
                     input.dependencies = 0
                     stack.append(input)
                 }
@@ -58,7 +65,7 @@ enum Engine {
         while let n = ready.popLast() {
             let g = n.pending
             n.pending = nil
-            if let g, captureIDs.contains(ObjectIdentifier(n)) { captured[ObjectIdentifier(n)] = g }
+            if let g, !capture.isEmpty, captureIDs.contains(ObjectIdentifier(n)) { captured[ObjectIdentifier(n)] = g }
             if n.isLeaf {
                 if let g {
                     if accumulate { n.grad = n.grad.map { $0 + g } ?? g }

@@ -49,6 +49,22 @@ enum ElementwiseKernels {
         }
     }
 
+    /// out[i] = F(s, x[i]).
+    static func scalarFirst<T: FloatElement, F: BinaryFunction>(_ s: T, _ x: UnsafePointer<T>, _ out: UnsafeMutablePointer<T>,
+                                                                _ n: Int, _: F.Type) {
+        if n < Parallelism.elementwiseGrain * 2 { for i in 0..<n { out[i] = F.apply(s, x[i]) }; return }
+        nonisolated(unsafe) let (px, po) = (x, out)
+        Parallelism.chunked(n) { lo, hi in for i in lo..<hi { po[i] = F.apply(s, px[i]) } }
+    }
+
+    /// out[i] = F(x[i], s).
+    static func scalarSecond<T: FloatElement, F: BinaryFunction>(_ x: UnsafePointer<T>, _ s: T, _ out: UnsafeMutablePointer<T>,
+                                                                 _ n: Int, _: F.Type) {
+        if n < Parallelism.elementwiseGrain * 2 { for i in 0..<n { out[i] = F.apply(x[i], s) }; return }
+        nonisolated(unsafe) let (px, po) = (x, out)
+        Parallelism.chunked(n) { lo, hi in for i in lo..<hi { po[i] = F.apply(px[i], s) } }
+    }
+
     /// out = F(a, b) with NumPy broadcasting from `aShape` and `bShape` to `outShape`.
     static func zip<T: FloatElement, F: BinaryFunction>(
         _ a: UnsafePointer<T>, _ aShape: [Int], _ b: UnsafePointer<T>, _ bShape: [Int],
@@ -116,6 +132,12 @@ enum ElementwiseKernels {
 
     /// Copies `x` (of `shape`) with its dims reordered: output dim i is input dim `perm[i]`.
     static func permute<T>(_ x: UnsafePointer<T>, _ shape: [Int], _ perm: [Int], _ out: UnsafeMutablePointer<T>) {
+        if shape.count == 2 && perm[0] == 1 {
+            // The matrix transpose: out[j, i] = x[i, j].
+            let (r, c) = (shape[0], shape[1])
+            for j in 0..<c { for i in 0..<r { out[j * r + i] = x[i * c + j] } }
+            return
+        }
         let n = shape.reduce(1, *)
         if n == 0 { return }
         let outShape = perm.map { shape[$0] }

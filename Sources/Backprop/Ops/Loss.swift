@@ -134,10 +134,10 @@ extension Tensor {
         let c = shape[classDim]
         let lp = logSoftmax(dim: classDim)
         // Weights broadcast along the class dim.
-        var wShape = [Int](repeating: 1, count: rank)
-        wShape[classDim] = c
         let wb = weight.map { w -> Tensor in
             precondition(w.shape == [c], "cross_entropy: weight of shape \(w.shape) for \(c) classes")
+            var wShape = [Int](repeating: 1, count: rank)
+            wShape[classDim] = c
             return w.detached().to(dtype).reshape(wShape)
         }
 
