@@ -87,6 +87,19 @@ enum ElementwiseKernels {
             for i in 0..<n { out[i] = F.apply(s, b[i]) }
             return
         }
+        if let inner = outShape.last, inner > 0 {
+            // A matrix and a row (the bias add): one operand is full, the other's elements are its last dim.
+            if na == n && nb == inner && bShape.last == inner {
+                var r = 0
+                while r < n { for j in 0..<inner { out[r + j] = F.apply(a[r + j], b[j]) }; r += inner }
+                return
+            }
+            if nb == n && na == inner && aShape.last == inner {
+                var r = 0
+                while r < n { for j in 0..<inner { out[r + j] = F.apply(a[j], b[r + j]) }; r += inner }
+                return
+            }
+        }
         let sa = Shapes.broadcastStrides(aShape, to: outShape)
         let sb = Shapes.broadcastStrides(bShape, to: outShape)
         let rank = outShape.count

@@ -20,13 +20,14 @@ enum MatmulKernels {
                                       backend: Backend = .auto) {
         if m == 0 || n == 0 { return }
         let work = m * n * k
-        if k > 0, let lib = BLAS.library, backend == .blas || (backend == .auto && work >= blasThreshold) {
+        // The size test comes first: BLAS is only loaded (its threads started) once a product needs it.
+        if k > 0, backend == .blas || (backend == .auto && work >= blasThreshold), let lib = BLAS.library {
             blas(lib, m: m, n: n, k: k, a, transA: transA, b, transB: transB, c, accumulate: accumulate)
             return
         }
         if !accumulate { c.update(repeating: 0, count: m * n) }
         if k == 0 { return }
-        if backend == .builtin || (backend == .auto && work >= blockedThreshold) {
+        if backend == .builtin || (backend == .auto && work >= blockedThreshold && m >= 8 && n >= 8 && k >= 8) {
             BuiltinGemm.run(m: m, n: n, k: k, a, transA: transA, b, transB: transB, c,
                             threads: work >= threadThreshold ? Parallelism.threads : 1)
         } else {

@@ -6,6 +6,27 @@ enum ReduceKernels {
         reduce(x, shape, reduced: reduced, out, initial: 0) { $0 + $1 }
     }
 
+    /// Sums a tensor seen as [outer, len, inner] over its middle dim into [outer, inner], in the same
+    /// order as `reduce` does for contiguous dims (used when outer * inner > 1).
+    static func sumMiddle<T: FloatElement>(_ x: UnsafePointer<T>, outer: Int, len: Int, inner: Int,
+                                           _ out: UnsafeMutablePointer<T>) {
+        for o in 0..<outer {
+            let base = o * len * inner
+            if inner == 1 {
+                var r: T = 0
+                for j in 0..<len { r += x[base + j] }
+                out[o] = r
+            } else {
+                let ob = out + o * inner
+                for k in 0..<inner { ob[k] = 0 }
+                for j in 0..<len {
+                    let xb = x + base + j * inner
+                    for k in 0..<inner { ob[k] += xb[k] }
+                }
+            }
+        }
+    }
+
     /// The largest element over the dims in `reduced`.
     static func max<T: FloatElement>(_ x: UnsafePointer<T>, _ shape: [Int], reduced: Set<Int>,
                                      _ out: UnsafeMutablePointer<T>) {
@@ -23,16 +44,18 @@ enum ReduceKernels {
         if m == 1 {
             // Everything into one number: eight independent partial results vectorize and keep
             // float32 sums accurate (a cascade, as PyTorch's own sum kernel uses).
-            var acc = [T](repeating: initial, count: 8)
-            var i = 0
-            while i + 8 <= n {
-                for k in 0..<8 { acc[k] = f(acc[k], x[i + k]) }
-                i += 8
+            withUnsafeTemporaryAllocation(of: T.self, capacity: 8) { acc in
+                for k in 0..<8 { acc[k] = initial }
+                var i = 0
+                while i + 8 <= n {
+                    for k in 0..<8 { acc[k] = f(acc[k], x[i + k]) }
+                    i += 8
+                }
+                while i < n { acc[0] = f(acc[0], x[i]); i += 1 }
+                var r = initial
+                for k in 0..<8 { r = f(r, acc[k]) }
+                out[0] = r
             }
-            while i < n { acc[0] = f(acc[0], x[i]); i += 1 }
-            var r = initial
-            for k in 0..<8 { r = f(r, acc[k]) }
-            out[0] = r
             return
         }
         // Collapse to [outer, n, inner] when the reduced dims are contiguous.

@@ -30,9 +30,9 @@ extension Tensor {
             return (1, shape[0], 1)
         }
         precondition(rank >= 2, "\(op): expected input of shape (N, C, ...) or (C), got \(shape)")
-        let expected = [shape[0]] + Array(shape.dropFirst(2))
-        precondition(target.shape == expected,
-                     "\(op): input \(shape) needs a target of shape \(expected), got \(target.shape)")
+        var matches = target.rank == rank - 1 && target.shape[0] == shape[0]
+        if matches { for d in 2..<rank where target.shape[d - 1] != shape[d] { matches = false } }
+        precondition(matches, "\(op): input \(shape) needs a target of shape \([shape[0]] + Array(shape.dropFirst(2))), got \(target.shape)")
         return (shape[0], shape[1], shape.dropFirst(2).reduce(1, *))
     }
 
@@ -54,7 +54,7 @@ extension Tensor {
         let w = weight?.scalars
         // Only the N*S picked log-probabilities are read (not the whole N*C input).
         let picked = gatherPicked(t, c: c, s: s, ignoreIndex: ignoreIndex)
-        var losses = [Double](repeating: 0, count: n * s)
+        var losses = [Double](repeating: 0, count: reduction == .none ? n * s : 0)
         var coef = [Double](repeating: 0, count: n * s)   // d loss_i / d x[i, t_i] before G
         var total = 0.0, wsum = 0.0
         for i in 0..<n {
@@ -62,16 +62,15 @@ extension Tensor {
                 let ti = t[i * s + j]
                 let wi = w?[ti] ?? 1
                 let v = picked[i * s + j]
-                losses[i * s + j] = -wi * v
+                if reduction == .none { losses[i * s + j] = -wi * v }
                 coef[i * s + j] = -wi
                 total += -wi * v
                 wsum += wi
             }
         }
-        let outShape: [Int] = rank == 1 ? [] : [n] + Array(shape.dropFirst(2))
         let out: Tensor
         switch reduction {
-        case .none: out = Tensor(losses, shape: outShape, dtype: dtype)
+        case .none: out = Tensor(losses, shape: rank == 1 ? [] : [n] + Array(shape.dropFirst(2)), dtype: dtype)
         case .sum: out = Tensor(scalar: total, dtype: dtype)
         case .mean: out = Tensor(scalar: total / wsum, dtype: dtype)
         }
