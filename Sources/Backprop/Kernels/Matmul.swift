@@ -27,7 +27,7 @@ enum MatmulKernels {
         }
         if !accumulate { c.update(repeating: 0, count: m * n) }
         if k == 0 { return }
-        if backend == .builtin || (backend == .auto && work >= blockedThreshold && m >= 8 && n >= 8 && k >= 8) {
+        if backend == .builtin || (backend == .auto && work >= blockedThreshold && k >= 8) {
             BuiltinGemm.run(m: m, n: n, k: k, a, transA: transA, b, transB: transB, c,
                             threads: work >= threadThreshold ? Parallelism.threads : 1)
         } else {
