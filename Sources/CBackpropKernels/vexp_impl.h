@@ -51,7 +51,7 @@ void F(bp_exp_f32)(const float *x, float *y, long n) {
     for (; i < n; i++) y[i] = expf(x[i]);
 }
 
-/// out[i] = exp(x[i] - m); returns the sum of out (8 partial sums).
+/// out[i] = exp(x[i] - m) (not stored when out is NULL); returns the sum (8 partial sums).
 float F(bp_exp_shift_sum_f32)(const float *x, float m, float *out, long n) {
     vf8 acc = SPLAT8(0.0f), mv = SPLAT8(m);
     long i = 0;
@@ -65,12 +65,12 @@ float F(bp_exp_shift_sum_f32)(const float *x, float m, float *out, long n) {
         } else {
             e = F(vexp8)(v);
         }
-        __builtin_memcpy(out + i, &e, sizeof(e));
+        if (out) __builtin_memcpy(out + i, &e, sizeof(e));
         acc += e;
     }
     float s = 0;
     for (int k = 0; k < 8; k++) s += acc[k];
-    for (; i < n; i++) { out[i] = expf(x[i] - m); s += out[i]; }
+    for (; i < n; i++) { float e = expf(x[i] - m); if (out) out[i] = e; s += e; }
     return s;
 }
 

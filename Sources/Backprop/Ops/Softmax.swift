@@ -126,7 +126,7 @@ enum SoftmaxKernels {
                 let xr = xf + o * n, orow = of + o * n
                 var m = bp_max_f32(xr, n)
                 if !m.isFinite { m = m.isNaN ? m : 0 }
-                let s = bp_exp_shift_sum_f32(xr, m, orow, n)
+                let s = bp_exp_shift_sum_f32(xr, m, log ? nil : orow, n)
                 if log {
                     let ls = Foundation.logf(s)
                     for j in 0..<n { orow[j] = xr[j] - m - ls }

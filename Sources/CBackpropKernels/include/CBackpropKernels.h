@@ -20,7 +20,7 @@ void bp_dgemm_generic(long m, long n, long k, const double *a, long lda, int tra
 
 /// y[i] = exp(x[i]) for float32, vectorized (about 1 ulp; libm for extreme and NaN inputs).
 void bp_exp_f32(const float *x, float *y, long n);
-/// out[i] = exp(x[i] - m); returns the sum of out.
+/// out[i] = exp(x[i] - m) (nothing stored when out is NULL); returns the sum of the exps.
 float bp_exp_shift_sum_f32(const float *x, float m, float *out, long n);
 /// The largest element of x (NaN when any is NaN; -inf when n is 0).
 float bp_max_f32(const float *x, long n);
