@@ -1,7 +1,7 @@
 import Foundation
 import Backprop
 
-// W6-W8: MLP training written with raw library ops (weights as leaves, x.matmul(W.t()) + b, relu,
+// W6-W8: MLP training written with raw library ops (weights as leaves, x.linear(W, b), relu,
 // crossEntropy, backward, and the optimizer updates inside withNoGrad), so that the benchmark does
 // not depend on the NN/Optim layers.
 
@@ -22,7 +22,8 @@ struct RawMLP {
         var h = x
         let layers = params.count / 2
         for l in 0..<layers {
-            h = h.matmul(params[2 * l].t()) + params[2 * l + 1]
+            // x.matmul(W.t()) + b in one call: the transpose is folded into the product.
+            h = h.linear(weight: params[2 * l], bias: params[2 * l + 1])
             if l < layers - 1 { h = h.relu() }
         }
         return h

@@ -147,8 +147,19 @@ enum ElementwiseKernels {
     static func permute<T>(_ x: UnsafePointer<T>, _ shape: [Int], _ perm: [Int], _ out: UnsafeMutablePointer<T>) {
         if shape.count == 2 && perm[0] == 1 {
             // The matrix transpose: out[j, i] = x[i, j].
+            // Tiles of 32 x 32 keep both the reads and the writes within cache lines.
             let (r, c) = (shape[0], shape[1])
-            for j in 0..<c { for i in 0..<r { out[j * r + i] = x[i * c + j] } }
+            var i0 = 0
+            while i0 < r {
+                let i1 = Swift.min(r, i0 + 32)
+                var j0 = 0
+                while j0 < c {
+                    let j1 = Swift.min(c, j0 + 32)
+                    for i in i0..<i1 { for j in j0..<j1 { out[j * r + i] = x[i * c + j] } }
+                    j0 = j1
+                }
+                i0 = i1
+            }
             return
         }
         let n = shape.reduce(1, *)
