@@ -123,8 +123,15 @@ extension Tensor {
     ///   - backward: incoming gradient in, gradients of the inputs out.
     func recorded(_ name: String, formula: String, inputs: [Tensor], saves: Bool,
                   backward: @escaping (Tensor) -> [Tensor?]) -> Tensor {
+        recorded(name, formula: formula, nodes: inputs.map { $0.node }, saves: saves, backward: backward)
+    }
+
+    /// `recorded` with the inputs' nodes given directly (no intermediate array of tensors).
+    @inline(__always)
+    func recorded(_ name: String, formula: String, nodes: [GradNode?], saves: Bool,
+                  backward: @escaping (Tensor) -> [Tensor?]) -> Tensor {
         var out = self
-        out.node = GradNode(name: name, formula: formula, inputs: inputs.map { $0.node }, savesTensors: saves,
+        out.node = GradNode(name: name, formula: formula, inputs: nodes, savesTensors: saves,
                             shape: shape, dtype: dtype, backward: backward)
         if Explain.recordingValues { out.node?.value = out.detached() }
         return out

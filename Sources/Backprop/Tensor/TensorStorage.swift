@@ -23,7 +23,11 @@ public final class TensorStorage: @unchecked Sendable {
     /// fresh output faults in 2 MiB pages instead of 4 KiB ones.
     @inline(__always)
     static func allocate(_ bytes: Int) -> UnsafeMutableRawPointer {
-        if bytes < 4096 { return UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 16) }
+        if bytes < 4096 {
+            // malloc's own alignment (16 bytes); freed by `deallocate` (free) like the others.
+            if let p = malloc(bytes) { return p }
+            return UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 16)
+        }
         if bytes < hugeThreshold { return UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64) }
         #if os(Linux)
         var p: UnsafeMutableRawPointer?
