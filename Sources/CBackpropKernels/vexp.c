@@ -32,6 +32,9 @@ void bp_exp_f32(const float *x, float *y, long n) {
 float bp_exp_shift_sum_f32(const float *x, float m, float *out, long n) {
     return use_avx2() ? bp_exp_shift_sum_f32_avx2(x, m, out, n) : bp_exp_shift_sum_f32_generic(x, m, out, n);
 }
+void bp_log_f32(const float *x, float *y, long n) {
+    if (use_avx2()) bp_log_f32_avx2(x, y, n); else bp_log_f32_generic(x, y, n);
+}
 float bp_max_f32(const float *x, long n) {
     return use_avx2() ? bp_max_f32_avx2(x, n) : bp_max_f32_generic(x, n);
 }
@@ -39,4 +42,5 @@ float bp_max_f32(const float *x, long n) {
 void bp_exp_f32(const float *x, float *y, long n) { bp_exp_f32_generic(x, y, n); }
 float bp_exp_shift_sum_f32(const float *x, float m, float *out, long n) { return bp_exp_shift_sum_f32_generic(x, m, out, n); }
 float bp_max_f32(const float *x, long n) { return bp_max_f32_generic(x, n); }
+void bp_log_f32(const float *x, float *y, long n) { bp_log_f32_generic(x, y, n); }
 #endif

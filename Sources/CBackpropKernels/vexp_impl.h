@@ -96,4 +96,63 @@ float F(bp_max_f32)(const float *x, long n) {
     return anyNaN ? __builtin_nanf("") : r;
 }
 
+/// log(x) for 8 lanes of normal, finite, positive x (Cephes logf, about 1 ulp).
+static inline __attribute__((always_inline)) vf8 F(vlog8)(vf8 x) {
+    vi8 bits;
+    __builtin_memcpy(&bits, &x, sizeof(bits));
+    vi8 ei = ((bits >> 23) & 0xff) - 126;
+    vi8 mb = (bits & 0x807fffff) | 0x3f000000;
+    vf8 m, e = __builtin_convertvector(ei, vf8);
+    __builtin_memcpy(&m, &mb, sizeof(m));
+    // m in [0.5, 1): below sqrt(1/2) use 2m - 1 and e - 1, else m - 1.
+    vi8 small = m < SPLAT8(0.707106781186547524f);
+    vf8 smallf, mm = m - SPLAT8(1.0f);
+    vi8 mmb, mb2;
+    vf8 m2 = m + m - SPLAT8(1.0f);
+    __builtin_memcpy(&mmb, &mm, sizeof(mmb));
+    __builtin_memcpy(&mb2, &m2, sizeof(mb2));
+    mmb = (small & mb2) | (~small & mmb);
+    __builtin_memcpy(&m, &mmb, sizeof(m));
+    vi8 one;
+    vf8 onef = SPLAT8(1.0f);
+    __builtin_memcpy(&one, &onef, sizeof(one));
+    vi8 sb = small & one;
+    __builtin_memcpy(&smallf, &sb, sizeof(smallf));
+    e = e - smallf;
+    vf8 z = m * m;
+    vf8 y = SPLAT8(7.0376836292E-2f);
+    y = y * m + SPLAT8(-1.1514610310E-1f);
+    y = y * m + SPLAT8(1.1676998740E-1f);
+    y = y * m + SPLAT8(-1.2420140846E-1f);
+    y = y * m + SPLAT8(1.4249322787E-1f);
+    y = y * m + SPLAT8(-1.6668057665E-1f);
+    y = y * m + SPLAT8(2.0000714765E-1f);
+    y = y * m + SPLAT8(-2.4999993993E-1f);
+    y = y * m + SPLAT8(3.3333331174E-1f);
+    y = y * m * z;
+    y = y + e * SPLAT8(-2.12194440e-4f);
+    y = y - SPLAT8(0.5f) * z;
+    vf8 r = m + y;
+    return r + e * SPLAT8(0.693359375f);
+}
+
+void F(bp_log_f32)(const float *x, float *y, long n) {
+    long i = 0;
+    for (; i + 8 <= n; i += 8) {
+        vf8 v;
+        __builtin_memcpy(&v, x + i, sizeof(v));
+        // Zero, negative, subnormal, infinite and NaN lanes go to libm.
+        vi8 bad = (v < SPLAT8(1.17549435e-38f)) | (v > SPLAT8(3.40282347e+38f)) | (v != v);
+        int any = 0;
+        for (int k = 0; k < 8; k++) any |= bad[k];
+        if (any) {
+            for (int k = 0; k < 8; k++) y[i + k] = logf(x[i + k]);
+        } else {
+            vf8 r = F(vlog8)(v);
+            __builtin_memcpy(y + i, &r, sizeof(r));
+        }
+    }
+    for (; i < n; i++) y[i] = logf(x[i]);
+}
+
 #undef F

@@ -112,6 +112,27 @@ import CBackpropKernels
         #expect(bp_max_f32([1, 5, .nan, 2, 2, 2, 2, 2, 2, 4.5], 10).isNaN)
     }
 
+    @Test("vectorized float log is within 2 ulp of libm, exact at the edges")
+    func vectorLog() {
+        var xs: [Float] = (0..<20000).map { expf(-90 + 180 * Float($0) / 20000) }
+        xs += [0, -0, -1, 1, 1.0000001, 0.99999994, 1e-40, .infinity, -.infinity, .nan, .greatestFiniteMagnitude, .leastNormalMagnitude]
+        var ys = [Float](repeating: 0, count: xs.count), gen = ys
+        bp_log_f32(xs, &ys, xs.count)
+        bp_log_f32_generic(xs, &gen, xs.count)
+        for (i, x) in xs.enumerated() {
+            let want = logf(x)
+            for (name, got) in [("dispatch", ys[i]), ("portable", gen[i])] {
+                if want.isNaN { #expect(got.isNaN, "\(name) log(\(x))"); continue }
+                if want == 0 || want.isInfinite { #expect(got == want, "\(name) log(\(x)) = \(got), libm \(want)"); continue }
+                #expect(abs(got - want) <= 2 * want.ulp, "\(name) log(\(x)) = \(got), libm \(want)")
+            }
+        }
+        // Through the op: a large float32 log takes this path.
+        let t = Tensor(xs.prefix(1000).map { Double($0) }, shape: [1000])
+        let viaOp = t.log().floats
+        for i in 0..<1000 { #expect(abs(viaOp[i] - logf(xs[i])) <= 2 * abs(logf(xs[i])).ulp, "log op [\(i)]") }
+    }
+
     @Test("softmax and log-softmax on wide float32 rows (vector path) match a float64 reference")
     func wideSoftmax() {
         let (rows, cols) = (5, 300)

@@ -30,6 +30,12 @@ enum ElementwiseKernels {
             Parallelism.chunked(n) { lo, hi in bp_exp_f32(px + lo, po + lo, hi - lo) }
             return
         }
+        if T.self == Float.self && F.self == LogF.self && n >= 16 {
+            nonisolated(unsafe) let px = UnsafeRawPointer(x).assumingMemoryBound(to: Float.self)
+            nonisolated(unsafe) let po = UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self)
+            Parallelism.chunked(n) { lo, hi in bp_log_f32(px + lo, po + lo, hi - lo) }
+            return
+        }
         if n < Parallelism.elementwiseGrain * 2 { map(x, out, n, f); return }
         nonisolated(unsafe) let (px, po) = (x, out)
         Parallelism.chunked(n) { lo, hi in map(px + lo, po + lo, hi - lo, f) }

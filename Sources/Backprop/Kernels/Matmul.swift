@@ -5,7 +5,9 @@ import Dispatch
 /// cache-blocked kernel (C, AVX2+FMA when the CPU has it) for middle sizes, a plain loop for tiny ones.
 enum MatmulKernels {
     /// Multiply-adds (m n k) from which a loaded BLAS does the product.
-    static let blasThreshold = 64 * 64 * 64
+    /// (Above the W8 sizes, 32 x 64 x 128: below it waking BLAS's threads costs more than the
+    /// built-in kernel's whole product.)
+    static let blasThreshold = 96 * 96 * 96
     /// Multiply-adds from which the blocked kernel beats the plain loop (packing costs).
     static let blockedThreshold = 16 * 16 * 16
     /// Multiply-adds from which the built-in kernel splits rows over threads.

@@ -22,6 +22,11 @@ void bp_dgemm_generic(long m, long n, long k, const double *a, long lda, int tra
 void bp_exp_f32(const float *x, float *y, long n);
 /// out[i] = exp(x[i] - m) (nothing stored when out is NULL); returns the sum of the exps.
 float bp_exp_shift_sum_f32(const float *x, float m, float *out, long n);
+/// y[i] = log(x[i]) for float32, vectorized (about 1 ulp; libm for zero, negative, subnormal,
+/// infinite and NaN inputs).
+void bp_log_f32(const float *x, float *y, long n);
+void bp_log_f32_avx2(const float *x, float *y, long n);
+void bp_log_f32_generic(const float *x, float *y, long n);
 /// The largest element of x (NaN when any is NaN; -inf when n is 0).
 float bp_max_f32(const float *x, long n);
 void bp_exp_f32_avx2(const float *x, float *y, long n);
