@@ -59,8 +59,13 @@ func round(_ x: Double, _ digits: Int) -> Double {
 /// The peak resident set size of this process so far, in MiB (getrusage ru_maxrss).
 func peakRSSMiB() -> Double {
     var ru = rusage()
+    #if os(Linux)
     getrusage(RUSAGE_SELF.rawValue, &ru)
-    return Double(ru.ru_maxrss) / 1024
+    return Double(ru.ru_maxrss) / 1024          // KiB on Linux
+    #else
+    getrusage(RUSAGE_SELF, &ru)
+    return Double(ru.ru_maxrss) / 1024 / 1024   // bytes on macOS
+    #endif
 }
 
 /// One JSON-able result value.

@@ -73,7 +73,11 @@ Parallelism.threads = options.threads
 /// Runs one workload in a child process and returns its JSON line.
 func runChild(_ name: String) -> String {
     let p = Process()
+    #if os(Linux)
     p.executableURL = URL(fileURLWithPath: "/proc/self/exe")
+    #else
+    p.executableURL = Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])
+    #endif
     p.arguments = ["--json", "--in-process", "--threads", "\(options.threads)", "--only", name]
     let pipe = Pipe()
     p.standardOutput = pipe

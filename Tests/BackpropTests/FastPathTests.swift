@@ -194,6 +194,21 @@ import CBackpropKernels
         }
     }
 
+    @Test("a large sum and max split over threads match a float64 reference")
+    func threadedReduction() {
+        let n = Parallelism.elementwiseGrain * 5 + 7
+        let v = Self.values(n, seed: 15, Double.self)
+        let t = Tensor(v, shape: [n])
+        let saved = Parallelism.threads
+        Parallelism.threads = 2
+        defer { Parallelism.threads = saved }
+        let exact = t.floats.reduce(0.0) { $0 + Double($1) }
+        #expect(abs(t.sum().item - exact) <= 1e-2, "sum \(t.sum().item) vs \(exact)")  // float32 accumulation over 1.3M values
+        #expect(t.max().item == Double(t.floats.max()!))
+        Parallelism.threads = 1
+        #expect(abs(t.sum().item - exact) <= 1e-2)
+    }
+
     @Test("scalar operands give the same values as 0-d tensors")
     func scalarOperands() {
         let x = Tensor(Self.values(50, seed: 11, Double.self), shape: [5, 10])

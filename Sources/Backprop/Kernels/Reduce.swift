@@ -1,3 +1,5 @@
+import Dispatch
+
 /// Reduction loops: sums and maxima over any set of dims, and along one dim.
 enum ReduceKernels {
     /// Sums `x` (of `shape`) over the dims in `reduced`, into `out` shaped like `shape` with those dims set to 1.
@@ -35,12 +37,34 @@ enum ReduceKernels {
 
     @inline(__always)
     static func reduce<T: FloatElement>(_ x: UnsafePointer<T>, _ shape: [Int], reduced: Set<Int>,
-                                        _ out: UnsafeMutablePointer<T>, initial: T, _ f: (T, T) -> T) {
+                                        _ out: UnsafeMutablePointer<T>, initial: T, parallel: Bool = true,
+                                        _ f: (T, T) -> T) {
         let n = shape.reduce(1, *)
         let outShape = shape.enumerated().map { reduced.contains($0.offset) ? 1 : $0.element }
         let m = outShape.reduce(1, *)
         for i in 0..<m { out[i] = initial }
         if n == 0 { return }
+        if parallel && m == 1 && n >= 2 * Parallelism.elementwiseGrain && Parallelism.threads > 1 {
+            // A large sum over everything: each thread sums its contiguous chunk as below, then the
+            // chunk results are combined in order (deterministic for a given thread count).
+            let parts = Swift.min(Parallelism.threads, n / Parallelism.elementwiseGrain)
+            let size = ((n + parts - 1) / parts + 15) & ~15
+            let partials = UnsafeMutablePointer<T>.allocate(capacity: parts)
+            defer { partials.deallocate() }
+            nonisolated(unsafe) let (px, pp) = (x, partials)
+            withoutActuallyEscaping(f) { fe in
+                nonisolated(unsafe) let f = fe
+                DispatchQueue.concurrentPerform(iterations: parts) { p in
+                    let lo = p * size, hi = Swift.min(n, lo + size)
+                    pp[p] = initial
+                    if lo < hi { reduce(px + lo, [hi - lo], reduced: [0], pp + p, initial: initial, parallel: false, f) }
+                }
+            }
+            var r = initial
+            for p in 0..<parts { r = f(r, partials[p]) }
+            out[0] = r
+            return
+        }
         if m == 1 {
             // Everything into one number: eight independent partial results vectorize and keep
             // float32 sums accurate (a cascade, as PyTorch's own sum kernel uses).
