@@ -26,6 +26,16 @@ enum Engine {
     /// Numbers the backward passes, so that discovery marks nodes instead of filling a set.
     static let pass = Atomic<UInt64>(0)
 
+    /// `sum + g` (or `g` when there is no sum yet), adding in place when `sum`'s storage is not
+    /// shared with anything else (copy-on-write keeps any copy the user holds unchanged).
+    @inline(__always)
+    static func accumulated(_ sum: inout Tensor?, _ g: Tensor) -> Tensor {
+        guard var acc = sum else { return g }
+        sum = nil   // drop the holder's reference so that `acc` can own the storage alone
+        acc += g
+        return acc
+    }
+
     /// Runs one backward pass from `root` seeded with `seed`.
     ///
     /// - Parameters:
@@ -68,14 +78,14 @@ enum Engine {
             if let g, !capture.isEmpty, captureIDs.contains(ObjectIdentifier(n)) { captured[ObjectIdentifier(n)] = g }
             if n.isLeaf {
                 if let g {
-                    if accumulate { n.grad = n.grad.map { $0 + g } ?? g }
+                    if accumulate { n.grad = Engine.accumulated(&n.grad, g) }
                     observe?(BackwardStep(node: n, incoming: g, sent: []))
                 }
                 continue
             }
             var sent: [Tensor?] = []
             if let g {
-                if n.retainsGrad && accumulate { n.grad = n.grad.map { $0 + g } ?? g }
+                if n.retainsGrad && accumulate { n.grad = Engine.accumulated(&n.grad, g) }
                 guard let rule = n.backwardFn else { throw AutogradError.secondBackward }
                 sent = rule(g)
                 observe?(BackwardStep(node: n, incoming: g, sent: sent))
@@ -83,7 +93,7 @@ enum Engine {
             for (i, input) in n.inputs.enumerated() {
                 guard let input else { continue }
                 if i < sent.count, let gi = sent[i] {
-                    input.pending = input.pending.map { $0 + gi } ?? gi
+                    input.pending = Engine.accumulated(&input.pending, gi)
                 }
                 input.dependencies -= 1
                 if input.dependencies == 0 { ready.append(input) }

@@ -76,6 +76,9 @@ extension Tensor {
         _ = try Engine.run(root: node, seed: seed, retainGraph: retainGraph, accumulate: true, observe: observe)
     }
 
+    nonisolated(unsafe) static let scalarOne32 = Tensor.ones([], dtype: .float32)
+    nonisolated(unsafe) static let scalarOne64 = Tensor.ones([], dtype: .float64)
+
     func seedGradient(_ gradient: Tensor?) throws -> Tensor {
         if let gradient {
             precondition(gradient.shape == shape,
@@ -83,6 +86,14 @@ extension Tensor {
             return gradient.dtype == dtype ? gradient.detached() : gradient.to(dtype)
         }
         guard count == 1 else { throw AutogradError.implicitNonScalar }
+        if shape.isEmpty {
+            // Shared constants: nothing writes into a shared storage (updates copy it first).
+            switch dtype {
+            case .float32: return Tensor.scalarOne32
+            case .float64: return Tensor.scalarOne64
+            case .int64: break
+            }
+        }
         return Tensor.ones(shape, dtype: dtype)
     }
 }
