@@ -74,6 +74,49 @@ static inline __attribute__((always_inline)) void CAT(NAME, _micro)(long kc, con
     }
 }
 
+/// The plain loops for products too small or thin to pay for packing: i-p-j (vectorized along j)
+/// when B is not transposed, dot products otherwise. C += A B.
+void CAT(NAME, _small)(long m, long n, long k, const T *a, long lda, int transA, const T *b, long ldb, int transB,
+                       T *c, long ldc) {
+    if (!transB) {
+        for (long i = 0; i < m; i++) {
+            T *restrict ci = c + i * ldc;
+            for (long p = 0; p < k; p++) {
+                const T av = transA ? a[p * lda + i] : a[i * lda + p];
+                const T *restrict bp = b + p * ldb;
+                for (long j = 0; j < n; j++) ci[j] += av * bp[j];
+            }
+        }
+    } else {
+        for (long i = 0; i < m; i++) {
+            for (long j = 0; j < n; j++) {
+                const T *restrict bj = b + j * ldb;
+                T s = 0;
+                for (long p = 0; p < k; p++) s += (transA ? a[p * lda + i] : a[i * lda + p]) * bj[p];
+                c[i * ldc + j] += s;
+            }
+        }
+    }
+}
+
+/// C += A B for a narrow B (n <= 16, k <= 256, either layout): B is copied once into rows of 16
+/// (zero padded), and each row of C is built in registers, 16 lanes per step of p.
+void CAT(NAME, _narrow)(long m, long n, long k, const T *a, long lda, int transA, const T *b, long ldb,
+                        int transB, T *c, long ldc) {
+    T bpad[256 * 16];
+    for (long p = 0; p < k; p++)
+        for (long j = 0; j < 16; j++) bpad[p * 16 + j] = j < n ? (transB ? b[j * ldb + p] : b[p * ldb + j]) : (T)0;
+    for (long i = 0; i < m; i++) {
+        T acc[16] = {0};
+        for (long p = 0; p < k; p++) {
+            const T av = transA ? a[p * lda + i] : a[i * lda + p];
+            const T *bp = bpad + p * 16;
+            for (long j = 0; j < 16; j++) acc[j] += av * bp[j];
+        }
+        for (long j = 0; j < n; j++) c[i * ldc + j] += acc[j];
+    }
+}
+
 void NAME(long m, long n, long k, const T *a, long lda, int transA, const T *b, long ldb, int transB, T *c, long ldc) {
     if (m <= 0 || n <= 0 || k <= 0) return;
     // Packing buffers, one pair per thread, kept for the life of the thread.

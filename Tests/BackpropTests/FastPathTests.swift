@@ -31,12 +31,14 @@ import CBackpropKernels
         return c
     }
 
-    static let shapes: [(Int, Int, Int)] = [(1, 1, 1), (7, 5, 3), (6, 16, 8), (13, 17, 19), (64, 33, 70), (100, 130, 90), (97, 40, 300)]
+    static let shapes: [(Int, Int, Int)] = [(1, 1, 1), (7, 5, 3), (6, 16, 8), (13, 17, 19), (64, 33, 70), (100, 130, 90), (97, 40, 300),
+                                            (150, 3, 16), (150, 16, 4), (16, 4, 150), (3, 16, 150), (40, 10, 256)]
 
     static func compare<T: FloatElement>(_ backend: MatmulKernels.Backend, threads: Int = 1, _: T.Type, tol: Double) {
         for (m, n, k) in shapes {
             for transA in [false, true] {
                 for transB in [false, true] {
+                    if backend == .narrow && (n > 16 || k > 256) { continue }
                     for accumulate in [false, true] {
                         let want = product(.naive, m: m, n: n, k: k, transA: transA, transB: transB, accumulate: accumulate, T.self)
                         let got = product(backend, threads: threads, m: m, n: n, k: k, transA: transA, transB: transB,
@@ -55,6 +57,14 @@ import CBackpropKernels
     func builtinGemm() {
         Self.compare(.builtin, Float.self, tol: 1e-6)
         Self.compare(.builtin, Double.self, tol: 1e-14)
+    }
+
+    @Test("unpacked and narrow-B kernels match the triple loop")
+    func smallGemm() {
+        Self.compare(.small, Float.self, tol: 1e-6)
+        Self.compare(.small, Double.self, tol: 1e-14)
+        Self.compare(.narrow, Float.self, tol: 1e-6)
+        Self.compare(.narrow, Double.self, tol: 1e-14)
     }
 
     @Test("built-in gemm split over threads matches the triple loop")

@@ -29,16 +29,24 @@ enum MatmulKernels {
         }
         if !accumulate { c.update(repeating: 0, count: m * n) }
         if k == 0 { return }
-        if backend == .builtin || (backend == .auto && work >= blockedThreshold && k >= 8) {
+        if backend == .auto && n <= 16 && k <= 256 && m >= 32 && work < threadThreshold {
+            // Few columns and many rows (a small Linear layer): the narrow-B kernel.
+            BuiltinGemm.callNarrow(m: m, n: n, k: k, a, transA ? m : k, transA, b, transB, c)
+        } else if backend == .builtin || (backend == .auto && work >= blockedThreshold && k >= 8) {
             BuiltinGemm.run(m: m, n: n, k: k, a, transA: transA, b, transB: transB, c,
                             threads: work >= threadThreshold ? Parallelism.threads : 1)
-        } else {
+        } else if backend == .narrow {
+            precondition(n <= 16 && k <= 256, "gemm: the narrow kernel needs n <= 16, k <= 256")
+            BuiltinGemm.callNarrow(m: m, n: n, k: k, a, transA ? m : k, transA, b, transB, c)
+        } else if backend == .naive {
             naive(m: m, n: n, k: k, a, transA: transA, b, transB: transB, c)
+        } else {
+            BuiltinGemm.callSmall(m: m, n: n, k: k, a, transA ? m : k, transA, b, transB ? k : n, transB, c)
         }
     }
 
     /// Which code does a product: chosen by size (`auto`) or forced, for tests that compare paths.
-    enum Backend { case auto, naive, builtin, blas }
+    enum Backend { case auto, naive, builtin, blas, narrow, small }
 
     static func blas<T: FloatElement>(_ lib: BLAS.Library, m: Int, n: Int, k: Int,
                                       _ a: UnsafePointer<T>, transA: Bool, _ b: UnsafePointer<T>, transB: Bool,
@@ -105,6 +113,38 @@ enum BuiltinGemm {
         DispatchQueue.concurrentPerform(iterations: parts) { p in
             let lo = p * size, hi = Swift.min(m, lo + size)
             if lo < hi { rows(lo, hi) }
+        }
+    }
+
+    /// The narrow-B kernel (C): n <= 16, k <= 256.
+    @inline(__always)
+    static func callNarrow<T: FloatElement>(m: Int, n: Int, k: Int, _ a: UnsafePointer<T>, _ lda: Int, _ transA: Bool,
+                                            _ b: UnsafePointer<T>, _ transB: Bool, _ c: UnsafeMutablePointer<T>) {
+        let ta: Int32 = transA ? 1 : 0, tb: Int32 = transB ? 1 : 0, ldb = transB ? k : n
+        if T.self == Float.self {
+            let (a, b, c) = (UnsafeRawPointer(a).assumingMemoryBound(to: Float.self), UnsafeRawPointer(b).assumingMemoryBound(to: Float.self),
+                             UnsafeMutableRawPointer(c).assumingMemoryBound(to: Float.self))
+            if hasAVX2FMA { bp_sgemm_avx2_narrow(m, n, k, a, lda, ta, b, ldb, tb, c, n) } else { bp_sgemm_generic_narrow(m, n, k, a, lda, ta, b, ldb, tb, c, n) }
+        } else {
+            let (a, b, c) = (UnsafeRawPointer(a).assumingMemoryBound(to: Double.self), UnsafeRawPointer(b).assumingMemoryBound(to: Double.self),
+                             UnsafeMutableRawPointer(c).assumingMemoryBound(to: Double.self))
+            if hasAVX2FMA { bp_dgemm_avx2_narrow(m, n, k, a, lda, ta, b, ldb, tb, c, n) } else { bp_dgemm_generic_narrow(m, n, k, a, lda, ta, b, ldb, tb, c, n) }
+        }
+    }
+
+    /// The unpacked loops (C), for small and thin products.
+    @inline(__always)
+    static func callSmall<T: FloatElement>(m: Int, n: Int, k: Int, _ a: UnsafePointer<T>, _ lda: Int, _ transA: Bool,
+                                           _ b: UnsafePointer<T>, _ ldb: Int, _ transB: Bool, _ c: UnsafeMutablePointer<T>) {
+        let ta: Int32 = transA ? 1 : 0, tb: Int32 = transB ? 1 : 0
+        if T.self == Float.self {
+            let (a, b, c) = (UnsafeRawPointer(a).assumingMemoryBound(to: Float.self), UnsafeRawPointer(b).assumingMemoryBound(to: Float.self),
+                             UnsafeMutableRawPointer(c).assumingMemoryBound(to: Float.self))
+            if hasAVX2FMA { bp_sgemm_avx2_small(m, n, k, a, lda, ta, b, ldb, tb, c, n) } else { bp_sgemm_generic_small(m, n, k, a, lda, ta, b, ldb, tb, c, n) }
+        } else {
+            let (a, b, c) = (UnsafeRawPointer(a).assumingMemoryBound(to: Double.self), UnsafeRawPointer(b).assumingMemoryBound(to: Double.self),
+                             UnsafeMutableRawPointer(c).assumingMemoryBound(to: Double.self))
+            if hasAVX2FMA { bp_dgemm_avx2_small(m, n, k, a, lda, ta, b, ldb, tb, c, n) } else { bp_dgemm_generic_small(m, n, k, a, lda, ta, b, ldb, tb, c, n) }
         }
     }
 

@@ -90,8 +90,11 @@ extension Tensor {
         if let bias {
             func addRow<T: FloatElement>(_: T.Type) {
                 out.withMutablePointer(T.self) { o in bias.withPointer(T.self) { b in
-                    var r = 0
-                    while r < m * n { for j in 0..<n { o[r + j] = o[r + j] + b[j] }; r += n }
+                    var row = o
+                    for _ in 0..<m {
+                        for j in 0..<n { row[j] = row[j] + b[j] }
+                        row += n
+                    }
                 } }
             }
             dispatchFloat("linear", { addRow(Float.self) }, { addRow(Double.self) })

@@ -36,4 +36,23 @@ float bp_exp_shift_sum_f32_generic(const float *x, float m, float *out, long n);
 float bp_max_f32_avx2(const float *x, long n);
 float bp_max_f32_generic(const float *x, long n);
 
+/// The plain loops (no packing) for small or thin products; same arguments, C += A B.
+void bp_sgemm_avx2_small(long m, long n, long k, const float *a, long lda, int transA,
+                         const float *b, long ldb, int transB, float *c, long ldc);
+void bp_sgemm_generic_small(long m, long n, long k, const float *a, long lda, int transA,
+                            const float *b, long ldb, int transB, float *c, long ldc);
+void bp_dgemm_avx2_small(long m, long n, long k, const double *a, long lda, int transA,
+                         const double *b, long ldb, int transB, double *c, long ldc);
+void bp_dgemm_generic_small(long m, long n, long k, const double *a, long lda, int transA,
+                            const double *b, long ldb, int transB, double *c, long ldc);
+/// C += A B for n <= 16 and k <= 256 (B, either layout, padded to 16 columns on the stack).
+void bp_sgemm_avx2_narrow(long m, long n, long k, const float *a, long lda, int transA,
+                          const float *b, long ldb, int transB, float *c, long ldc);
+void bp_sgemm_generic_narrow(long m, long n, long k, const float *a, long lda, int transA,
+                             const float *b, long ldb, int transB, float *c, long ldc);
+void bp_dgemm_avx2_narrow(long m, long n, long k, const double *a, long lda, int transA,
+                          const double *b, long ldb, int transB, double *c, long ldc);
+void bp_dgemm_generic_narrow(long m, long n, long k, const double *a, long lda, int transA,
+                             const double *b, long ldb, int transB, double *c, long ldc);
+
 #endif
