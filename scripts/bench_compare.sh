@@ -27,21 +27,39 @@ HAVE_TORCH=0; "$PY" -c "import torch" 2>/dev/null && HAVE_TORCH=1
 HAVE_JAX=0; "$PY" -c "import jax" 2>/dev/null && HAVE_JAX=1
 [ "$HAVE_TORCH" = 1 ] || echo "note: PyTorch is not importable with $PY; only Backprop runs" >&2
 
+# Before each run, wait (up to QUIET_WAIT_S, default 60 s) until other processes use < 0.25 cores,
+# as ../shared/bench/pytorch/run_all.sh does, so that a co-tenant's burst is less likely to land
+# inside one side's measurement.
+QUIET_WAIT_S="${QUIET_WAIT_S:-60}"
+wait_quiet() {
+  "$PY" - "$QUIET_WAIT_S" <<'QEOF' >/dev/null
+import sys, time
+def busy():
+    v = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+    return v[0] + v[1] + v[2] + v[5] + v[6] + v[7]
+deadline = time.time() + float(sys.argv[1])
+while True:
+    b0 = busy(); time.sleep(1.0); load = (busy() - b0) / 100.0
+    if load < 0.25 or time.time() > deadline:
+        print(round(load, 2)); break
+QEOF
+}
+
 for w in ${LIST//,/ }; do
     name="$(cd "$PT" && ls ${w}_*.py 2>/dev/null | head -1)"; name="${name%.py}"
     [ -n "$name" ] || name="$("$BENCH" --json --only "$w" --threads "$T" --in-process | "$PY" -c 'import json,sys; print(next(iter(json.load(sys.stdin)["workloads"])))')"
-    echo "[$(date +%T)] $name: backprop" >&2
+    wait_quiet; echo "[$(date +%T)] $name: backprop" >&2
     "$BENCH" --json --only "$w" --threads "$T" --in-process > "$OUT/$name.backprop.json"
     if [ -n "${BASELINE_BENCH:-}" ]; then
-        echo "[$(date +%T)] $name: before ($BASELINE_BENCH)" >&2
+        wait_quiet; echo "[$(date +%T)] $name: before ($BASELINE_BENCH)" >&2
         "$BASELINE_BENCH" --json --only "$w" --threads "$T" --in-process > "$OUT/$name.before.json"
     fi
     if [ "$HAVE_TORCH" = 1 ] && [ -f "$PT/$name.py" ]; then
-        echo "[$(date +%T)] $name: pytorch" >&2
+        wait_quiet; echo "[$(date +%T)] $name: pytorch" >&2
         "$PY" "$PT/$name.py" --json --threads "$T" > "$OUT/$name.pytorch.json"
     fi
     if [ "$HAVE_JAX" = 1 ] && [ -f "$JX/$name.py" ]; then
-        echo "[$(date +%T)] $name: jax" >&2
+        wait_quiet; echo "[$(date +%T)] $name: jax" >&2
         "$PY" "$JX/$name.py" --json --threads "$T" > "$OUT/$name.jax.json"
     fi
 done
