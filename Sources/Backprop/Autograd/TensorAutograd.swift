@@ -76,8 +76,8 @@ extension Tensor {
         _ = try Engine.run(root: node, seed: seed, retainGraph: retainGraph, accumulate: true, observe: observe)
     }
 
-    nonisolated(unsafe) static let scalarOne32 = Tensor.ones([], dtype: .float32)
-    nonisolated(unsafe) static let scalarOne64 = Tensor.ones([], dtype: .float64)
+    static let scalarOne32 = Tensor.ones([], dtype: .float32)
+    static let scalarOne64 = Tensor.ones([], dtype: .float64)
 
     func seedGradient(_ gradient: Tensor?) throws -> Tensor {
         if let gradient {
