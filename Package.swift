@@ -6,12 +6,17 @@ let package = Package(
     products: [
         .library(name: "Backprop", targets: ["Backprop"]),
         .executable(name: "backprop", targets: ["backprop"]),
+        .executable(name: "backprop-bench", targets: ["backprop-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
-        .target(name: "Backprop"),
+        // The blocked matrix-product kernel in C, built for AVX2+FMA and portably; picked at run time.
+        .target(name: "CBackpropKernels"),
+        .target(name: "Backprop", dependencies: ["CBackpropKernels"]),
+        // The benchmarks W1-W8 of ../shared/WORKLOADS.md: `swift run -c release backprop-bench`.
+        .executableTarget(name: "backprop-bench", dependencies: ["Backprop"]),
         .executableTarget(
             name: "backprop",
             dependencies: [

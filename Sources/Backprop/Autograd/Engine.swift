@@ -1,3 +1,5 @@
+import Synchronization
+
 /// An error of the autograd engine, with PyTorch's wording.
 public struct AutogradError: Error, CustomStringConvertible, Equatable {
     public let message: String
@@ -21,6 +23,19 @@ public struct BackwardStep {
 
 /// The backward pass: a topological walk of the graph without recursion.
 enum Engine {
+    /// Numbers the backward passes, so that discovery marks nodes instead of filling a set.
+    static let pass = Atomic<UInt64>(0)
+
+    /// `sum + g` (or `g` when there is no sum yet), adding in place when `sum`'s storage is not
+    /// shared with anything else (copy-on-write keeps any copy the user holds unchanged).
+    @inline(__always)
+    static func accumulated(_ sum: inout Tensor?, _ g: Tensor) -> Tensor {
+        guard var acc = sum else { return g }
+        sum = nil   // drop the holder's reference so that `acc` can own the storage alone
+        acc += g
+        return acc
+    }
+
     /// Runs one backward pass from `root` seeded with `seed`.
     ///
     /// - Parameters:
@@ -33,12 +48,14 @@ enum Engine {
         var order: [GradNode] = []
         var stack: [GradNode] = [root]
         root.dependencies = 0
-        var seen = Set<ObjectIdentifier>([ObjectIdentifier(root)])
+        let mark = pass.add(1, ordering: .relaxed).newValue
+        root.visitMark = mark
         while let n = stack.popLast() {
             order.append(n)
             if n.released { throw AutogradError.secondBackward }
             for case let input? in n.inputs {
-                if seen.insert(ObjectIdentifier(input)).inserted {
+                if input.visitMark != mark {
+                    input.visitMark = mark
                     input.dependencies = 0
                     stack.append(input)
                 }
@@ -58,17 +75,17 @@ enum Engine {
         while let n = ready.popLast() {
             let g = n.pending
             n.pending = nil
-            if let g, captureIDs.contains(ObjectIdentifier(n)) { captured[ObjectIdentifier(n)] = g }
+            if let g, !capture.isEmpty, captureIDs.contains(ObjectIdentifier(n)) { captured[ObjectIdentifier(n)] = g }
             if n.isLeaf {
                 if let g {
-                    if accumulate { n.grad = n.grad.map { $0 + g } ?? g }
+                    if accumulate { n.grad = Engine.accumulated(&n.grad, g) }
                     observe?(BackwardStep(node: n, incoming: g, sent: []))
                 }
                 continue
             }
             var sent: [Tensor?] = []
             if let g {
-                if n.retainsGrad && accumulate { n.grad = n.grad.map { $0 + g } ?? g }
+                if n.retainsGrad && accumulate { n.grad = Engine.accumulated(&n.grad, g) }
                 guard let rule = n.backwardFn else { throw AutogradError.secondBackward }
                 sent = rule(g)
                 observe?(BackwardStep(node: n, incoming: g, sent: sent))
@@ -76,7 +93,7 @@ enum Engine {
             for (i, input) in n.inputs.enumerated() {
                 guard let input else { continue }
                 if i < sent.count, let gi = sent[i] {
-                    input.pending = input.pending.map { $0 + gi } ?? gi
+                    input.pending = Engine.accumulated(&input.pending, gi)
                 }
                 input.dependencies -= 1
                 if input.dependencies == 0 { ready.append(input) }

@@ -30,6 +30,8 @@ public final class GradNode: @unchecked Sendable {
     /// Work fields of the backward engine.
     var pending: Tensor?
     var dependencies = 0
+    /// The number of the backward pass that last discovered this node (replaces a visited set).
+    var visitMark: UInt64 = 0
     /// A user-readable label (variable name) for explanations and graphs.
     public var label: String?
     /// The forward value, kept only while explanations are being recorded (for a leaf: its value

@@ -81,6 +81,9 @@ extension Tensor {
         _ = try Engine.run(root: node, seed: seed, retainGraph: retainGraph, accumulate: true, observe: observe)
     }
 
+    static let scalarOne32 = Tensor.ones([], dtype: .float32)
+    static let scalarOne64 = Tensor.ones([], dtype: .float64)
+
     func seedGradient(_ gradient: Tensor?) throws -> Tensor {
         if let gradient {
             precondition(gradient.shape == shape,
@@ -88,6 +91,14 @@ extension Tensor {
             return gradient.dtype == dtype ? gradient.detached() : gradient.to(dtype)
         }
         guard count == 1 else { throw AutogradError.implicitNonScalar }
+        if shape.isEmpty {
+            // Shared constants: nothing writes into a shared storage (updates copy it first).
+            switch dtype {
+            case .float32: return Tensor.scalarOne32
+            case .float64: return Tensor.scalarOne64
+            case .int64: break
+            }
+        }
         return Tensor.ones(shape, dtype: dtype)
     }
 }
@@ -128,8 +139,15 @@ extension Tensor {
     ///   - backward: incoming gradient in, gradients of the inputs out.
     func recorded(_ name: String, formula: String, inputs: [Tensor], saves: Bool,
                   backward: @escaping (Tensor) -> [Tensor?]) -> Tensor {
+        recorded(name, formula: formula, nodes: inputs.map { $0.node }, saves: saves, backward: backward)
+    }
+
+    /// `recorded` with the inputs' nodes given directly (no intermediate array of tensors).
+    @inline(__always)
+    func recorded(_ name: String, formula: String, nodes: [GradNode?], saves: Bool,
+                  backward: @escaping (Tensor) -> [Tensor?]) -> Tensor {
         var out = self
-        out.node = GradNode(name: name, formula: formula, inputs: inputs.map { $0.node }, savesTensors: saves,
+        out.node = GradNode(name: name, formula: formula, inputs: nodes, savesTensors: saves,
                             shape: shape, dtype: dtype, backward: backward)
         if Explain.recordingValues {
             out.node?.value = out.detached()

@@ -1,3 +1,5 @@
+import CBackpropKernels
+
 /// An elementwise function of one variable, written once for every float type.
 protocol UnaryFunction {
     static func apply<T: FloatElement>(_ x: T) -> T
@@ -17,6 +19,58 @@ enum ElementwiseKernels {
         for i in 0..<n { out[i] = F.apply(x[i]) }
     }
 
+    /// out[i] = F(x[i]), split over threads for large n.
+    @inline(__always)
+    static func mapParallel<T: FloatElement, F: UnaryFunction>(_ x: UnsafePointer<T>, _ out: UnsafeMutablePointer<T>,
+                                                               _ n: Int, _ f: F.Type) {
+        if T.self == Float.self && F.self == ExpF.self && n >= 16 {
+            // float32 exp: the vectorized kernel (about 1 ulp) instead of one libm call per element.
+            nonisolated(unsafe) let px = UnsafeRawPointer(x).assumingMemoryBound(to: Float.self)
+            nonisolated(unsafe) let po = UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self)
+            Parallelism.chunked(n) { lo, hi in bp_exp_f32(px + lo, po + lo, hi - lo) }
+            return
+        }
+        if T.self == Float.self && F.self == LogF.self && n >= 16 {
+            nonisolated(unsafe) let px = UnsafeRawPointer(x).assumingMemoryBound(to: Float.self)
+            nonisolated(unsafe) let po = UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self)
+            Parallelism.chunked(n) { lo, hi in bp_log_f32(px + lo, po + lo, hi - lo) }
+            return
+        }
+        if n < Parallelism.elementwiseGrain * 2 { map(x, out, n, f); return }
+        nonisolated(unsafe) let (px, po) = (x, out)
+        Parallelism.chunked(n) { lo, hi in map(px + lo, po + lo, hi - lo, f) }
+    }
+
+    /// out[i] = F(a[i], b[i]) for same-shape operands, split over threads for large n.
+    @inline(__always)
+    static func zipSame<T: FloatElement, F: BinaryFunction>(_ a: UnsafePointer<T>, _ b: UnsafePointer<T>,
+                                                            _ out: UnsafeMutablePointer<T>, _ n: Int, _: F.Type) {
+        if n < Parallelism.elementwiseGrain * 2 {
+            for i in 0..<n { out[i] = F.apply(a[i], b[i]) }
+            return
+        }
+        nonisolated(unsafe) let (pa, pb, po) = (a, b, out)
+        Parallelism.chunked(n) { lo, hi in
+            for i in lo..<hi { po[i] = F.apply(pa[i], pb[i]) }
+        }
+    }
+
+    /// out[i] = F(s, x[i]).
+    static func scalarFirst<T: FloatElement, F: BinaryFunction>(_ s: T, _ x: UnsafePointer<T>, _ out: UnsafeMutablePointer<T>,
+                                                                _ n: Int, _: F.Type) {
+        if n < Parallelism.elementwiseGrain * 2 { for i in 0..<n { out[i] = F.apply(s, x[i]) }; return }
+        nonisolated(unsafe) let (px, po) = (x, out)
+        Parallelism.chunked(n) { lo, hi in for i in lo..<hi { po[i] = F.apply(s, px[i]) } }
+    }
+
+    /// out[i] = F(x[i], s).
+    static func scalarSecond<T: FloatElement, F: BinaryFunction>(_ x: UnsafePointer<T>, _ s: T, _ out: UnsafeMutablePointer<T>,
+                                                                 _ n: Int, _: F.Type) {
+        if n < Parallelism.elementwiseGrain * 2 { for i in 0..<n { out[i] = F.apply(x[i], s) }; return }
+        nonisolated(unsafe) let (px, po) = (x, out)
+        Parallelism.chunked(n) { lo, hi in for i in lo..<hi { po[i] = F.apply(px[i], s) } }
+    }
+
     /// out = F(a, b) with NumPy broadcasting from `aShape` and `bShape` to `outShape`.
     static func zip<T: FloatElement, F: BinaryFunction>(
         _ a: UnsafePointer<T>, _ aShape: [Int], _ b: UnsafePointer<T>, _ bShape: [Int],
@@ -26,7 +80,7 @@ enum ElementwiseKernels {
         if n == 0 { return }
         let na = aShape.reduce(1, *), nb = bShape.reduce(1, *)
         if na == n && nb == n {
-            for i in 0..<n { out[i] = F.apply(a[i], b[i]) }
+            zipSame(a, b, out, n, F.self)
             return
         }
         if nb == 1 && na == n {
@@ -38,6 +92,19 @@ enum ElementwiseKernels {
             let s = a[0]
             for i in 0..<n { out[i] = F.apply(s, b[i]) }
             return
+        }
+        if let inner = outShape.last, inner > 0 {
+            // A matrix and a row (the bias add): one operand is full, the other's elements are its last dim.
+            if na == n && nb == inner && bShape.last == inner {
+                var r = 0
+                while r < n { for j in 0..<inner { out[r + j] = F.apply(a[r + j], b[j]) }; r += inner }
+                return
+            }
+            if nb == n && na == inner && aShape.last == inner {
+                var r = 0
+                while r < n { for j in 0..<inner { out[r + j] = F.apply(a[j], b[r + j]) }; r += inner }
+                return
+            }
         }
         let sa = Shapes.broadcastStrides(aShape, to: outShape)
         let sb = Shapes.broadcastStrides(bShape, to: outShape)
@@ -84,6 +151,23 @@ enum ElementwiseKernels {
 
     /// Copies `x` (of `shape`) with its dims reordered: output dim i is input dim `perm[i]`.
     static func permute<T>(_ x: UnsafePointer<T>, _ shape: [Int], _ perm: [Int], _ out: UnsafeMutablePointer<T>) {
+        if shape.count == 2 && perm[0] == 1 {
+            // The matrix transpose: out[j, i] = x[i, j].
+            // Tiles of 32 x 32 keep both the reads and the writes within cache lines.
+            let (r, c) = (shape[0], shape[1])
+            var i0 = 0
+            while i0 < r {
+                let i1 = Swift.min(r, i0 + 32)
+                var j0 = 0
+                while j0 < c {
+                    let j1 = Swift.min(c, j0 + 32)
+                    for i in i0..<i1 { for j in j0..<j1 { out[j * r + i] = x[i * c + j] } }
+                    j0 = j1
+                }
+                i0 = i1
+            }
+            return
+        }
         let n = shape.reduce(1, *)
         if n == 0 { return }
         let outShape = perm.map { shape[$0] }

@@ -1,17 +1,72 @@
-/// Matrix products on row-major buffers.
+import CBackpropKernels
+import Dispatch
+
+/// Matrix products on row-major buffers: BLAS for large products when one is loaded, the built-in
+/// cache-blocked kernel (C, AVX2+FMA when the CPU has it) for middle sizes, a plain loop for tiny ones.
 enum MatmulKernels {
+    /// Multiply-adds (m n k) from which a loaded BLAS does the product.
+    /// (Above the W8 sizes, 32 x 64 x 128: below it waking BLAS's threads costs more than the
+    /// built-in kernel's whole product.)
+    static let blasThreshold = 96 * 96 * 96
+    /// Multiply-adds from which the blocked kernel beats the plain loop (packing costs).
+    static let blockedThreshold = 16 * 16 * 16
+    /// Multiply-adds from which the built-in kernel splits rows over threads.
+    static let threadThreshold = 128 * 128 * 128
+
     /// C[m,n] = A[m,k] B[k,n] (+ C when `accumulate`), with A and B row-major, optionally transposed
     /// (`transA`: A is stored as [k,m]; `transB`: B is stored as [n,k]).
     static func gemm<T: FloatElement>(m: Int, n: Int, k: Int,
                                       _ a: UnsafePointer<T>, transA: Bool,
                                       _ b: UnsafePointer<T>, transB: Bool,
-                                      _ c: UnsafeMutablePointer<T>, accumulate: Bool = false) {
+                                      _ c: UnsafeMutablePointer<T>, accumulate: Bool = false,
+                                      backend: Backend = .auto) {
+        if m == 0 || n == 0 { return }
+        let work = m * n * k
+        // The size test comes first: BLAS is only loaded (its threads started) once a product needs it.
+        if k > 0, backend == .blas || (backend == .auto && work >= blasThreshold), let lib = BLAS.library {
+            blas(lib, m: m, n: n, k: k, a, transA: transA, b, transB: transB, c, accumulate: accumulate)
+            return
+        }
         if !accumulate { c.update(repeating: 0, count: m * n) }
-        if m == 0 || n == 0 || k == 0 { return }
-        naive(m: m, n: n, k: k, a, transA: transA, b, transB: transB, c)
+        if k == 0 { return }
+        if backend == .auto && n <= 16 && k <= 256 && m >= 32 && work < threadThreshold {
+            // Few columns and many rows (a small Linear layer): the narrow-B kernel.
+            BuiltinGemm.callNarrow(m: m, n: n, k: k, a, transA ? m : k, transA, b, transB, c)
+        } else if backend == .builtin || (backend == .auto && work >= blockedThreshold && k >= 8) {
+            BuiltinGemm.run(m: m, n: n, k: k, a, transA: transA, b, transB: transB, c,
+                            threads: work >= threadThreshold ? Parallelism.threads : 1)
+        } else if backend == .narrow {
+            precondition(n <= 16 && k <= 256, "gemm: the narrow kernel needs n <= 16, k <= 256")
+            BuiltinGemm.callNarrow(m: m, n: n, k: k, a, transA ? m : k, transA, b, transB, c)
+        } else if backend == .naive {
+            naive(m: m, n: n, k: k, a, transA: transA, b, transB: transB, c)
+        } else {
+            BuiltinGemm.callSmall(m: m, n: n, k: k, a, transA ? m : k, transA, b, transB ? k : n, transB, c)
+        }
     }
 
-    /// The plain triple loop in the cache-friendly i-p-j order (vectorizes along j).
+    /// Which code does a product: chosen by size (`auto`) or forced, for tests that compare paths.
+    enum Backend { case auto, naive, builtin, blas, narrow, small }
+
+    static func blas<T: FloatElement>(_ lib: BLAS.Library, m: Int, n: Int, k: Int,
+                                      _ a: UnsafePointer<T>, transA: Bool, _ b: UnsafePointer<T>, transB: Bool,
+                                      _ c: UnsafeMutablePointer<T>, accumulate: Bool) {
+        let ta = transA ? BLAS.trans : BLAS.noTrans, tb = transB ? BLAS.trans : BLAS.noTrans
+        let lda = Int32(transA ? m : k), ldb = Int32(transB ? k : n)
+        if T.self == Float.self {
+            lib.sgemm(BLAS.rowMajor, ta, tb, Int32(m), Int32(n), Int32(k), 1,
+                      UnsafeRawPointer(a).assumingMemoryBound(to: Float.self), lda,
+                      UnsafeRawPointer(b).assumingMemoryBound(to: Float.self), ldb,
+                      accumulate ? 1 : 0, UnsafeMutableRawPointer(c).assumingMemoryBound(to: Float.self), Int32(n))
+        } else {
+            lib.dgemm(BLAS.rowMajor, ta, tb, Int32(m), Int32(n), Int32(k), 1,
+                      UnsafeRawPointer(a).assumingMemoryBound(to: Double.self), lda,
+                      UnsafeRawPointer(b).assumingMemoryBound(to: Double.self), ldb,
+                      accumulate ? 1 : 0, UnsafeMutableRawPointer(c).assumingMemoryBound(to: Double.self), Int32(n))
+        }
+    }
+
+    /// The plain triple loop in the cache-friendly i-p-j order (vectorizes along j); adds into C.
     static func naive<T: FloatElement>(m: Int, n: Int, k: Int, _ a: UnsafePointer<T>, transA: Bool,
                                        _ b: UnsafePointer<T>, transB: Bool, _ c: UnsafeMutablePointer<T>) {
         if transB {
@@ -35,3 +90,76 @@ enum MatmulKernels {
     }
 }
 
+/// The built-in blocked kernel (CBackpropKernels): the AVX2+FMA build where the CPU has both,
+/// the portable build otherwise; rows of C split over threads for large products.
+enum BuiltinGemm {
+    static let hasAVX2FMA = bp_cpu_has_avx2_fma() != 0
+
+    static var variantName: String { hasAVX2FMA ? "AVX2+FMA" : "portable" }
+
+    /// C += A B (C already holds the starting values).
+    static func run<T: FloatElement>(m: Int, n: Int, k: Int, _ a: UnsafePointer<T>, transA: Bool,
+                                     _ b: UnsafePointer<T>, transB: Bool, _ c: UnsafeMutablePointer<T>, threads: Int) {
+        let lda = transA ? m : k, ldb = transB ? k : n
+        // Row blocks of a multiple of 6 (the kernel's register tile height).
+        let parts = Swift.max(1, Swift.min(threads, m / 24))
+        nonisolated(unsafe) let (pa, pb, pc) = (a, b, c)
+        @Sendable func rows(_ lo: Int, _ hi: Int) {
+            let aOff = transA ? pa + lo : pa + lo * lda
+            call(m: hi - lo, n: n, k: k, aOff, lda, transA, pb, ldb, transB, pc + lo * n)
+        }
+        if parts == 1 { rows(0, m); return }
+        let size = ((m + parts - 1) / parts + 5) / 6 * 6
+        DispatchQueue.concurrentPerform(iterations: parts) { p in
+            let lo = p * size, hi = Swift.min(m, lo + size)
+            if lo < hi { rows(lo, hi) }
+        }
+    }
+
+    /// The narrow-B kernel (C): n <= 16, k <= 256.
+    @inline(__always)
+    static func callNarrow<T: FloatElement>(m: Int, n: Int, k: Int, _ a: UnsafePointer<T>, _ lda: Int, _ transA: Bool,
+                                            _ b: UnsafePointer<T>, _ transB: Bool, _ c: UnsafeMutablePointer<T>) {
+        let ta: Int32 = transA ? 1 : 0, tb: Int32 = transB ? 1 : 0, ldb = transB ? k : n
+        if T.self == Float.self {
+            let (a, b, c) = (UnsafeRawPointer(a).assumingMemoryBound(to: Float.self), UnsafeRawPointer(b).assumingMemoryBound(to: Float.self),
+                             UnsafeMutableRawPointer(c).assumingMemoryBound(to: Float.self))
+            if hasAVX2FMA { bp_sgemm_avx2_narrow(m, n, k, a, lda, ta, b, ldb, tb, c, n) } else { bp_sgemm_generic_narrow(m, n, k, a, lda, ta, b, ldb, tb, c, n) }
+        } else {
+            let (a, b, c) = (UnsafeRawPointer(a).assumingMemoryBound(to: Double.self), UnsafeRawPointer(b).assumingMemoryBound(to: Double.self),
+                             UnsafeMutableRawPointer(c).assumingMemoryBound(to: Double.self))
+            if hasAVX2FMA { bp_dgemm_avx2_narrow(m, n, k, a, lda, ta, b, ldb, tb, c, n) } else { bp_dgemm_generic_narrow(m, n, k, a, lda, ta, b, ldb, tb, c, n) }
+        }
+    }
+
+    /// The unpacked loops (C), for small and thin products.
+    @inline(__always)
+    static func callSmall<T: FloatElement>(m: Int, n: Int, k: Int, _ a: UnsafePointer<T>, _ lda: Int, _ transA: Bool,
+                                           _ b: UnsafePointer<T>, _ ldb: Int, _ transB: Bool, _ c: UnsafeMutablePointer<T>) {
+        let ta: Int32 = transA ? 1 : 0, tb: Int32 = transB ? 1 : 0
+        if T.self == Float.self {
+            let (a, b, c) = (UnsafeRawPointer(a).assumingMemoryBound(to: Float.self), UnsafeRawPointer(b).assumingMemoryBound(to: Float.self),
+                             UnsafeMutableRawPointer(c).assumingMemoryBound(to: Float.self))
+            if hasAVX2FMA { bp_sgemm_avx2_small(m, n, k, a, lda, ta, b, ldb, tb, c, n) } else { bp_sgemm_generic_small(m, n, k, a, lda, ta, b, ldb, tb, c, n) }
+        } else {
+            let (a, b, c) = (UnsafeRawPointer(a).assumingMemoryBound(to: Double.self), UnsafeRawPointer(b).assumingMemoryBound(to: Double.self),
+                             UnsafeMutableRawPointer(c).assumingMemoryBound(to: Double.self))
+            if hasAVX2FMA { bp_dgemm_avx2_small(m, n, k, a, lda, ta, b, ldb, tb, c, n) } else { bp_dgemm_generic_small(m, n, k, a, lda, ta, b, ldb, tb, c, n) }
+        }
+    }
+
+    @inline(__always)
+    static func call<T: FloatElement>(m: Int, n: Int, k: Int, _ a: UnsafePointer<T>, _ lda: Int, _ transA: Bool,
+                                      _ b: UnsafePointer<T>, _ ldb: Int, _ transB: Bool, _ c: UnsafeMutablePointer<T>) {
+        let ta: Int32 = transA ? 1 : 0, tb: Int32 = transB ? 1 : 0
+        if T.self == Float.self {
+            let (a, b, c) = (UnsafeRawPointer(a).assumingMemoryBound(to: Float.self), UnsafeRawPointer(b).assumingMemoryBound(to: Float.self),
+                             UnsafeMutableRawPointer(c).assumingMemoryBound(to: Float.self))
+            if hasAVX2FMA { bp_sgemm_avx2(m, n, k, a, lda, ta, b, ldb, tb, c, n) } else { bp_sgemm_generic(m, n, k, a, lda, ta, b, ldb, tb, c, n) }
+        } else {
+            let (a, b, c) = (UnsafeRawPointer(a).assumingMemoryBound(to: Double.self), UnsafeRawPointer(b).assumingMemoryBound(to: Double.self),
+                             UnsafeMutableRawPointer(c).assumingMemoryBound(to: Double.self))
+            if hasAVX2FMA { bp_dgemm_avx2(m, n, k, a, lda, ta, b, ldb, tb, c, n) } else { bp_dgemm_generic(m, n, k, a, lda, ta, b, ldb, tb, c, n) }
+        }
+    }
+}

@@ -1,9 +1,32 @@
+import Dispatch
+
 /// Reduction loops: sums and maxima over any set of dims, and along one dim.
 enum ReduceKernels {
     /// Sums `x` (of `shape`) over the dims in `reduced`, into `out` shaped like `shape` with those dims set to 1.
     static func sum<T: FloatElement>(_ x: UnsafePointer<T>, _ shape: [Int], reduced: Set<Int>,
                                      _ out: UnsafeMutablePointer<T>) {
         reduce(x, shape, reduced: reduced, out, initial: 0) { $0 + $1 }
+    }
+
+    /// Sums a tensor seen as [outer, len, inner] over its middle dim into [outer, inner], in the same
+    /// order as `reduce` does for contiguous dims (used when outer * inner > 1).
+    static func sumMiddle<T: FloatElement>(_ x: UnsafePointer<T>, outer: Int, len: Int, inner: Int,
+                                           _ out: UnsafeMutablePointer<T>) {
+        for o in 0..<outer {
+            let base = o * len * inner
+            if inner == 1 {
+                var r: T = 0
+                for j in 0..<len { r += x[base + j] }
+                out[o] = r
+            } else {
+                let ob = out + o * inner
+                for k in 0..<inner { ob[k] = 0 }
+                for j in 0..<len {
+                    let xb = x + base + j * inner
+                    for k in 0..<inner { ob[k] += xb[k] }
+                }
+            }
+        }
     }
 
     /// The largest element over the dims in `reduced`.
@@ -14,25 +37,49 @@ enum ReduceKernels {
 
     @inline(__always)
     static func reduce<T: FloatElement>(_ x: UnsafePointer<T>, _ shape: [Int], reduced: Set<Int>,
-                                        _ out: UnsafeMutablePointer<T>, initial: T, _ f: (T, T) -> T) {
+                                        _ out: UnsafeMutablePointer<T>, initial: T, parallel: Bool = true,
+                                        _ f: (T, T) -> T) {
         let n = shape.reduce(1, *)
         let outShape = shape.enumerated().map { reduced.contains($0.offset) ? 1 : $0.element }
         let m = outShape.reduce(1, *)
         for i in 0..<m { out[i] = initial }
         if n == 0 { return }
+        if parallel && m == 1 && n >= 2 * Parallelism.elementwiseGrain && Parallelism.threads > 1 {
+            // A large sum over everything: each thread sums its contiguous chunk as below, then the
+            // chunk results are combined in order (deterministic for a given thread count).
+            let parts = Swift.min(Parallelism.threads, n / Parallelism.elementwiseGrain)
+            let size = ((n + parts - 1) / parts + 15) & ~15
+            let partials = UnsafeMutablePointer<T>.allocate(capacity: parts)
+            defer { partials.deallocate() }
+            nonisolated(unsafe) let (px, pp) = (x, partials)
+            withoutActuallyEscaping(f) { fe in
+                nonisolated(unsafe) let f = fe
+                DispatchQueue.concurrentPerform(iterations: parts) { p in
+                    let lo = p * size, hi = Swift.min(n, lo + size)
+                    pp[p] = initial
+                    if lo < hi { reduce(px + lo, [hi - lo], reduced: [0], pp + p, initial: initial, parallel: false, f) }
+                }
+            }
+            var r = initial
+            for p in 0..<parts { r = f(r, partials[p]) }
+            out[0] = r
+            return
+        }
         if m == 1 {
             // Everything into one number: eight independent partial results vectorize and keep
             // float32 sums accurate (a cascade, as PyTorch's own sum kernel uses).
-            var acc = [T](repeating: initial, count: 8)
-            var i = 0
-            while i + 8 <= n {
-                for k in 0..<8 { acc[k] = f(acc[k], x[i + k]) }
-                i += 8
+            withUnsafeTemporaryAllocation(of: T.self, capacity: 8) { acc in
+                for k in 0..<8 { acc[k] = initial }
+                var i = 0
+                while i + 8 <= n {
+                    for k in 0..<8 { acc[k] = f(acc[k], x[i + k]) }
+                    i += 8
+                }
+                while i < n { acc[0] = f(acc[0], x[i]); i += 1 }
+                var r = initial
+                for k in 0..<8 { r = f(r, acc[k]) }
+                out[0] = r
             }
-            while i < n { acc[0] = f(acc[0], x[i]); i += 1 }
-            var r = initial
-            for k in 0..<8 { r = f(r, acc[k]) }
-            out[0] = r
             return
         }
         // Collapse to [outer, n, inner] when the reduced dims are contiguous.

@@ -15,7 +15,7 @@ extension Tensor {
         guard Tensor.recordsGrad(self, other) else { return out }
         let (sa, sb) = (shape, other.shape)
         return out.recorded("AddBackward0", formula: "da = G, db = G (summed over broadcast dims)",
-                            inputs: [self, other], saves: false) { g in
+                            nodes: [node, other.node], saves: false) { g in
             [g.sumTo(sa), g.sumTo(sb)]
         }
     }
@@ -27,7 +27,7 @@ extension Tensor {
         guard Tensor.recordsGrad(self, other) else { return out }
         let (sa, sb) = (shape, other.shape)
         return out.recorded("SubBackward0", formula: "da = G, db = -G (summed over broadcast dims)",
-                            inputs: [self, other], saves: false) { g in
+                            nodes: [node, other.node], saves: false) { g in
             [g.sumTo(sa), (-g).sumTo(sb)]
         }
     }
@@ -39,7 +39,7 @@ extension Tensor {
         let (a, b) = (detached(), other.detached())
         let (na, nb) = (node != nil, other.node != nil)
         return out.recorded("MulBackward0", formula: "da = G * b, db = G * a",
-                            inputs: [self, other], saves: true) { g in
+                            nodes: [node, other.node], saves: true) { g in
             [na ? (g * b).sumTo(a.shape) : nil, nb ? (g * a).sumTo(b.shape) : nil]
         }
     }
@@ -51,7 +51,7 @@ extension Tensor {
         let (a, b) = (detached(), other.detached())
         let (na, nb) = (node != nil, other.node != nil)
         return out.recorded("DivBackward0", formula: "da = G / b, db = -G * a / b^2",
-                            inputs: [self, other], saves: true) { g in
+                            nodes: [node, other.node], saves: true) { g in
             [na ? (g / b).sumTo(a.shape) : nil, nb ? (-g * a / (b * b)).sumTo(b.shape) : nil]
         }
     }
@@ -60,7 +60,7 @@ extension Tensor {
     public func neg() -> Tensor {
         let out = map(NegF.self, op: "neg")
         guard Tensor.recordsGrad(self) else { return out }
-        return out.recorded("NegBackward0", formula: "dx = -G", inputs: [self], saves: false) { g in [-g] }
+        return out.recorded("NegBackward0", formula: "dx = -G", nodes: [node], saves: false) { g in [-g] }
     }
 
     // Scalar operands are rounded to the tensor's dtype first, as PyTorch does.
@@ -71,23 +71,59 @@ extension Tensor {
     public static func / (a: Tensor, b: Tensor) -> Tensor { a.div(b) }
     public static prefix func - (a: Tensor) -> Tensor { a.neg() }
 
-    public static func + (a: Tensor, b: Double) -> Tensor { a.add(a.scalarLike(b)) }
-    public static func + (a: Double, b: Tensor) -> Tensor { b.scalarLike(a).add(b) }
-    public static func - (a: Tensor, b: Double) -> Tensor { a.sub(a.scalarLike(b)) }
-    public static func - (a: Double, b: Tensor) -> Tensor { b.scalarLike(a).sub(b) }
-    public static func * (a: Tensor, b: Double) -> Tensor { a.mul(a.scalarLike(b)) }
-    public static func * (a: Double, b: Tensor) -> Tensor { b.scalarLike(a).mul(b) }
-    public static func / (a: Tensor, b: Double) -> Tensor { a.div(a.scalarLike(b)) }
-    public static func / (a: Double, b: Tensor) -> Tensor { b.scalarLike(a).div(b) }
+    // When no graph is recorded, a scalar operand goes straight into the loop (rounded to the
+    // dtype exactly as the 0-d tensor would be), without allocating that tensor.
 
-    public static func += (a: inout Tensor, b: Tensor) { a.assignKeepingIdentity(a + b) }
-    public static func -= (a: inout Tensor, b: Tensor) { a.assignKeepingIdentity(a - b) }
-    public static func *= (a: inout Tensor, b: Tensor) { a.assignKeepingIdentity(a * b) }
-    public static func /= (a: inout Tensor, b: Tensor) { a.assignKeepingIdentity(a / b) }
+    public static func + (a: Tensor, b: Double) -> Tensor { a.scalarOp(b, AddF.self, scalarFirst: false) ?? a.add(a.scalarLike(b)) }
+    public static func + (a: Double, b: Tensor) -> Tensor { b.scalarOp(a, AddF.self, scalarFirst: true) ?? b.scalarLike(a).add(b) }
+    public static func - (a: Tensor, b: Double) -> Tensor { a.scalarOp(b, SubF.self, scalarFirst: false) ?? a.sub(a.scalarLike(b)) }
+    public static func - (a: Double, b: Tensor) -> Tensor { b.scalarOp(a, SubF.self, scalarFirst: true) ?? b.scalarLike(a).sub(b) }
+    public static func * (a: Tensor, b: Double) -> Tensor { a.scalarOp(b, MulF.self, scalarFirst: false) ?? a.mul(a.scalarLike(b)) }
+    public static func * (a: Double, b: Tensor) -> Tensor { b.scalarOp(a, MulF.self, scalarFirst: true) ?? b.scalarLike(a).mul(b) }
+    public static func / (a: Tensor, b: Double) -> Tensor { a.scalarOp(b, DivF.self, scalarFirst: false) ?? a.div(a.scalarLike(b)) }
+    public static func / (a: Double, b: Tensor) -> Tensor { b.scalarOp(a, DivF.self, scalarFirst: true) ?? b.scalarLike(a).div(b) }
+
+    // Compound assignment writes into the tensor's own storage when nothing is recorded, the
+    // storage is not shared (copy-on-write: graphs that saved the old values keep them) and the
+    // shapes agree; otherwise it computes a new value as `a = a op b` does.
+
+    public static func += (a: inout Tensor, b: Tensor) { if !a.updateInPlace(b, AddF.self) { a.assignKeepingIdentity(a + b) } }
+    public static func -= (a: inout Tensor, b: Tensor) { if !a.updateInPlace(b, SubF.self) { a.assignKeepingIdentity(a - b) } }
+    public static func *= (a: inout Tensor, b: Tensor) { if !a.updateInPlace(b, MulF.self) { a.assignKeepingIdentity(a * b) } }
+    public static func /= (a: inout Tensor, b: Tensor) { if !a.updateInPlace(b, DivF.self) { a.assignKeepingIdentity(a / b) } }
     public static func += (a: inout Tensor, b: Double) { a.assignKeepingIdentity(a + b) }
     public static func -= (a: inout Tensor, b: Double) { a.assignKeepingIdentity(a - b) }
     public static func *= (a: inout Tensor, b: Double) { a.assignKeepingIdentity(a * b) }
     public static func /= (a: inout Tensor, b: Double) { a.assignKeepingIdentity(a / b) }
+
+    /// `self op s` (or `s op self`) for a float tensor when no graph is recorded; nil otherwise.
+    @inline(__always)
+    func scalarOp<F: BinaryFunction>(_ s: Double, _ f: F.Type, scalarFirst: Bool) -> Tensor? {
+        guard node == nil || !GradMode.isEnabled, dtype.isFloatingPoint else { return nil }
+        var out = Tensor(shape: shape, dtype: dtype, zeroed: false)
+        let n = count
+        func run<T: FloatElement>(_: T.Type) {
+            let c = T(s)
+            out.withMutablePointer(T.self) { o in withPointer(T.self) { x in
+                if scalarFirst { ElementwiseKernels.scalarFirst(c, x, o, n, f) } else { ElementwiseKernels.scalarSecond(x, c, o, n, f) }
+            } }
+        }
+        if dtype == .float32 { run(Float.self) } else { run(Double.self) }
+        return out
+    }
+
+    /// `self = self op b` in place (see the compound assignments); false when it cannot be done so.
+    mutating func updateInPlace<F: BinaryFunction>(_ b: Tensor, _ f: F.Type) -> Bool {
+        guard !Tensor.recordsGrad(self, b), node == nil || node!.isLeaf, dtype == b.dtype, dtype.isFloatingPoint,
+              b.shape == shape, isKnownUniquelyReferenced(&storage) else { return false }
+        let n = count
+        func run<T: FloatElement>(_: T.Type) {
+            let o = storage.pointer(T.self)
+            b.withPointer(T.self) { pb in ElementwiseKernels.zipSame(UnsafePointer(o), pb, o, n, f) }
+        }
+        if dtype == .float32 { run(Float.self) } else { run(Double.self) }
+        return true
+    }
 
     /// In-place update semantics: a leaf that requires grad keeps its identity (its `.grad`, and what
     /// modules and optimizers hold) and takes the new values, which must not change its shape.

@@ -13,9 +13,9 @@ extension Tensor {
         let n = count
         switch dtype {
         case .float32:
-            out.withMutablePointer(Float.self) { o in withPointer(Float.self) { ElementwiseKernels.map($0, o, n, f) } }
+            out.withMutablePointer(Float.self) { o in withPointer(Float.self) { ElementwiseKernels.mapParallel($0, o, n, f) } }
         case .float64:
-            out.withMutablePointer(Double.self) { o in withPointer(Double.self) { ElementwiseKernels.map($0, o, n, f) } }
+            out.withMutablePointer(Double.self) { o in withPointer(Double.self) { ElementwiseKernels.mapParallel($0, o, n, f) } }
         case .int64: fatalError()
         }
         return out

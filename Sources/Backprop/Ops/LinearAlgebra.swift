@@ -14,7 +14,7 @@ extension Tensor {
         guard Tensor.recordsGrad(self, other) else { return out }
         let (a, b) = (detached(), other.detached())
         let (na, nb) = (node != nil, other.node != nil)
-        return out.recorded("MmBackward0", formula: "dA = G B^T, dB = A^T G", inputs: [self, other], saves: true) { g in
+        return out.recorded("MmBackward0", formula: "dA = G B^T, dB = A^T G", nodes: [node, other.node], saves: true) { g in
             [na ? Tensor.gemm(g, false, b, true, batch: 1, m: g.shape[0], n: b.shape[0], k: g.shape[1], outShape: a.shape) : nil,
              nb ? Tensor.gemm(a, true, g, false, batch: 1, m: a.shape[1], n: g.shape[1], k: a.shape[0], outShape: b.shape) : nil]
         }
@@ -68,10 +68,49 @@ extension Tensor {
     }
 
     /// y = x W^T + b with weight [out, in] (PyTorch's `nn.functional.linear`).
+    ///
+    /// For a 2-d input and weight this is one product with the transpose folded into the kernel (no
+    /// copy of W^T) and one node, `AddmmBackward0` (`MmBackward0` without bias), as in PyTorch.
+    /// Backward: dx = G W, dW = G^T x, db = sum(G, dim 0).
     public func linear(weight: Tensor, bias: Tensor? = nil) -> Tensor {
         precondition(weight.rank <= 2, "linear: weight must be 1-d or 2-d, got shape \(weight.shape)")
+        if rank == 2 && weight.rank == 2 && dtype == weight.dtype && dtype.isFloatingPoint
+            && (bias == nil || (bias!.shape == [weight.shape[0]] && bias!.dtype == dtype)) {
+            return linear2D(weight: weight, bias: bias)
+        }
         let y = matmul(weight.t())
         return bias.map { y + $0 } ?? y
+    }
+
+    private func linear2D(weight: Tensor, bias: Tensor?) -> Tensor {
+        let (m, k, n) = (shape[0], shape[1], weight.shape[0])
+        precondition(weight.shape[1] == k,
+                     "linear: \(shape) x \(weight.shape)^T: inner dimensions \(k) and \(weight.shape[1]) differ")
+        var out = Tensor.gemm(self, false, weight, true, batch: 1, m: m, n: n, k: k, outShape: [m, n])
+        if let bias {
+            func addRow<T: FloatElement>(_: T.Type) {
+                out.withMutablePointer(T.self) { o in bias.withPointer(T.self) { b in
+                    var row = o
+                    for _ in 0..<m {
+                        for j in 0..<n { row[j] = row[j] + b[j] }
+                        row += n
+                    }
+                } }
+            }
+            dispatchFloat("linear", { addRow(Float.self) }, { addRow(Double.self) })
+        }
+        let inputs = bias.map { [self, weight, $0] } ?? [self, weight]
+        guard Tensor.recordsGrad(inputs) else { return out }
+        let (x, w) = (detached(), weight.detached())
+        let (nx, nw, nb) = (node != nil, weight.node != nil, bias?.node != nil)
+        return out.recorded(bias == nil ? "MmBackward0" : "AddmmBackward0",
+                            formula: "dx = G W, dW = G^T x, db = sum(G, dim 0)", inputs: inputs, saves: true) { g in
+            let dx = nx ? Tensor.gemm(g, false, w, false, batch: 1, m: m, n: k, k: n, outShape: [m, k]) : nil
+            let dw = nw ? Tensor.gemm(g, true, x, false, batch: 1, m: n, n: k, k: m, outShape: [n, k]) : nil
+            var grads: [Tensor?] = [dx, dw]
+            if bias != nil { grads.append(nb ? g.rawSum([0]).withShape([n]) : nil) }
+            return grads
+        }
     }
 
     /// The raw product of `batch` pairs of matrices (transposes folded into the kernel), no autograd.

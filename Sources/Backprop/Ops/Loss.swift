@@ -30,9 +30,9 @@ extension Tensor {
             return (1, shape[0], 1)
         }
         precondition(rank >= 2, "\(op): expected input of shape (N, C, ...) or (C), got \(shape)")
-        let expected = [shape[0]] + Array(shape.dropFirst(2))
-        precondition(target.shape == expected,
-                     "\(op): input \(shape) needs a target of shape \(expected), got \(target.shape)")
+        var matches = target.rank == rank - 1 && target.shape[0] == shape[0]
+        if matches { for d in 2..<rank where target.shape[d - 1] != shape[d] { matches = false } }
+        precondition(matches, "\(op): input \(shape) needs a target of shape \([shape[0]] + Array(shape.dropFirst(2))), got \(target.shape)")
         return (shape[0], shape[1], shape.dropFirst(2).reduce(1, *))
     }
 
@@ -51,26 +51,26 @@ extension Tensor {
         for v in t where v != ignoreIndex {
             precondition(v >= 0 && v < c, "nll_loss: target \(v) is out of bounds for \(c) classes")
         }
-        let w = weight?.scalars ?? [Double](repeating: 1, count: c)
-        let x = scalars
-        var losses = [Double](repeating: 0, count: n * s)
+        let w = weight?.scalars
+        // Only the N*S picked log-probabilities are read (not the whole N*C input).
+        let picked = gatherPicked(t, c: c, s: s, ignoreIndex: ignoreIndex)
+        var losses = [Double](repeating: 0, count: reduction == .none ? n * s : 0)
         var coef = [Double](repeating: 0, count: n * s)   // d loss_i / d x[i, t_i] before G
         var total = 0.0, wsum = 0.0
         for i in 0..<n {
             for j in 0..<s where t[i * s + j] != ignoreIndex {
                 let ti = t[i * s + j]
-                let wi = w[ti]
-                let v = x[(i * c + ti) * s + j]
-                losses[i * s + j] = -wi * v
+                let wi = w?[ti] ?? 1
+                let v = picked[i * s + j]
+                if reduction == .none { losses[i * s + j] = -wi * v }
                 coef[i * s + j] = -wi
                 total += -wi * v
                 wsum += wi
             }
         }
-        let outShape: [Int] = rank == 1 ? [] : [n] + Array(shape.dropFirst(2))
         let out: Tensor
         switch reduction {
-        case .none: out = Tensor(losses, shape: outShape, dtype: dtype)
+        case .none: out = Tensor(losses, shape: rank == 1 ? [] : [n] + Array(shape.dropFirst(2)), dtype: dtype)
         case .sum: out = Tensor(scalar: total, dtype: dtype)
         case .mean: out = Tensor(scalar: total / wsum, dtype: dtype)
         }
@@ -79,20 +79,40 @@ extension Tensor {
         return out.recorded("NllLossBackward0", formula: "dx[i, t_i] = -w[t_i] * G, divided by sum_i w[t_i] for mean (no weights: dx = -onehot * G / N)",
                             inputs: [self], saves: true) { g in
             let gs = g.scalars
-            var dx = [Double](repeating: 0, count: n * c * s)
-            for i in 0..<n {
-                for j in 0..<s where t[i * s + j] != ignoreIndex {
-                    let gi: Double
-                    switch reduction {
-                    case .none: gi = gs[i * s + j]
-                    case .sum: gi = gs[0]
-                    case .mean: gi = gs[0] / wsum
+            var dx = Tensor(shape: inShape, dtype: dt, zeroed: true)
+            func fill<T: FloatElement>(_: T.Type) {
+                dx.withMutablePointer(T.self) { p in
+                    for i in 0..<n {
+                        for j in 0..<s where t[i * s + j] != ignoreIndex {
+                            let gi: Double
+                            switch reduction {
+                            case .none: gi = gs[i * s + j]
+                            case .sum: gi = gs[0]
+                            case .mean: gi = gs[0] / wsum
+                            }
+                            p[(i * c + t[i * s + j]) * s + j] = T(coef[i * s + j] * gi)
+                        }
                     }
-                    dx[(i * c + t[i * s + j]) * s + j] = coef[i * s + j] * gi
                 }
             }
-            return [Tensor(dx, shape: inShape, dtype: dt)]
+            if dt == .float32 { fill(Float.self) } else { fill(Double.self) }
+            return [dx]
         }
+    }
+
+    /// x[i, t_i, j] as Double for each target position (0 where ignored), read in place.
+    private func gatherPicked(_ t: [Int], c: Int, s: Int, ignoreIndex: Int) -> [Double] {
+        var out = [Double](repeating: 0, count: t.count)
+        func read<T: FloatElement>(_: T.Type) {
+            withPointer(T.self) { p in
+                for k in t.indices where t[k] != ignoreIndex {
+                    let i = k / s, j = k % s
+                    out[k] = p[(i * c + t[k]) * s + j].double
+                }
+            }
+        }
+        if dtype == .float32 { read(Float.self) } else { read(Double.self) }
+        return out
     }
 
     /// Cross-entropy of logits `self` (N, C, d1...) or (C) against class indices (int64) or class
@@ -113,10 +133,10 @@ extension Tensor {
         let c = shape[classDim]
         let lp = logSoftmax(dim: classDim)
         // Weights broadcast along the class dim.
-        var wShape = [Int](repeating: 1, count: rank)
-        wShape[classDim] = c
         let wb = weight.map { w -> Tensor in
             precondition(w.shape == [c], "cross_entropy: weight of shape \(w.shape) for \(c) classes")
+            var wShape = [Int](repeating: 1, count: rank)
+            wShape[classDim] = c
             return w.detached().to(dtype).reshape(wShape)
         }
 

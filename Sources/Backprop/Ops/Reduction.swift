@@ -20,6 +20,19 @@ extension Tensor {
     func rawSum(_ dims: [Int]) -> Tensor {
         let keep = reducedShape(dims, keepDim: true)
         var out = Tensor(shape: keep, dtype: dtype, zeroed: false)
+        if let first = dims.first, let last = dims.last, last - first + 1 == dims.count, count > 0 {
+            // Contiguous dims (dims are sorted and unique): [outer, len, inner] without sets.
+            var outer = 1, len = 1, inner = 1
+            for d in 0..<rank { if d < first { outer *= shape[d] } else if d > last { inner *= shape[d] } else { len *= shape[d] } }
+            if outer * inner > 1 {
+                dispatchFloat("sum", {
+                    out.withMutablePointer(Float.self) { o in withPointer(Float.self) { ReduceKernels.sumMiddle($0, outer: outer, len: len, inner: inner, o) } }
+                }, {
+                    out.withMutablePointer(Double.self) { o in withPointer(Double.self) { ReduceKernels.sumMiddle($0, outer: outer, len: len, inner: inner, o) } }
+                })
+                return out
+            }
+        }
         let set = Set(dims)
         dispatchFloat("sum", {
             out.withMutablePointer(Float.self) { o in withPointer(Float.self) { ReduceKernels.sum($0, shape, reduced: set, o) } }

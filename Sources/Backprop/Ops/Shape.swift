@@ -37,8 +37,14 @@ extension Tensor {
     public func permute(_ dims: [Int]) -> Tensor {
         precondition(dims.count == rank, "permute: \(dims.count) dims given for a tensor of shape \(shape)")
         let perm = dims.map { Shapes.normalize($0, rank: rank, op: "permute") }
-        precondition(Set(perm).count == rank, "permute: repeated dim in \(dims)")
-        if perm == Array(0..<rank) { return self }
+        var seen: UInt64 = 0, identity = true
+        for (i, p) in perm.enumerated() {
+            precondition(rank > 64 || seen & (1 << p) == 0, "permute: repeated dim in \(dims)")
+            if rank <= 64 { seen |= 1 << p }
+            identity = identity && p == i
+        }
+        if rank > 64 { precondition(Set(perm).count == rank, "permute: repeated dim in \(dims)") }
+        if identity { return self }
         let outShape = perm.map { shape[$0] }
         var out = Tensor(shape: outShape, dtype: dtype, zeroed: false)
         switch dtype {

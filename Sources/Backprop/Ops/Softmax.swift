@@ -1,3 +1,6 @@
+import CBackpropKernels
+import Foundation
+
 // softmax and log-softmax along a dim, computed stably (the max is subtracted first).
 
 extension Tensor {
@@ -11,8 +14,7 @@ extension Tensor {
         let y = out.detached()
         return out.recorded("SoftmaxBackward0", formula: "dx = y * (G - sum(G * y, dim)), y = softmax(x)",
                             inputs: [self], saves: true) { g in
-            let gy = g * y
-            return [gy - y * gy.sum(dims: [d], keepDim: true)]
+            [Tensor.softmaxBackward(y: y, g: g, dim: d, log: false)]
         }
     }
 
@@ -26,7 +28,7 @@ extension Tensor {
         let y = out.detached()
         return out.recorded("LogSoftmaxBackward0", formula: "dx = G - softmax(x) * sum(G, dim)",
                             inputs: [self], saves: true) { g in
-            [g - y.exp() * g.sum(dims: [d], keepDim: true)]
+            [Tensor.softmaxBackward(y: y, g: g, dim: d, log: true)]
         }
     }
 
@@ -44,12 +46,98 @@ extension Tensor {
     }
 }
 
+extension Tensor {
+    /// The backward rules of softmax (dx = y * G - y * sum(y * G)) and log-softmax
+    /// (dx = G - exp(y) * sum(G)) along `dim`, fused into one pass over each row.
+    static func softmaxBackward(y: Tensor, g: Tensor, dim: Int, log: Bool) -> Tensor {
+        if g.shape != y.shape || g.dtype != y.dtype {
+            if log { return g - y.exp() * g.sum(dims: [dim], keepDim: true) }
+            let gy = g * y
+            return gy - y * gy.sum(dims: [dim], keepDim: true)
+        }
+        var out = Tensor(shape: y.shape, dtype: y.dtype, zeroed: false)
+        let split = DimSplit(y.shape, y.rank == 0 ? 0 : dim)
+        func run<T: FloatElement>(_: T.Type) {
+            out.withMutablePointer(T.self) { o in y.withPointer(T.self) { py in g.withPointer(T.self) { pg in
+                SoftmaxKernels.backward(py, pg, o, outer: split.outer, n: split.n, inner: split.inner, log: log)
+            } } }
+        }
+        y.dispatchFloat("softmax_backward", { run(Float.self) }, { run(Double.self) })
+        return out
+    }
+}
+
 /// The softmax loop over a tensor seen as [outer, n, inner], softmax along n.
 enum SoftmaxKernels {
+    /// Elements per thread below which softmax rows stay on one thread.
+    static let grain = 32768
+
+    /// The sum of n contiguous values with eight independent partial sums (vectorizes).
+    @inline(__always)
+    static func sum<T: FloatElement>(_ p: UnsafePointer<T>, _ n: Int) -> T {
+        var acc = SIMD8<T>()
+        var i = 0
+        while i + 8 <= n {
+            acc += SIMD8<T>(UnsafeBufferPointer(start: p + i, count: 8))
+            i += 8
+        }
+        var s = acc.sum()
+        while i < n { s += p[i]; i += 1 }
+        return s
+    }
+
+    /// dx for softmax (`log` false; y the softmax) or log-softmax (`log` true; y the log-softmax).
+    static func backward<T: FloatElement>(_ y: UnsafePointer<T>, _ g: UnsafePointer<T>, _ out: UnsafeMutablePointer<T>,
+                                          outer: Int, n: Int, inner: Int, log: Bool) {
+        if n == 0 { return }
+        nonisolated(unsafe) let (y, g, out) = (y, g, out)
+        Parallelism.chunked(outer, grain: Swift.max(1, SoftmaxKernels.grain / Swift.max(n * inner, 1))) { lo, hi in
+            for o in lo..<hi {
+                for k in 0..<inner {
+                    let base = o * n * inner + k
+                    var s: T = 0
+                    if log && T.self == Float.self && inner == 1 && n >= 16 {
+                        s = SoftmaxKernels.sum(g + base, n)
+                        bp_exp_f32(UnsafeRawPointer(y + base).assumingMemoryBound(to: Float.self),
+                                   UnsafeMutableRawPointer(out + base).assumingMemoryBound(to: Float.self), n)
+                        for j in 0..<n { out[base + j] = g[base + j] - out[base + j] * s }
+                    } else if log {
+                        for j in 0..<n { s += g[base + j * inner] }
+                        for j in 0..<n { let i = base + j * inner; out[i] = g[i] - T.exp(y[i]) * s }
+                    } else {
+                        for j in 0..<n { let i = base + j * inner; s += g[i] * y[i] }
+                        for j in 0..<n { let i = base + j * inner; out[i] = g[i] * y[i] - y[i] * s }
+                    }
+                }
+            }
+        }
+    }
+
     static func softmax<T: FloatElement>(_ x: UnsafePointer<T>, _ out: UnsafeMutablePointer<T>,
                                          outer: Int, n: Int, inner: Int, log: Bool) {
         if n == 0 { return }
-        for o in 0..<outer {
+        nonisolated(unsafe) let (x, out) = (x, out)
+        Parallelism.chunked(outer, grain: Swift.max(1, grain / Swift.max(n * inner, 1))) { lo, hi in
+        if T.self == Float.self && inner == 1 && n >= 16 {
+            // Contiguous float32 rows: vectorized max and exp.
+            let xf = UnsafeRawPointer(x).assumingMemoryBound(to: Float.self)
+            let of = UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self)
+            for o in lo..<hi {
+                let xr = xf + o * n, orow = of + o * n
+                var m = bp_max_f32(xr, n)
+                if !m.isFinite { m = m.isNaN ? m : 0 }
+                let s = bp_exp_shift_sum_f32(xr, m, log ? nil : orow, n)
+                if log {
+                    let ls = Foundation.logf(s)
+                    for j in 0..<n { orow[j] = xr[j] - m - ls }
+                } else {
+                    let inv = 1 / s
+                    for j in 0..<n { orow[j] *= inv }
+                }
+            }
+            return
+        }
+        for o in lo..<hi {
             for k in 0..<inner {
                 let base = o * n * inner + k
                 var m = -T.infinity
@@ -70,6 +158,7 @@ enum SoftmaxKernels {
                     for j in 0..<n { out[base + j * inner] *= inv }
                 }
             }
+        }
         }
     }
 }

@@ -14,6 +14,8 @@ struct SigmoidF: UnaryFunction {
 struct TanhF: UnaryFunction { @inline(__always) static func apply<T: FloatElement>(_ x: T) -> T { T.tanh(x) } }
 /// The derivative factor of relu from its output: 1 where y > 0 (relu'(0) = 0, as PyTorch).
 struct PositiveMaskF: UnaryFunction { @inline(__always) static func apply<T: FloatElement>(_ y: T) -> T { y > 0 ? 1 : 0 } }
+/// relu's backward in one pass: G * (y > 0), written as PyTorch's threshold_backward does.
+struct ReluGradF: BinaryFunction { @inline(__always) static func apply<T: FloatElement>(_ g: T, _ y: T) -> T { y > 0 ? g * 1 : g * 0 } }
 
 extension Tensor {
     /// e^x elementwise. Backward: dx = G * exp(x) (the saved output).
@@ -38,7 +40,8 @@ extension Tensor {
         guard Tensor.recordsGrad(self) else { return out }
         let y = out.detached()
         return out.recorded("ReluBackward0", formula: "dx = G * (x > 0)", inputs: [self], saves: true) { g in
-            [g * y.map(PositiveMaskF.self, op: "relu")]
+            [g.shape == y.shape && g.dtype == y.dtype ? Tensor.zip(g, y, ReluGradF.self, op: "relu_backward")
+                                                      : g * y.map(PositiveMaskF.self, op: "relu")]
         }
     }
 

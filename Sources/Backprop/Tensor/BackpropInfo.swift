@@ -2,8 +2,8 @@
 public enum BackpropInfo {
     public static let version = "0.1.0"
 
-    /// The version and the matrix-product backend in use.
+    /// The version and the matrix-product backend in use (set with `BACKPROP_BLAS=none|openblas|<path>`).
     public static var versionDescription: String {
-        "backprop \(version)"
+        "backprop \(version)\nmatmul: \(MatmulBackend.description)\nthreads: \(Parallelism.threads)"
     }
 }

@@ -66,7 +66,12 @@ public struct Tensor: @unchecked Sendable {
 
     /// A 0-d tensor holding one number.
     public init(scalar: Double, dtype: DType = .float32) {
-        self.init([scalar], shape: [], dtype: dtype)
+        self.init(shape: [], dtype: dtype, zeroed: false)
+        switch dtype {
+        case .float32: storage.pointer(Float.self)[0] = Float(scalar)
+        case .float64: storage.pointer(Double.self)[0] = scalar
+        case .int64: storage.pointer(Int64.self)[0] = Int64(scalar)
+        }
     }
 
     /// An int64 tensor of class indices (what `torch.tensor([0, 2])` gives), 1-d unless a shape is given.

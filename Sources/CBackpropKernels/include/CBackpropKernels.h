@@ -1,0 +1,58 @@
+#ifndef CBACKPROP_KERNELS_H
+#define CBACKPROP_KERNELS_H
+
+// Small C kernels of Backprop: the cache-blocked matrix product, built twice (AVX2+FMA and
+// portable) and chosen at run time after a CPU check, so that one binary runs everywhere.
+
+/// 1 when this CPU has AVX2 and FMA (x86-64 only), else 0.
+int bp_cpu_has_avx2_fma(void);
+
+/// C[m,n] += A[m,k] B[k,n] on row-major buffers with leading dimensions lda, ldb, ldc.
+/// transA: A is stored as [k,m] (element (i,p) at a[p*lda+i]); transB: B is stored as [n,k].
+void bp_sgemm_avx2(long m, long n, long k, const float *a, long lda, int transA,
+                   const float *b, long ldb, int transB, float *c, long ldc);
+void bp_sgemm_generic(long m, long n, long k, const float *a, long lda, int transA,
+                      const float *b, long ldb, int transB, float *c, long ldc);
+void bp_dgemm_avx2(long m, long n, long k, const double *a, long lda, int transA,
+                   const double *b, long ldb, int transB, double *c, long ldc);
+void bp_dgemm_generic(long m, long n, long k, const double *a, long lda, int transA,
+                      const double *b, long ldb, int transB, double *c, long ldc);
+
+/// y[i] = exp(x[i]) for float32, vectorized (about 1 ulp; libm for extreme and NaN inputs).
+void bp_exp_f32(const float *x, float *y, long n);
+/// out[i] = exp(x[i] - m) (nothing stored when out is NULL); returns the sum of the exps.
+float bp_exp_shift_sum_f32(const float *x, float m, float *out, long n);
+/// y[i] = log(x[i]) for float32, vectorized (about 1 ulp; libm for zero, negative, subnormal,
+/// infinite and NaN inputs).
+void bp_log_f32(const float *x, float *y, long n);
+void bp_log_f32_avx2(const float *x, float *y, long n);
+void bp_log_f32_generic(const float *x, float *y, long n);
+/// The largest element of x (NaN when any is NaN; -inf when n is 0).
+float bp_max_f32(const float *x, long n);
+void bp_exp_f32_avx2(const float *x, float *y, long n);
+void bp_exp_f32_generic(const float *x, float *y, long n);
+float bp_exp_shift_sum_f32_avx2(const float *x, float m, float *out, long n);
+float bp_exp_shift_sum_f32_generic(const float *x, float m, float *out, long n);
+float bp_max_f32_avx2(const float *x, long n);
+float bp_max_f32_generic(const float *x, long n);
+
+/// The plain loops (no packing) for small or thin products; same arguments, C += A B.
+void bp_sgemm_avx2_small(long m, long n, long k, const float *a, long lda, int transA,
+                         const float *b, long ldb, int transB, float *c, long ldc);
+void bp_sgemm_generic_small(long m, long n, long k, const float *a, long lda, int transA,
+                            const float *b, long ldb, int transB, float *c, long ldc);
+void bp_dgemm_avx2_small(long m, long n, long k, const double *a, long lda, int transA,
+                         const double *b, long ldb, int transB, double *c, long ldc);
+void bp_dgemm_generic_small(long m, long n, long k, const double *a, long lda, int transA,
+                            const double *b, long ldb, int transB, double *c, long ldc);
+/// C += A B for n <= 16 and k <= 256 (B, either layout, padded to 16 columns on the stack).
+void bp_sgemm_avx2_narrow(long m, long n, long k, const float *a, long lda, int transA,
+                          const float *b, long ldb, int transB, float *c, long ldc);
+void bp_sgemm_generic_narrow(long m, long n, long k, const float *a, long lda, int transA,
+                             const float *b, long ldb, int transB, float *c, long ldc);
+void bp_dgemm_avx2_narrow(long m, long n, long k, const double *a, long lda, int transA,
+                          const double *b, long ldb, int transB, double *c, long ldc);
+void bp_dgemm_generic_narrow(long m, long n, long k, const double *a, long lda, int transA,
+                             const double *b, long ldb, int transB, double *c, long ldc);
+
+#endif
