@@ -139,23 +139,30 @@ extension Tensor {
     ///   - backward: incoming gradient in, gradients of the inputs out.
     func recorded(_ name: String, formula: String, inputs: [Tensor], saves: Bool,
                   backward: @escaping (Tensor) -> [Tensor?]) -> Tensor {
-        recorded(name, formula: formula, nodes: inputs.map { $0.node }, saves: saves, backward: backward)
+        var out = self
+        out.node = GradNode(name: name, formula: formula, inputs: inputs.map { $0.node }, savesTensors: saves,
+                            shape: shape, dtype: dtype, backward: backward)
+        if Explain.recordingValues { out.keepValuesForExplanation(inputs) }
+        return out
     }
 
-    /// `recorded` with the inputs' nodes given directly (no intermediate array of tensors).
+    /// `recorded` for ops of one or two tensor inputs, without an intermediate array of tensors.
     @inline(__always)
-    func recorded(_ name: String, formula: String, nodes: [GradNode?], saves: Bool,
+    func recorded(_ name: String, formula: String, _ a: Tensor, _ b: Tensor? = nil, saves: Bool,
                   backward: @escaping (Tensor) -> [Tensor?]) -> Tensor {
         var out = self
-        out.node = GradNode(name: name, formula: formula, inputs: nodes, savesTensors: saves,
-                            shape: shape, dtype: dtype, backward: backward)
-        if Explain.recordingValues {
-            out.node?.value = out.detached()
-            out.node?.inputValues = inputs.map { $0.detached() }
-            // A leaf's value as this op saw it (the leaf may have been made before recording began).
-            for x in inputs where x.node?.isLeaf == true { x.node?.value = x.detached() }
-        }
+        out.node = GradNode(name: name, formula: formula, inputs: b.map { [a.node, $0.node] } ?? [a.node],
+                            savesTensors: saves, shape: shape, dtype: dtype, backward: backward)
+        if Explain.recordingValues { out.keepValuesForExplanation(b.map { [a, $0] } ?? [a]) }
         return out
+    }
+
+    /// While explanations are recorded: the node keeps its value and its inputs' values.
+    func keepValuesForExplanation(_ inputs: [Tensor]) {
+        node?.value = detached()
+        node?.inputValues = inputs.map { $0.detached() }
+        // A leaf's value as this op saw it (the leaf may have been made before recording began).
+        for x in inputs where x.node?.isLeaf == true { x.node?.value = x.detached() }
     }
 }
 

@@ -137,7 +137,7 @@ public struct BackwardTrace {
             }
             out += "    rule       \(s.formula)\n"
             for (i, input) in s.inputs.enumerated() {
-                let role = ExplainFormat.role(op: s.op, index: i, count: s.inputs.count)
+                let role = ExplainFormat.role(op: s.op, formula: s.formula, index: i, count: s.inputs.count)
                 let sent = input.sent.map { ExplainFormat.values($0, limit: limit) }
                     ?? (input.node == nil ? "(no gradient: \(input.name) does not require grad)" : "(none)")
                 out += "    \(role) = \(input.name) \(ExplainFormat.shape(input.shape)) gets \(sent)\n"
@@ -172,12 +172,26 @@ public enum ExplainFormat {
         return t.nested(element: { number(v[$0]) }, group: { "[" + $0.joined(separator: ", ") + "]" })
     }
 
-    /// The name the formulas give to input `index` of an op: a and b for elementwise ops, A and B
-    /// for matrix products, x for one-input ops.
-    public static func role(op: String, index: Int, count: Int) -> String {
+    /// The name the formula gives to input `index` of an op: the gradients it defines, in order
+    /// (`dx = G W, dW = G^T x, db = ...` names dx, dW, db); otherwise a and b for elementwise ops,
+    /// A and B for matrix products, x for one-input ops.
+    public static func role(op: String, formula: String = "", index: Int, count: Int) -> String {
+        let named = gradientNames(formula)
+        if named.count == count { return named[index] }
         if count == 1 { return "dx" }
         let upper = op.hasPrefix("Mm") || op.hasPrefix("Bmm")
         let letters = upper ? ["A", "B", "C", "D"] : ["a", "b", "c", "d"]
         return "d" + (index < letters.count ? letters[index] : "x\(index)")
+    }
+
+    /// The left-hand sides `dX = ...` of a formula, in order.
+    static func gradientNames(_ formula: String) -> [String] {
+        formula.components(separatedBy: ", ").compactMap { part -> String? in
+            let lhs = part.split(separator: "=", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+            let name = lhs.prefix { $0 != "[" }
+            guard part.contains("="), name.count >= 2, name.first == "d",
+                  name.dropFirst().allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else { return nil }
+            return String(name)
+        }
     }
 }

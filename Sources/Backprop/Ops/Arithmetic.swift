@@ -15,7 +15,7 @@ extension Tensor {
         guard Tensor.recordsGrad(self, other) else { return out }
         let (sa, sb) = (shape, other.shape)
         return out.recorded("AddBackward0", formula: "da = G, db = G (summed over broadcast dims)",
-                            nodes: [node, other.node], saves: false) { g in
+                            self, other, saves: false) { g in
             [g.sumTo(sa), g.sumTo(sb)]
         }
     }
@@ -27,7 +27,7 @@ extension Tensor {
         guard Tensor.recordsGrad(self, other) else { return out }
         let (sa, sb) = (shape, other.shape)
         return out.recorded("SubBackward0", formula: "da = G, db = -G (summed over broadcast dims)",
-                            nodes: [node, other.node], saves: false) { g in
+                            self, other, saves: false) { g in
             [g.sumTo(sa), (-g).sumTo(sb)]
         }
     }
@@ -39,7 +39,7 @@ extension Tensor {
         let (a, b) = (detached(), other.detached())
         let (na, nb) = (node != nil, other.node != nil)
         return out.recorded("MulBackward0", formula: "da = G * b, db = G * a",
-                            nodes: [node, other.node], saves: true) { g in
+                            self, other, saves: true) { g in
             [na ? (g * b).sumTo(a.shape) : nil, nb ? (g * a).sumTo(b.shape) : nil]
         }
     }
@@ -51,7 +51,7 @@ extension Tensor {
         let (a, b) = (detached(), other.detached())
         let (na, nb) = (node != nil, other.node != nil)
         return out.recorded("DivBackward0", formula: "da = G / b, db = -G * a / b^2",
-                            nodes: [node, other.node], saves: true) { g in
+                            self, other, saves: true) { g in
             [na ? (g / b).sumTo(a.shape) : nil, nb ? (-g * a / (b * b)).sumTo(b.shape) : nil]
         }
     }
@@ -60,7 +60,7 @@ extension Tensor {
     public func neg() -> Tensor {
         let out = map(NegF.self, op: "neg")
         guard Tensor.recordsGrad(self) else { return out }
-        return out.recorded("NegBackward0", formula: "dx = -G", nodes: [node], saves: false) { g in [-g] }
+        return out.recorded("NegBackward0", formula: "dx = -G", self, saves: false) { g in [-g] }
     }
 
     // Scalar operands are rounded to the tensor's dtype first, as PyTorch does.

@@ -14,7 +14,7 @@ extension Tensor {
         guard Tensor.recordsGrad(self, other) else { return out }
         let (a, b) = (detached(), other.detached())
         let (na, nb) = (node != nil, other.node != nil)
-        return out.recorded("MmBackward0", formula: "dA = G B^T, dB = A^T G", nodes: [node, other.node], saves: true) { g in
+        return out.recorded("MmBackward0", formula: "dA = G B^T, dB = A^T G", self, other, saves: true) { g in
             [na ? Tensor.gemm(g, false, b, true, batch: 1, m: g.shape[0], n: b.shape[0], k: g.shape[1], outShape: a.shape) : nil,
              nb ? Tensor.gemm(a, true, g, false, batch: 1, m: a.shape[1], n: g.shape[1], k: a.shape[0], outShape: b.shape) : nil]
         }
