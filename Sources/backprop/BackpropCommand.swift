@@ -8,13 +8,19 @@ struct BackpropCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "backprop",
         abstract: "Tensors, reverse-mode autodiff and training, with every gradient shown and checked.",
-        version: BackpropInfo.versionDescription,
+        discussion: "backprop --version prints the version, the matrix-product backend (BLAS or the built-in kernel) and the thread count.",
         subcommands: CLISubcommands.all,
         defaultSubcommand: Walkthrough.self
     )
 
     /// Like ParsableCommand's own `main`, but every error is one line on stderr (no usage dump).
     static func main() {
+        // Answered here rather than through the configuration, so that an ordinary run does not
+        // look for a BLAS library before it needs one.
+        if Array(CommandLine.arguments.dropFirst()) == ["--version"] {
+            print(BackpropInfo.versionDescription)
+            Foundation.exit(0)
+        }
         do {
             var command = try parseAsRoot()
             try command.run()
