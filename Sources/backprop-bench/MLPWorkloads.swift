@@ -1,82 +1,17 @@
 import Foundation
 import Backprop
 
-// W6-W8: MLP training written with raw library ops (weights as leaves, x.linear(W, b), relu,
-// crossEntropy, backward, and the optimizer updates inside withNoGrad), so that the benchmark does
-// not depend on the NN/Optim layers.
+// W6-W8: MLP training through the library's own layers and optimizers (Sequential of Linear and
+// ReLU, SGD with momentum, Adam), as a user of Backprop writes it.
 
-/// A stack of Linear layers with ReLU between them; PyTorch's default init (kaiming-uniform,
-/// bound 1/sqrt(fan_in) for weight and bias).
-struct RawMLP {
-    var params: [Tensor] = []   // W0, b0, W1, b1, ...
-
-    init(_ sizes: [Int], using gen: inout RandomGenerator) {
-        for (fin, fout) in zip(sizes, sizes.dropFirst()) {
-            let bound = 1 / Double(fin).squareRoot()
-            params.append(Tensor.uniform([fout, fin], low: -bound, high: bound, using: &gen).requiringGrad())
-            params.append(Tensor.uniform([fout], low: -bound, high: bound, using: &gen).requiringGrad())
-        }
+/// Linear layers with ReLU between them, PyTorch's default init (`nn.Linear`).
+func makeBenchMLP(_ sizes: [Int], using gen: inout RandomGenerator) -> Sequential {
+    var layers: [any Module] = []
+    for (k, (fin, fout)) in zip(sizes, sizes.dropFirst()).enumerated() {
+        if k > 0 { layers.append(ReLU()) }
+        layers.append(Linear(fin, fout, using: &gen))
     }
-
-    func forward(_ x: Tensor) -> Tensor {
-        var h = x
-        let layers = params.count / 2
-        for l in 0..<layers {
-            // x.matmul(W.t()) + b in one call: the transpose is folded into the product.
-            h = h.linear(weight: params[2 * l], bias: params[2 * l + 1])
-            if l < layers - 1 { h = h.relu() }
-        }
-        return h
-    }
-
-    func zeroGrad() { for p in params { p.zeroGrad() } }
-}
-
-/// SGD with momentum (PyTorch's rule: buf = m * buf + g, the first buf = g; p -= lr * buf).
-struct RawSGD {
-    let lr: Double, momentum: Double
-    var bufs: [Tensor?] = []
-
-    mutating func step(_ params: inout [Tensor]) {
-        if bufs.isEmpty { bufs = Array(repeating: nil, count: params.count) }
-        withNoGrad {
-            for i in params.indices {
-                guard let g = params[i].grad else { continue }
-                if momentum == 0 { params[i] -= lr * g; continue }
-                let buf = bufs[i].map { $0 * momentum + g } ?? g
-                bufs[i] = buf
-                params[i] -= lr * buf
-            }
-        }
-    }
-}
-
-/// Adam (PyTorch's rule, no weight decay).
-struct RawAdam {
-    let lr: Double, beta1 = 0.9, beta2 = 0.999, eps = 1e-8
-    var m: [Tensor] = [], v: [Tensor] = []
-    var t = 0
-
-    init(lr: Double) { self.lr = lr }
-
-    mutating func step(_ params: inout [Tensor]) {
-        if m.isEmpty {
-            m = params.map { Tensor.zeros(like: $0.detached()) }
-            v = m
-        }
-        t += 1
-        let bc1 = 1 - pow(beta1, Double(t)), bc2 = 1 - pow(beta2, Double(t))
-        withNoGrad {
-            for i in params.indices {
-                guard let g = params[i].grad else { continue }
-                m[i] = m[i] * beta1 + g * (1 - beta1)
-                v[i] = v[i] * beta2 + g * g * (1 - beta2)
-                // sqrt(v) as exp(log(v) / 2): the core has no sqrt op yet (sqrt(0) comes out 0).
-                let denom = ((v[i].log() * 0.5).exp() / bc2.squareRoot()) + eps
-                params[i] -= (lr / bc1) * m[i] / denom
-            }
-        }
-    }
+    return Sequential(layers)
 }
 
 /// W6: MLP 784-512-256-10, SGD momentum 0.9, lr 0.01, batch 128 cycling over 468 batches.
@@ -91,15 +26,15 @@ func w6MLP() -> WorkloadResult {
         ys.append(Tensor.randint(0, 10, [bs], using: &gen))
     }
     let rssData = peakRSSMiB()
-    var model = RawMLP([784, 512, 256, 10], using: &gen)
-    var opt = RawSGD(lr: 0.01, momentum: 0.9)
+    let model = makeBenchMLP([784, 512, 256, 10], using: &gen)
+    let opt = SGD(model.parameters(), lr: 0.01, momentum: 0.9)
     var i = 0
     func step() {
         let j = i % nb
-        model.zeroGrad()
+        opt.zeroGrad()
         let loss = model.forward(xs[j]).crossEntropy(target: ys[j])
         loss.backward()
-        opt.step(&model.params)
+        opt.step()
         i += 1
     }
     for _ in 0..<20 { step() }
@@ -133,15 +68,15 @@ func w7SmallMLP() -> WorkloadResult {
     let X = Tensor.randn([150, 4], using: &gen)
     let Y = Tensor.randint(0, 3, [150], using: &gen)
     func run(_ steps: Int) -> (Double, Double) {
-        var model = RawMLP([4, 16, 3], using: &gen)
-        var opt = RawSGD(lr: 0.1, momentum: 0)
+        let model = makeBenchMLP([4, 16, 3], using: &gen)
+        let opt = SGD(model.parameters(), lr: 0.1)
         var last = Tensor(scalar: 0)
         let t = Clock.now()
         for _ in 0..<steps {
-            model.zeroGrad()
+            opt.zeroGrad()
             let loss = model.forward(X).crossEntropy(target: Y)
             loss.backward()
-            opt.step(&model.params)
+            opt.step()
             last = loss
         }
         return ((Clock.now() - t) * 1e3, last.item)
@@ -177,16 +112,16 @@ func w8Digits() -> WorkloadResult {
         ys.append(Tensor.randint(0, 10, [rows], using: &gen))
     }
     func run(_ epochs: Int) -> (Double, Int) {
-        var model = RawMLP([64, 128, 10], using: &gen)
-        var opt = RawAdam(lr: 1e-3)
+        let model = makeBenchMLP([64, 128, 10], using: &gen)
+        let opt = Adam(model.parameters(), lr: 1e-3)
         var steps = 0
         let t = Clock.now()
         for _ in 0..<epochs {
             for j in xs.indices {
-                model.zeroGrad()
+                opt.zeroGrad()
                 let loss = model.forward(xs[j]).crossEntropy(target: ys[j])
                 loss.backward()
-                opt.step(&model.params)
+                opt.step()
                 steps += 1
             }
         }
