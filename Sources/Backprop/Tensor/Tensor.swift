@@ -31,7 +31,7 @@ public struct Tensor: @unchecked Sendable {
     /// An uninitialized-free (zero-filled unless `zeroed` is false) tensor of the given shape.
     init(shape: [Int], dtype: DType, zeroed: Bool) {
         self.shape = shape
-        self.storage = TensorStorage(dtype: dtype, count: shape.reduce(1, *), zeroed: zeroed)
+        self.storage = TensorStorage.make(dtype: dtype, count: shape.reduce(1, *), zeroed: zeroed)
         self.node = nil
     }
 

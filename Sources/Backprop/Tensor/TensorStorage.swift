@@ -1,33 +1,59 @@
 import Foundation
 
+/// The fields of a `TensorStorage`, kept in the object's header.
+public struct TensorStorageHeader {
+    let dtype: DType
+    let count: Int
+    /// The elements: the object's own tail for small buffers, a separate allocation for large ones.
+    let raw: UnsafeMutableRawPointer
+    /// Whether `raw` is a separate allocation that `deinit` frees.
+    let ownsSeparateBuffer: Bool
+}
+
 /// A flat buffer of elements of one `DType` (64-byte aligned from 4 KiB on).
 ///
 /// Shared between tensor values and copied on write (see `Tensor.ensureUniqueStorage`).
 /// Kernels reach the memory through `pointer(_:)`; nothing here knows about shapes or autograd.
-public final class TensorStorage: @unchecked Sendable {
-    public let dtype: DType
-    public let count: Int
-    let raw: UnsafeMutableRawPointer
+///
+/// Buffers under 4 KiB live in the object itself (tail-allocated, 16-byte aligned), so a small
+/// tensor's storage costs one allocation, not two; larger ones are allocated separately with the
+/// alignment the kernels want (see `allocate`).
+public final class TensorStorage: ManagedBuffer<TensorStorageHeader, SIMD4<Float>>, @unchecked Sendable {
+    /// Largest byte count stored in the object's tail.
+    static let inlineLimit = 4096
 
-    init(dtype: DType, count: Int, zeroed: Bool = true) {
-        self.dtype = dtype
-        self.count = count
+    /// A storage of `count` elements of `dtype`, zero-filled unless `zeroed` is false.
+    static func make(dtype: DType, count: Int, zeroed: Bool = true) -> TensorStorage {
         let bytes = max(count * dtype.byteSize, 8)
-        raw = TensorStorage.allocate(bytes)
+        if bytes < inlineLimit {
+            let words = (bytes + 15) >> 4
+            let s = unsafeDowncast(TensorStorage.create(minimumCapacity: words) { buffer in
+                let raw = buffer.withUnsafeMutablePointerToElements { UnsafeMutableRawPointer($0) }
+                return TensorStorageHeader(dtype: dtype, count: count, raw: raw, ownsSeparateBuffer: false)
+            }, to: TensorStorage.self)
+            if zeroed { s.raw.initializeMemory(as: UInt8.self, repeating: 0, count: bytes) }
+            return s
+        }
+        let raw = TensorStorage.allocate(bytes)
         if zeroed { raw.initializeMemory(as: UInt8.self, repeating: 0, count: bytes) }
+        return unsafeDowncast(TensorStorage.create(minimumCapacity: 0) { _ in
+            TensorStorageHeader(dtype: dtype, count: count, raw: raw, ownsSeparateBuffer: true)
+        }, to: TensorStorage.self)
     }
 
-    /// Small buffers come from plain malloc (16-byte aligned: an aligned allocation costs several
-    /// times more, and tiny tensors are made on every op); from 4 KiB on 64-byte aligned; from
-    /// 4 MiB on 2 MiB aligned and marked for transparent huge pages, so that first touching a large
-    /// fresh output faults in 2 MiB pages instead of 4 KiB ones.
-    @inline(__always)
+    // The header is read through its pointer: `header` itself is a class `var`, and each access
+    // to it would pay a dynamic exclusivity check.
+    /// The element type.
+    public var dtype: DType { withUnsafeMutablePointerToHeader { $0.pointee.dtype } }
+    /// The number of elements.
+    public var count: Int { withUnsafeMutablePointerToHeader { $0.pointee.count } }
+    /// The first byte of the elements.
+    var raw: UnsafeMutableRawPointer { withUnsafeMutablePointerToHeader { $0.pointee.raw } }
+
+    /// Large buffers: from 4 KiB on 64-byte aligned; from 4 MiB on 2 MiB aligned and marked for
+    /// transparent huge pages, so that first touching a large fresh output faults in 2 MiB pages
+    /// instead of 4 KiB ones.
     static func allocate(_ bytes: Int) -> UnsafeMutableRawPointer {
-        if bytes < 4096 {
-            // malloc's own alignment (16 bytes); freed by `deallocate` (free) like the others.
-            if let p = malloc(bytes) { return p }
-            return UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 16)
-        }
         if bytes < hugeThreshold { return UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64) }
         #if os(Linux)
         var p: UnsafeMutableRawPointer?
@@ -42,7 +68,7 @@ public final class TensorStorage: @unchecked Sendable {
     static let hugeThreshold = 4 << 20
 
     deinit {
-        raw.deallocate()
+        withUnsafeMutablePointerToHeader { if $0.pointee.ownsSeparateBuffer { $0.pointee.raw.deallocate() } }
     }
 
     @inline(__always)
@@ -51,9 +77,8 @@ public final class TensorStorage: @unchecked Sendable {
     }
 
     func copy() -> TensorStorage {
-        let s = TensorStorage(dtype: dtype, count: count, zeroed: false)
+        let s = TensorStorage.make(dtype: dtype, count: count, zeroed: false)
         s.raw.copyMemory(from: raw, byteCount: count * dtype.byteSize)
         return s
     }
 }
-
