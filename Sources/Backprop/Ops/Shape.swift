@@ -46,11 +46,23 @@ extension Tensor {
         if rank > 64 { precondition(Set(perm).count == rank, "permute: repeated dim in \(dims)") }
         if identity { return self }
         let outShape = perm.map { shape[$0] }
-        var out = Tensor(shape: outShape, dtype: dtype, zeroed: false)
-        switch dtype {
-        case .float32: out.withMutablePointer(Float.self) { o in withPointer(Float.self) { ElementwiseKernels.permute($0, shape, perm, o) } }
-        case .float64: out.withMutablePointer(Double.self) { o in withPointer(Double.self) { ElementwiseKernels.permute($0, shape, perm, o) } }
-        case .int64: out.withMutablePointer(Int64.self) { o in withPointer(Int64.self) { ElementwiseKernels.permute($0, shape, perm, o) } }
+        // When the dims of size > 1 keep their order (a [1, n] row to an [n, 1] column), the
+        // row-major layout is unchanged: the result shares the storage (copy-on-write) instead of copying.
+        var last = -1, sameLayout = true
+        for p in perm where shape[p] > 1 {
+            if p < last { sameLayout = false; break }
+            last = p
+        }
+        var out: Tensor
+        if sameLayout {
+            out = withShape(outShape)
+        } else {
+            out = Tensor(shape: outShape, dtype: dtype, zeroed: false)
+            switch dtype {
+            case .float32: out.withMutablePointer(Float.self) { o in withPointer(Float.self) { ElementwiseKernels.permute($0, shape, perm, o) } }
+            case .float64: out.withMutablePointer(Double.self) { o in withPointer(Double.self) { ElementwiseKernels.permute($0, shape, perm, o) } }
+            case .int64: out.withMutablePointer(Int64.self) { o in withPointer(Int64.self) { ElementwiseKernels.permute($0, shape, perm, o) } }
+            }
         }
         guard Tensor.recordsGrad(self) else { return out }
         var inverse = [Int](repeating: 0, count: rank)
