@@ -46,14 +46,18 @@ enum Engine {
                     capture: [GradNode] = [], observe: ((BackwardStep) -> Void)? = nil) throws -> [ObjectIdentifier: Tensor] {
         // 1. Discover the graph and count how many edges reach each node (explicit stack, no recursion).
         var order: [GradNode] = []
-        var stack: [GradNode] = [root]
+        order.reserveCapacity(16)
+        var stack: [GradNode] = []
+        stack.reserveCapacity(16)
+        stack.append(root)
         root.dependencies = 0
         let mark = pass.add(1, ordering: .relaxed).newValue
         root.visitMark = mark
         while let n = stack.popLast() {
             order.append(n)
             if n.released { throw AutogradError.secondBackward }
-            for case let input? in n.inputs {
+            for i in 0..<n.inputCount {
+                guard let input = n.input(i) else { continue }
                 if input.visitMark != mark {
                     input.visitMark = mark
                     input.dependencies = 0
@@ -71,7 +75,9 @@ enum Engine {
         GradMode.set(enabled: false)
         defer { GradMode.set(enabled: gradWasEnabled) }
         root.pending = seed
-        var ready: [GradNode] = [root]
+        var ready: [GradNode] = []
+        ready.reserveCapacity(16)
+        ready.append(root)
         while let n = ready.popLast() {
             let g = n.pending
             n.pending = nil
@@ -90,8 +96,8 @@ enum Engine {
                 sent = rule(g)
                 observe?(BackwardStep(node: n, incoming: g, sent: sent))
             }
-            for (i, input) in n.inputs.enumerated() {
-                guard let input else { continue }
+            for i in 0..<n.inputCount {
+                guard let input = n.input(i) else { continue }
                 if i < sent.count, let gi = sent[i] {
                     input.pending = Engine.accumulated(&input.pending, gi)
                 }

@@ -12,7 +12,34 @@ public final class GradNode: @unchecked Sendable {
     public let formula: String
     /// Nodes of the inputs, in argument order; nil for inputs that need no gradient.
     /// (Emptied only while the node is being freed; see `deinit`.)
-    public private(set) var inputs: [GradNode?]
+    public var inputs: [GradNode?] {
+        switch inputCount {
+        case 0: return []
+        case 1: return [input0]
+        case 2: return [input0, input1]
+        default: return moreInputs
+        }
+    }
+    /// The number of inputs. The first two are stored in fields (no array to allocate for the
+    /// common one- and two-input ops); ops of three or more inputs keep them all in `moreInputs`.
+    private(set) var inputCount: Int
+    private var input0: GradNode?
+    private var input1: GradNode?
+    private var moreInputs: [GradNode?] = []
+
+    /// The node of input `i` (`i < inputCount`).
+    @inline(__always) func input(_ i: Int) -> GradNode? {
+        switch i {
+        case 0 where inputCount <= 2: return input0
+        case 1 where inputCount <= 2: return input1
+        default: return moreInputs[i]
+        }
+    }
+
+    /// Forgets the inputs (only while the node is being freed).
+    private func dropInputs() {
+        input0 = nil; input1 = nil; moreInputs = []; inputCount = 0
+    }
     /// The rule: incoming gradient in, one gradient per input out (nil where none is needed).
     var backwardFn: ((Tensor) -> [Tensor?])?
     /// Whether the rule captured tensors that a backward without `retainGraph` frees.
@@ -27,11 +54,12 @@ public final class GradNode: @unchecked Sendable {
     public internal(set) var grad: Tensor?
     /// Whether `grad` is kept for this non-leaf node.
     var retainsGrad = false
-    /// Work fields of the backward engine.
-    var pending: Tensor?
-    var dependencies = 0
+    /// Work fields of the backward engine. (Only the engine touches them, one access at a time:
+    /// the dynamic exclusivity check that a class `var` pays on every access is switched off.)
+    @exclusivity(unchecked) var pending: Tensor?
+    @exclusivity(unchecked) var dependencies = 0
     /// The number of the backward pass that last discovered this node (replaces a visited set).
-    var visitMark: UInt64 = 0
+    @exclusivity(unchecked) var visitMark: UInt64 = 0
     /// A user-readable label (variable name) for explanations and graphs.
     public var label: String?
     /// The forward value, kept only while explanations are being recorded (for a leaf: its value
@@ -45,14 +73,32 @@ public final class GradNode: @unchecked Sendable {
     public let isLeaf: Bool
 
     init(leafShape shape: [Int], dtype: DType) {
-        name = "AccumulateGrad"; formula = ""; inputs = []; backwardFn = nil; savesTensors = false; isLeaf = true
+        name = "AccumulateGrad"; formula = ""; inputCount = 0; backwardFn = nil; savesTensors = false; isLeaf = true
         self.shape = shape; self.dtype = dtype
         GradNode.live.add(1, ordering: .relaxed)
     }
 
     init(name: String, formula: String, inputs: [GradNode?], savesTensors: Bool, shape: [Int], dtype: DType,
          backward: @escaping (Tensor) -> [Tensor?]) {
-        self.name = name; self.formula = formula; self.inputs = inputs
+        self.name = name; self.formula = formula
+        inputCount = inputs.count
+        if inputs.count <= 2 {
+            input0 = inputs.first ?? nil
+            input1 = inputs.count == 2 ? inputs[1] : nil
+        } else {
+            moreInputs = inputs
+        }
+        self.savesTensors = savesTensors; self.backwardFn = backward; isLeaf = false
+        self.shape = shape; self.dtype = dtype
+        GradNode.live.add(1, ordering: .relaxed)
+    }
+
+    /// An op node of one input (`b` absent) or two, without an array of inputs.
+    init(name: String, formula: String, _ a: GradNode?, _ b: GradNode??, savesTensors: Bool, shape: [Int],
+         dtype: DType, backward: @escaping (Tensor) -> [Tensor?]) {
+        self.name = name; self.formula = formula
+        input0 = a
+        if let b { input1 = b; inputCount = 2 } else { inputCount = 1 }
         self.savesTensors = savesTensors; self.backwardFn = backward; isLeaf = false
         self.shape = shape; self.dtype = dtype
         GradNode.live.add(1, ordering: .relaxed)
@@ -64,13 +110,19 @@ public final class GradNode: @unchecked Sendable {
     /// so every `deinit` below this one returns at once.
     deinit {
         GradNode.live.subtract(1, ordering: .relaxed)
-        guard !inputs.isEmpty else { return }
+        guard inputCount > 0 else { return }
+        // Common case: no input is freed with this node (each is still held elsewhere).
+        if inputCount <= 2 {
+            let sole0 = isKnownUniquelyReferenced(&input0) && input0!.inputCount > 0
+            let sole1 = isKnownUniquelyReferenced(&input1) && input1!.inputCount > 0
+            if !sole0 && !sole1 { return }
+        }
         var pending = inputs.compactMap { $0 }
-        inputs = []
+        dropInputs()
         while var n = pending.popLast() {
             if isKnownUniquelyReferenced(&n) {
                 pending.append(contentsOf: n.inputs.compactMap { $0 })
-                n.inputs = []
+                n.dropInputs()
             }
             // `n` is released here; when it was the last reference its deinit finds no inputs.
         }

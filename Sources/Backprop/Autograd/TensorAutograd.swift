@@ -151,7 +151,7 @@ extension Tensor {
     func recorded(_ name: String, formula: String, _ a: Tensor, _ b: Tensor? = nil, saves: Bool,
                   backward: @escaping (Tensor) -> [Tensor?]) -> Tensor {
         var out = self
-        out.node = GradNode(name: name, formula: formula, inputs: b.map { [a.node, $0.node] } ?? [a.node],
+        out.node = GradNode(name: name, formula: formula, a.node, b.map { $0.node },
                             savesTensors: saves, shape: shape, dtype: dtype, backward: backward)
         if Explain.recordingValues { out.keepValuesForExplanation(b.map { [a, $0] } ?? [a]) }
         return out
