@@ -47,6 +47,9 @@ extension Tensor {
         if let weight {
             precondition(weight.shape == [c], "nll_loss: weight of shape \(weight.shape) for \(c) classes")
         }
+        if weight == nil && s == 1 && reduction != .none {
+            return nllLossRows(target: target, ignoreIndex: ignoreIndex, reduction: reduction, n: n, c: c)
+        }
         let t = target.integers
         for v in t where v != ignoreIndex {
             precondition(v >= 0 && v < c, "nll_loss: target \(v) is out of bounds for \(c) classes")
@@ -93,6 +96,44 @@ extension Tensor {
                             p[(i * c + t[i * s + j]) * s + j] = T(coef[i * s + j] * gi)
                         }
                     }
+                }
+            }
+            if dt == .float32 { fill(Float.self) } else { fill(Double.self) }
+            return [dx]
+        }
+    }
+
+    /// `nllLoss` without weights on (N, C) or (C) input with `sum` or `mean`: the same arithmetic
+    /// in the same order, read straight from the buffers, with no per-call arrays (small-work fast path).
+    private func nllLossRows(target: Tensor, ignoreIndex: Int, reduction: Reduction, n: Int, c: Int) -> Tensor {
+        let tp = target.storage.pointer(Int64.self)
+        for i in 0..<n where Int(tp[i]) != ignoreIndex {
+            let v = Int(tp[i])
+            precondition(v >= 0 && v < c, "nll_loss: target \(v) is out of bounds for \(c) classes")
+        }
+        var total = 0.0, wsum = 0.0
+        func pick<T: FloatElement>(_: T.Type) {
+            let x = storage.pointer(T.self)
+            for i in 0..<n {
+                let ti = Int(tp[i])
+                if ti == ignoreIndex { continue }
+                total += -1 * Double(x[i * c + ti])
+                wsum += 1
+            }
+        }
+        if dtype == .float32 { pick(Float.self) } else { pick(Double.self) }
+        let out = Tensor(scalar: reduction == .sum ? total : total / wsum, dtype: dtype)
+        guard Tensor.recordsGrad(self) else { return out }
+        let inShape = shape, dt = dtype, targets = target.detached()
+        return out.recorded("NllLossBackward0", formula: "dx[i, t_i] = -w[t_i] * G, divided by sum_i w[t_i] for mean (no weights: dx = -onehot * G / N)",
+                            self, saves: true) { g in
+            let g0 = g.dtype == .float32 ? Double(g.storage.pointer(Float.self)[0]) : g.storage.pointer(Double.self)[0]
+            let gi = reduction == .sum ? g0 : g0 / wsum
+            let tp = targets.storage.pointer(Int64.self)
+            var dx = Tensor(shape: inShape, dtype: dt, zeroed: true)
+            func fill<T: FloatElement>(_: T.Type) {
+                dx.withMutablePointer(T.self) { p in
+                    for i in 0..<n where Int(tp[i]) != ignoreIndex { p[i * c + Int(tp[i])] = T(-1 * gi) }
                 }
             }
             if dt == .float32 { fill(Float.self) } else { fill(Double.self) }
