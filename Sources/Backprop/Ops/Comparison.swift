@@ -35,7 +35,7 @@ extension Tensor {
         let (a, b) = (detached(), other.detached())
         let (na, nb) = (node != nil, other.node != nil)
         return out.recorded("MaximumBackward0", formula: "da = G * ((a > b) + (a == b) / 2), db = G * ((b > a) + (a == b) / 2)",
-                            inputs: [self, other], saves: true) { g in
+                            self, other, saves: true) { g in
             [na ? (g * Tensor.zip(a, b, GreaterShareF.self, op: "maximum")).sumTo(a.shape) : nil,
              nb ? (g * Tensor.zip(b, a, GreaterShareF.self, op: "maximum")).sumTo(b.shape) : nil]
         }
@@ -50,7 +50,7 @@ extension Tensor {
         let (a, b) = (detached(), other.detached())
         let (na, nb) = (node != nil, other.node != nil)
         return out.recorded("MinimumBackward0", formula: "da = G * ((a < b) + (a == b) / 2), db = G * ((b < a) + (a == b) / 2)",
-                            inputs: [self, other], saves: true) { g in
+                            self, other, saves: true) { g in
             [na ? (g * Tensor.zip(a, b, LessShareF.self, op: "minimum")).sumTo(a.shape) : nil,
              nb ? (g * Tensor.zip(b, a, LessShareF.self, op: "minimum")).sumTo(b.shape) : nil]
         }
@@ -73,7 +73,7 @@ extension Tensor {
         if let hi { out = Tensor.zip(out, hi, ClampHighF.self, op: "clamp") }
         guard Tensor.recordsGrad(self) else { return out }
         let x = detached()
-        return out.recorded("ClampBackward1", formula: "dx = G * (min < x < max)", inputs: [self], saves: true) { g in
+        return out.recorded("ClampBackward1", formula: "dx = G * (min < x < max)", self, saves: true) { g in
             var r = g
             if let lo { r = r * Tensor.zip(x, lo, GreaterMaskF.self, op: "clamp") }
             if let hi { r = r * Tensor.zip(x, hi, LessMaskF.self, op: "clamp") }

@@ -69,7 +69,7 @@ extension Tensor {
         guard Tensor.recordsGrad(self) else { return out }
         let inShape = shape
         return out.recorded("NarrowBackward0", formula: "dx = G placed at [start, start + length) along dim, 0 elsewhere",
-                            inputs: [self], saves: false) { g in
+                            self, saves: false) { g in
             [Tensor.scatterAdding(g, offsets: offsets, into: inShape)]
         }
     }
@@ -182,7 +182,7 @@ extension Tensor {
         guard Tensor.recordsGrad(self) else { return out }
         let inShape = shape
         return out.recorded("IndexSelectBackward0", formula: "dx = zeros; dx[index[j]] += G[j] along dim",
-                            inputs: [self], saves: true) { g in
+                            self, saves: true) { g in
             [Tensor.scatterAdding(g, offsets: offsets, into: inShape)]
         }
     }
@@ -223,7 +223,7 @@ extension Tensor {
         guard Tensor.recordsGrad(self) else { return out }
         let inShape = shape
         return out.recorded("GatherBackward0", formula: "dx = zeros; dx[..., index[p], ...] += G[p] (scatter_add along dim)",
-                            inputs: [self], saves: true) { g in
+                            self, saves: true) { g in
             [Tensor.scatterAdding(g, offsets: offsets, into: inShape)]
         }
     }

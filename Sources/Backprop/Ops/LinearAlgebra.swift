@@ -31,7 +31,7 @@ extension Tensor {
         guard Tensor.recordsGrad(self, other) else { return out }
         let (a, b) = (detached(), other.detached())
         let (na, nb) = (node != nil, other.node != nil)
-        return out.recorded("BmmBackward0", formula: "dA = G B^T, dB = A^T G (per batch)", inputs: [self, other], saves: true) { g in
+        return out.recorded("BmmBackward0", formula: "dA = G B^T, dB = A^T G (per batch)", self, other, saves: true) { g in
             [na ? Tensor.gemm(g, false, b, true, batch: bs, m: m, n: k, k: n, outShape: a.shape) : nil,
              nb ? Tensor.gemm(a, true, g, false, batch: bs, m: k, n: n, k: m, outShape: b.shape) : nil]
         }

@@ -80,7 +80,7 @@ extension Tensor {
         guard Tensor.recordsGrad(self) else { return out }
         let inShape = shape, dt = dtype
         return out.recorded("NllLossBackward0", formula: "dx[i, t_i] = -w[t_i] * G, divided by sum_i w[t_i] for mean (no weights: dx = -onehot * G / N)",
-                            inputs: [self], saves: true) { g in
+                            self, saves: true) { g in
             let gs = g.scalars
             var dx = Tensor(shape: inShape, dtype: dt, zeroed: true)
             func fill<T: FloatElement>(_: T.Type) {

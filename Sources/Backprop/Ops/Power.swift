@@ -22,7 +22,7 @@ extension Tensor {
         let out = Tensor.zip(self, e, PowF.self, op: "pow")
         guard Tensor.recordsGrad(self) else { return out }
         let x = detached()
-        return out.recorded("PowBackward0", formula: "dx = G * e * x^(e-1) (0 when e == 0)", inputs: [self], saves: true) { g in
+        return out.recorded("PowBackward0", formula: "dx = G * e * x^(e-1) (0 when e == 0)", self, saves: true) { g in
             [g * Tensor.zip(x, e, PowGradBaseF.self, op: "pow")]
         }
     }
@@ -37,7 +37,7 @@ extension Tensor {
         let (x, y) = (detached(), exponent.detached())
         let (nx, ny) = (node != nil, exponent.node != nil)
         return out.recorded("PowBackward1", formula: "dx = G * y * x^(y-1), dy = G * x^y * log(x)",
-                            inputs: [self, exponent], saves: true) { g in
+                            self, exponent, saves: true) { g in
             [nx ? (g * Tensor.zip(x, y, PowGradBaseF.self, op: "pow")).sumTo(x.shape) : nil,
              ny ? (g * Tensor.zip(x, y, PowGradExponentF.self, op: "pow")).sumTo(y.shape) : nil]
         }

@@ -58,7 +58,7 @@ extension Tensor {
         guard Tensor.recordsGrad(self) else { return out }
         let (s, ks) = (shape, keep.shape)
         return out.recorded(dims.isEmpty ? "SumBackward0" : "SumBackward1", formula: "dx = G broadcast to x.shape",
-                            inputs: [self], saves: false) { g in
+                            self, saves: false) { g in
             [g.withShape(ks).broadcast(to: s, op: "sum")]
         }
     }
@@ -78,7 +78,7 @@ extension Tensor {
         guard Tensor.recordsGrad(self) else { return out.detached() }
         let (s, ks) = (shape, reducedShape(ds, keepDim: true))
         return out.detached().recorded(dims.isEmpty ? "MeanBackward0" : "MeanBackward1", formula: "dx = G / n broadcast to x.shape",
-                                       inputs: [self], saves: false) { g in
+                                       self, saves: false) { g in
             [(g / Double(n)).withShape(ks).broadcast(to: s, op: "mean")]
         }
     }
@@ -108,7 +108,7 @@ extension Tensor {
         if Tensor.recordsGrad(self) {
             let (s, ks) = (shape, keep)
             v = v.recorded("MaxBackward0", formula: "dx = G at the index of the maximum, 0 elsewhere",
-                           inputs: [self], saves: true) { g in
+                           self, saves: true) { g in
                 [Tensor.scatterAlong(g.withShape(ks), indices: indices, dim: d, shape: s)]
             }
         }
@@ -141,7 +141,7 @@ extension Tensor {
         guard Tensor.recordsGrad(self) else { return out }
         let x = detached()
         return out.recorded("AmaxBackward0", formula: "dx = G * (x == max) / count(x == max)",
-                            inputs: [self], saves: true) { g in
+                            self, saves: true) { g in
             let mask = Tensor.equalMask(x, keep)
             let counts = mask.rawSum(ds)
             return [g.withShape(keepShape) * mask / counts]
@@ -167,7 +167,7 @@ extension Tensor {
         let out = keep.withShape(reducedShape(ds, keepDim: keepDim))
         guard Tensor.recordsGrad(self) else { return out }
         return out.recorded("LogsumexpBackward0", formula: "dx = G * exp(x - logsumexp(x))",
-                            inputs: [self], saves: true) { g in
+                            self, saves: true) { g in
             [g.withShape(keepShape) * (x - keep).exp()]
         }
     }

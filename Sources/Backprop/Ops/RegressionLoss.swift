@@ -54,7 +54,7 @@ extension Tensor {
         guard Tensor.recordsGrad(self, target) else { return out }
         let (nx, ny) = (node != nil, target.node != nil)
         return out.recorded("MseLossBackward0", formula: "dx = G * 2 * (x - y) / n (mean), dy = -dx",
-                            inputs: [self, target], saves: true) { g in
+                            self, target, saves: true) { g in
             let dx = Tensor.spreadLossGradient(g, reduction, shape: s) * diff * 2.0
             return [nx ? dx.sumTo(x.shape) : nil, ny ? (-dx).sumTo(y.shape) : nil]
         }
@@ -71,7 +71,7 @@ extension Tensor {
         guard Tensor.recordsGrad(self, target) else { return out }
         let (nx, ny) = (node != nil, target.node != nil)
         return out.recorded("L1LossBackward0", formula: "dx = G * sign(x - y) / n (mean), dy = -dx",
-                            inputs: [self, target], saves: true) { g in
+                            self, target, saves: true) { g in
             let dx = Tensor.spreadLossGradient(g, reduction, shape: s) * diff.map(SignF.self, op: "l1_loss")
             return [nx ? dx.sumTo(x.shape) : nil, ny ? (-dx).sumTo(y.shape) : nil]
         }
@@ -102,7 +102,7 @@ extension Tensor {
         let (nx, ny) = (node != nil, target.node != nil)
         return out.recorded("BinaryCrossEntropyBackward0",
                             formula: "dx = G * w * (x - y) / max(x * (1 - x), 1e-12), dy = G * w * (log(1 - x) - log(x))",
-                            inputs: [self, target], saves: true) { g in
+                            self, target, saves: true) { g in
             var gs = Tensor.spreadLossGradient(g, reduction, shape: s)
             if let w { gs = gs * w }
             return [nx ? gs * (x - y) / ((1 - x) * x).map(BCEFloorF.self, op: "binary_cross_entropy") : nil,
@@ -138,7 +138,7 @@ extension Tensor {
         let (nx, ny) = (node != nil, target.node != nil)
         return out.recorded("BinaryCrossEntropyWithLogitsBackward0",
                             formula: "dx = G * w * ((p * y + 1 - y) * sigmoid(x) - p * y), dy = G * w * (logsigmoid(-x) - p * logsigmoid(x))",
-                            inputs: [self, target], saves: true) { g in
+                            self, target, saves: true) { g in
             var gs = Tensor.spreadLossGradient(g, reduction, shape: s)
             if let w { gs = gs * w }
             var dx: Tensor? = nil, dy: Tensor? = nil

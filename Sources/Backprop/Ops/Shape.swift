@@ -8,7 +8,7 @@ extension Tensor {
         let out = withShape(target)
         guard Tensor.recordsGrad(self) else { return out }
         let s = shape
-        return out.recorded("ViewBackward0", formula: "dx = reshape(G, x.shape)", inputs: [self], saves: false) { g in
+        return out.recorded("ViewBackward0", formula: "dx = reshape(G, x.shape)", self, saves: false) { g in
             [g.reshape(s)]
         }
     }
@@ -67,7 +67,7 @@ extension Tensor {
         guard Tensor.recordsGrad(self) else { return out }
         var inverse = [Int](repeating: 0, count: rank)
         for (i, p) in perm.enumerated() { inverse[p] = i }
-        return out.recorded("PermuteBackward0", formula: "dx = permute(G, inverse(dims))", inputs: [self], saves: false) { g in
+        return out.recorded("PermuteBackward0", formula: "dx = permute(G, inverse(dims))", self, saves: false) { g in
             [g.permute(inverse)]
         }
     }
@@ -119,7 +119,7 @@ extension Tensor {
         }
         guard Tensor.recordsGrad(self) else { return out }
         let s = shape
-        return out.recorded("ExpandBackward0", formula: "dx = G summed over the expanded dims", inputs: [self], saves: false) { g in
+        return out.recorded("ExpandBackward0", formula: "dx = G summed over the expanded dims", self, saves: false) { g in
             [g.sumTo(s)]
         }
     }

@@ -13,7 +13,7 @@ extension Tensor {
         guard Tensor.recordsGrad(self) else { return out }
         let y = out.detached()
         return out.recorded("SoftmaxBackward0", formula: "dx = y * (G - sum(G * y, dim)), y = softmax(x)",
-                            inputs: [self], saves: true) { g in
+                            self, saves: true) { g in
             [Tensor.softmaxBackward(y: y, g: g, dim: d, log: false)]
         }
     }
@@ -27,7 +27,7 @@ extension Tensor {
         guard Tensor.recordsGrad(self) else { return out }
         let y = out.detached()
         return out.recorded("LogSoftmaxBackward0", formula: "dx = G - softmax(x) * sum(G, dim)",
-                            inputs: [self], saves: true) { g in
+                            self, saves: true) { g in
             [Tensor.softmaxBackward(y: y, g: g, dim: d, log: true)]
         }
     }

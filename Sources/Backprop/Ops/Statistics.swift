@@ -23,7 +23,7 @@ extension Tensor {
         let out = withNoGrad { (centered * centered).rawSum(ds) / denominator }.withShape(reducedShape(ds, keepDim: keepDim))
         guard Tensor.recordsGrad(self) else { return out }
         return out.recorded("VarBackward0", formula: "dx = G * 2 * (x - mean) / (n - correction)",
-                            inputs: [self], saves: true) { g in
+                            self, saves: true) { g in
             [g.withShape(keepShape) * (centered * (2 / denominator))]
         }
     }

@@ -23,7 +23,7 @@ extension Tensor {
         let out = map(ExpF.self, op: "exp")
         guard Tensor.recordsGrad(self) else { return out }
         let y = out.detached()
-        return out.recorded("ExpBackward0", formula: "dx = G * exp(x)", inputs: [self], saves: true) { g in [g * y] }
+        return out.recorded("ExpBackward0", formula: "dx = G * exp(x)", self, saves: true) { g in [g * y] }
     }
 
     /// Natural logarithm elementwise. Backward: dx = G / x.
@@ -31,7 +31,7 @@ extension Tensor {
         let out = map(LogF.self, op: "log")
         guard Tensor.recordsGrad(self) else { return out }
         let x = detached()
-        return out.recorded("LogBackward0", formula: "dx = G / x", inputs: [self], saves: true) { g in [g / x] }
+        return out.recorded("LogBackward0", formula: "dx = G / x", self, saves: true) { g in [g / x] }
     }
 
     /// max(x, 0) elementwise. Backward: dx = G * (x > 0) (0 at x = 0, as PyTorch).
@@ -39,7 +39,7 @@ extension Tensor {
         let out = map(ReluF.self, op: "relu")
         guard Tensor.recordsGrad(self) else { return out }
         let y = out.detached()
-        return out.recorded("ReluBackward0", formula: "dx = G * (x > 0)", inputs: [self], saves: true) { g in
+        return out.recorded("ReluBackward0", formula: "dx = G * (x > 0)", self, saves: true) { g in
             [g.shape == y.shape && g.dtype == y.dtype ? Tensor.zip(g, y, ReluGradF.self, op: "relu_backward")
                                                       : g * y.map(PositiveMaskF.self, op: "relu")]
         }
@@ -50,7 +50,7 @@ extension Tensor {
         let out = map(SigmoidF.self, op: "sigmoid")
         guard Tensor.recordsGrad(self) else { return out }
         let y = out.detached()
-        return out.recorded("SigmoidBackward0", formula: "dx = G * y * (1 - y), y = sigmoid(x)", inputs: [self], saves: true) { g in
+        return out.recorded("SigmoidBackward0", formula: "dx = G * y * (1 - y), y = sigmoid(x)", self, saves: true) { g in
             [g * y * (1 - y)]
         }
     }
@@ -60,7 +60,7 @@ extension Tensor {
         let out = map(TanhF.self, op: "tanh")
         guard Tensor.recordsGrad(self) else { return out }
         let y = out.detached()
-        return out.recorded("TanhBackward0", formula: "dx = G * (1 - y^2), y = tanh(x)", inputs: [self], saves: true) { g in
+        return out.recorded("TanhBackward0", formula: "dx = G * (1 - y^2), y = tanh(x)", self, saves: true) { g in
             [g * (1 - y * y)]
         }
     }
@@ -72,7 +72,7 @@ extension Tensor {
         let out = converted(to: target)
         guard Tensor.recordsGrad(self), target.isFloatingPoint else { return out }
         let source = dtype
-        return out.recorded("ToCopyBackward0", formula: "dx = G (in the input's dtype)", inputs: [self], saves: false) { g in
+        return out.recorded("ToCopyBackward0", formula: "dx = G (in the input's dtype)", self, saves: false) { g in
             [g.converted(to: source)]
         }
     }
@@ -130,7 +130,7 @@ extension Tensor {
         let out = map(SqrtF.self, op: "sqrt")
         guard Tensor.recordsGrad(self) else { return out }
         let y = out.detached()
-        return out.recorded("SqrtBackward0", formula: "dx = G / (2 * sqrt(x))", inputs: [self], saves: true) { g in
+        return out.recorded("SqrtBackward0", formula: "dx = G / (2 * sqrt(x))", self, saves: true) { g in
             [g / (y * 2.0)]
         }
     }
@@ -140,7 +140,7 @@ extension Tensor {
         let out = map(AbsF.self, op: "abs")
         guard Tensor.recordsGrad(self) else { return out }
         let x = detached()
-        return out.recorded("AbsBackward0", formula: "dx = G * sign(x)", inputs: [self], saves: true) { g in
+        return out.recorded("AbsBackward0", formula: "dx = G * sign(x)", self, saves: true) { g in
             [g * x.map(SignF.self, op: "abs")]
         }
     }
@@ -154,13 +154,13 @@ extension Tensor {
         guard Tensor.recordsGrad(self) else { return out }
         let x = detached()
         if approximate == .none {
-            return out.recorded("GeluBackward0", formula: "dx = G * (Phi(x) + x * phi(x))", inputs: [self], saves: true) { g in
+            return out.recorded("GeluBackward0", formula: "dx = G * (Phi(x) + x * phi(x))", self, saves: true) { g in
                 [g * x.map(GeluGradF.self, op: "gelu")]
             }
         }
         return out.recorded("GeluBackward0",
                             formula: "dx = G * (0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)), t = tanh(sqrt(2/pi) (x + 0.044715 x^3))",
-                            inputs: [self], saves: true) { g in
+                            self, saves: true) { g in
             [g * x.map(GeluTanhGradF.self, op: "gelu")]
         }
     }
