@@ -36,6 +36,18 @@ public final class GradNode: @unchecked Sendable {
         }
     }
 
+    /// Puts the input nodes that have inputs of their own on `stack` (a node without inputs dies at
+    /// once when released), then forgets all inputs (only while the node is being freed).
+    private func moveInputs(into stack: inout [GradNode]) {
+        if inputCount <= 2 {
+            if let a = input0, a.inputCount > 0 { stack.append(a) }
+            if let b = input1, b.inputCount > 0 { stack.append(b) }
+        } else {
+            for case let x? in moreInputs where x.inputCount > 0 { stack.append(x) }
+        }
+        dropInputs()
+    }
+
     /// Forgets the inputs (only while the node is being freed).
     private func dropInputs() {
         input0 = nil; input1 = nil; moreInputs = []; inputCount = 0
@@ -117,13 +129,11 @@ public final class GradNode: @unchecked Sendable {
             let sole1 = isKnownUniquelyReferenced(&input1) && input1!.inputCount > 0
             if !sole0 && !sole1 { return }
         }
-        var pending = inputs.compactMap { $0 }
-        dropInputs()
+        var pending: [GradNode] = []
+        pending.reserveCapacity(16)
+        moveInputs(into: &pending)
         while var n = pending.popLast() {
-            if isKnownUniquelyReferenced(&n) {
-                pending.append(contentsOf: n.inputs.compactMap { $0 })
-                n.dropInputs()
-            }
+            if isKnownUniquelyReferenced(&n) { n.moveInputs(into: &pending) }
             // `n` is released here; when it was the last reference its deinit finds no inputs.
         }
     }
