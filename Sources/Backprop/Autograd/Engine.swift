@@ -66,7 +66,8 @@ enum Engine {
                 input.dependencies += 1
             }
         }
-        let captureIDs = Set(capture.map(ObjectIdentifier.init))
+        // (Set(of an empty array) still allocates storage: keep the empty singleton when nothing is captured.)
+        let captureIDs: Set<ObjectIdentifier> = capture.isEmpty ? [] : Set(capture.map(ObjectIdentifier.init))
         var captured: [ObjectIdentifier: Tensor] = [:]
 
         // 2. Kahn's algorithm: a node runs once every path into it has delivered its gradient.
