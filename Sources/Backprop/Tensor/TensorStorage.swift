@@ -6,8 +6,9 @@ public struct TensorStorageHeader {
     let count: Int
     /// The elements: the object's own tail for small buffers, a separate allocation for large ones.
     let raw: UnsafeMutableRawPointer
-    /// Whether `raw` is a separate allocation that `deinit` frees.
-    let ownsSeparateBuffer: Bool
+    /// Whether `raw` is a separate allocation that `deinit` frees (an `Int`, not a `Bool`, so that
+    /// the header is 32 bytes and the tail starts 48 bytes into the object: 16-byte aligned).
+    let ownsSeparateBuffer: Int
 }
 
 /// A flat buffer of elements of one `DType` (64-byte aligned from 4 KiB on).
@@ -18,7 +19,11 @@ public struct TensorStorageHeader {
 /// Buffers under 4 KiB live in the object itself (tail-allocated, 16-byte aligned), so a small
 /// tensor's storage costs one allocation, not two; larger ones are allocated separately with the
 /// alignment the kernels want (see `allocate`).
-public final class TensorStorage: ManagedBuffer<TensorStorageHeader, SIMD4<Float>>, @unchecked Sendable {
+///
+/// The tail elements are declared as `UInt64` (8-byte alignment): with a 16-byte aligned element
+/// type the runtime allocates the object with `posix_memalign`, which costs more than the malloc
+/// it saves. The 16-byte alignment comes from malloc's and the 32-byte header's (checked in `make`).
+public final class TensorStorage: ManagedBuffer<TensorStorageHeader, UInt64>, @unchecked Sendable {
     /// Largest byte count stored in the object's tail.
     static let inlineLimit = 4096
 
@@ -26,18 +31,19 @@ public final class TensorStorage: ManagedBuffer<TensorStorageHeader, SIMD4<Float
     static func make(dtype: DType, count: Int, zeroed: Bool = true) -> TensorStorage {
         let bytes = max(count * dtype.byteSize, 8)
         if bytes < inlineLimit {
-            let words = (bytes + 15) >> 4
+            let words = (bytes + 7) >> 3
             let s = unsafeDowncast(TensorStorage.create(minimumCapacity: words) { buffer in
                 let raw = buffer.withUnsafeMutablePointerToElements { UnsafeMutableRawPointer($0) }
-                return TensorStorageHeader(dtype: dtype, count: count, raw: raw, ownsSeparateBuffer: false)
+                return TensorStorageHeader(dtype: dtype, count: count, raw: raw, ownsSeparateBuffer: 0)
             }, to: TensorStorage.self)
+            assert(Int(bitPattern: s.raw) & 15 == 0, "TensorStorage: tail buffer not 16-byte aligned")
             if zeroed { s.raw.initializeMemory(as: UInt8.self, repeating: 0, count: bytes) }
             return s
         }
         let raw = TensorStorage.allocate(bytes)
         if zeroed { raw.initializeMemory(as: UInt8.self, repeating: 0, count: bytes) }
         return unsafeDowncast(TensorStorage.create(minimumCapacity: 0) { _ in
-            TensorStorageHeader(dtype: dtype, count: count, raw: raw, ownsSeparateBuffer: true)
+            TensorStorageHeader(dtype: dtype, count: count, raw: raw, ownsSeparateBuffer: 1)
         }, to: TensorStorage.self)
     }
 
@@ -68,7 +74,7 @@ public final class TensorStorage: ManagedBuffer<TensorStorageHeader, SIMD4<Float
     static let hugeThreshold = 4 << 20
 
     deinit {
-        withUnsafeMutablePointerToHeader { if $0.pointee.ownsSeparateBuffer { $0.pointee.raw.deallocate() } }
+        withUnsafeMutablePointerToHeader { if $0.pointee.ownsSeparateBuffer != 0 { $0.pointee.raw.deallocate() } }
     }
 
     @inline(__always)
