@@ -120,46 +120,56 @@ enum BuiltinGemm {
     @inline(__always)
     static func callNarrow<T: FloatElement>(m: Int, n: Int, k: Int, _ a: UnsafePointer<T>, _ lda: Int, _ transA: Bool,
                                             _ b: UnsafePointer<T>, _ transB: Bool, _ c: UnsafeMutablePointer<T>) {
-        let ta: Int32 = transA ? 1 : 0, tb: Int32 = transB ? 1 : 0, ldb = transB ? k : n
-        if T.self == Float.self {
-            let (a, b, c) = (UnsafeRawPointer(a).assumingMemoryBound(to: Float.self), UnsafeRawPointer(b).assumingMemoryBound(to: Float.self),
-                             UnsafeMutableRawPointer(c).assumingMemoryBound(to: Float.self))
-            if hasAVX2FMA { bp_sgemm_avx2_narrow(m, n, k, a, lda, ta, b, ldb, tb, c, n) } else { bp_sgemm_generic_narrow(m, n, k, a, lda, ta, b, ldb, tb, c, n) }
-        } else {
-            let (a, b, c) = (UnsafeRawPointer(a).assumingMemoryBound(to: Double.self), UnsafeRawPointer(b).assumingMemoryBound(to: Double.self),
-                             UnsafeMutableRawPointer(c).assumingMemoryBound(to: Double.self))
-            if hasAVX2FMA { bp_dgemm_avx2_narrow(m, n, k, a, lda, ta, b, ldb, tb, c, n) } else { bp_dgemm_generic_narrow(m, n, k, a, lda, ta, b, ldb, tb, c, n) }
-        }
+        CGemm.narrow.run(m: m, n: n, k: k, a, lda, transA, b, transB ? k : n, transB, c)
     }
 
     /// The unpacked loops (C), for small and thin products.
     @inline(__always)
     static func callSmall<T: FloatElement>(m: Int, n: Int, k: Int, _ a: UnsafePointer<T>, _ lda: Int, _ transA: Bool,
                                            _ b: UnsafePointer<T>, _ ldb: Int, _ transB: Bool, _ c: UnsafeMutablePointer<T>) {
-        let ta: Int32 = transA ? 1 : 0, tb: Int32 = transB ? 1 : 0
-        if T.self == Float.self {
-            let (a, b, c) = (UnsafeRawPointer(a).assumingMemoryBound(to: Float.self), UnsafeRawPointer(b).assumingMemoryBound(to: Float.self),
-                             UnsafeMutableRawPointer(c).assumingMemoryBound(to: Float.self))
-            if hasAVX2FMA { bp_sgemm_avx2_small(m, n, k, a, lda, ta, b, ldb, tb, c, n) } else { bp_sgemm_generic_small(m, n, k, a, lda, ta, b, ldb, tb, c, n) }
-        } else {
-            let (a, b, c) = (UnsafeRawPointer(a).assumingMemoryBound(to: Double.self), UnsafeRawPointer(b).assumingMemoryBound(to: Double.self),
-                             UnsafeMutableRawPointer(c).assumingMemoryBound(to: Double.self))
-            if hasAVX2FMA { bp_dgemm_avx2_small(m, n, k, a, lda, ta, b, ldb, tb, c, n) } else { bp_dgemm_generic_small(m, n, k, a, lda, ta, b, ldb, tb, c, n) }
-        }
+        CGemm.small.run(m: m, n: n, k: k, a, lda, transA, b, ldb, transB, c)
     }
 
     @inline(__always)
     static func call<T: FloatElement>(m: Int, n: Int, k: Int, _ a: UnsafePointer<T>, _ lda: Int, _ transA: Bool,
                                       _ b: UnsafePointer<T>, _ ldb: Int, _ transB: Bool, _ c: UnsafeMutablePointer<T>) {
+        CGemm.blocked.run(m: m, n: n, k: k, a, lda, transA, b, ldb, transB, c)
+    }
+}
+
+/// One family of the C matrix kernels (blocked, small, narrow): C += A B with the same arguments
+/// in all twelve, each built for AVX2+FMA and portably; `run` picks by element type and CPU.
+struct CGemm {
+    typealias F32 = @convention(c) (Int, Int, Int, UnsafePointer<Float>?, Int, Int32,
+                                    UnsafePointer<Float>?, Int, Int32, UnsafeMutablePointer<Float>?, Int) -> Void
+    typealias F64 = @convention(c) (Int, Int, Int, UnsafePointer<Double>?, Int, Int32,
+                                    UnsafePointer<Double>?, Int, Int32, UnsafeMutablePointer<Double>?, Int) -> Void
+    let f32: F32, f64: F64
+
+    init(avx2: (F32, F64), generic: (F32, F64)) {
+        (f32, f64) = BuiltinGemm.hasAVX2FMA ? avx2 : generic
+    }
+
+    static let blocked = CGemm(avx2: (bp_sgemm_avx2, bp_dgemm_avx2), generic: (bp_sgemm_generic, bp_dgemm_generic))
+    static let small = CGemm(avx2: (bp_sgemm_avx2_small, bp_dgemm_avx2_small),
+                             generic: (bp_sgemm_generic_small, bp_dgemm_generic_small))
+    static let narrow = CGemm(avx2: (bp_sgemm_avx2_narrow, bp_dgemm_avx2_narrow),
+                              generic: (bp_sgemm_generic_narrow, bp_dgemm_generic_narrow))
+
+    /// C (ldc = n) += A B.
+    @inline(__always)
+    func run<T: FloatElement>(m: Int, n: Int, k: Int, _ a: UnsafePointer<T>, _ lda: Int, _ transA: Bool,
+                              _ b: UnsafePointer<T>, _ ldb: Int, _ transB: Bool, _ c: UnsafeMutablePointer<T>) {
         let ta: Int32 = transA ? 1 : 0, tb: Int32 = transB ? 1 : 0
         if T.self == Float.self {
-            let (a, b, c) = (UnsafeRawPointer(a).assumingMemoryBound(to: Float.self), UnsafeRawPointer(b).assumingMemoryBound(to: Float.self),
-                             UnsafeMutableRawPointer(c).assumingMemoryBound(to: Float.self))
-            if hasAVX2FMA { bp_sgemm_avx2(m, n, k, a, lda, ta, b, ldb, tb, c, n) } else { bp_sgemm_generic(m, n, k, a, lda, ta, b, ldb, tb, c, n) }
+            f32(m, n, k, UnsafeRawPointer(a).assumingMemoryBound(to: Float.self), lda, ta,
+                UnsafeRawPointer(b).assumingMemoryBound(to: Float.self), ldb, tb,
+                UnsafeMutableRawPointer(c).assumingMemoryBound(to: Float.self), n)
         } else {
-            let (a, b, c) = (UnsafeRawPointer(a).assumingMemoryBound(to: Double.self), UnsafeRawPointer(b).assumingMemoryBound(to: Double.self),
-                             UnsafeMutableRawPointer(c).assumingMemoryBound(to: Double.self))
-            if hasAVX2FMA { bp_dgemm_avx2(m, n, k, a, lda, ta, b, ldb, tb, c, n) } else { bp_dgemm_generic(m, n, k, a, lda, ta, b, ldb, tb, c, n) }
+            f64(m, n, k, UnsafeRawPointer(a).assumingMemoryBound(to: Double.self), lda, ta,
+                UnsafeRawPointer(b).assumingMemoryBound(to: Double.self), ldb, tb,
+                UnsafeMutableRawPointer(c).assumingMemoryBound(to: Double.self), n)
         }
     }
 }
+
