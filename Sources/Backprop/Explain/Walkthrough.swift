@@ -101,7 +101,7 @@ public struct NotebookRun {
                 (xs, ts) = (x, target)
             } else {
                 let r = k % n
-                xs = Tensor(Array(x.scalars[(r * x.shape[1])..<((r + 1) * x.shape[1])]), shape: [1, x.shape[1]], dtype: x.dtype)
+                xs = x.detached().selectingRows([r])
                 ts = Tensor(indices: [tgt[r]])
             }
             let step = NotebookStep(W: W, b: b, x: xs, target: ts, lr: lr)
