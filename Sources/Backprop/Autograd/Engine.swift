@@ -1,3 +1,4 @@
+import Foundation
 import Synchronization
 
 /// An error of the autograd engine, with PyTorch's wording.
@@ -42,26 +43,30 @@ enum Engine {
     ///   - accumulate: add the gradients into the leaves' `.grad` (false for `gradients(of:wrt:)`).
     ///   - capture: nodes whose total incoming gradient is returned.
     ///   - observe: called for each node in the order visited.
+    ///
+    /// The walk holds the nodes without reference counting (`Unmanaged`): every node is kept alive by
+    /// `root`, which the caller holds, through the input edges that nothing here removes. The work
+    /// arrays are kept per thread between passes, so a small backward allocates none.
     static func run(root: GradNode, seed: Tensor, retainGraph: Bool, accumulate: Bool,
                     capture: [GradNode] = [], observe: ((BackwardStep) -> Void)? = nil) throws -> [ObjectIdentifier: Tensor] {
+        let scratch = Scratch.take()
+        defer { Scratch.giveBack(scratch) }
         // 1. Discover the graph and count how many edges reach each node (explicit stack, no recursion).
-        var order: [GradNode] = []
-        order.reserveCapacity(16)
-        var stack: [GradNode] = []
-        stack.reserveCapacity(16)
-        stack.append(root)
-        root.dependencies = 0
         let mark = pass.add(1, ordering: .relaxed).newValue
         root.visitMark = mark
-        while let n = stack.popLast() {
-            order.append(n)
+        root.dependencies = 0
+        scratch.work.append(Unmanaged.passUnretained(root))
+        while let u = scratch.work.popLast() {
+            scratch.order.append(u)
+            let n = u._withUnsafeGuaranteedRef { $0 }
             if n.released { throw AutogradError.secondBackward }
             for i in 0..<n.inputCount {
-                guard let input = n.input(i) else { continue }
+                guard let u = n.inputRef(i) else { continue }
+                let input = u._withUnsafeGuaranteedRef { $0 }
                 if input.visitMark != mark {
                     input.visitMark = mark
                     input.dependencies = 0
-                    stack.append(input)
+                    scratch.work.append(u)
                 }
                 input.dependencies += 1
             }
@@ -71,17 +76,18 @@ enum Engine {
         var captured: [ObjectIdentifier: Tensor] = [:]
 
         // 2. Kahn's algorithm: a node runs once every path into it has delivered its gradient.
-        defer { for n in order { n.pending = nil; n.dependencies = 0 } }
+        defer {
+            for u in scratch.order { u._withUnsafeGuaranteedRef { $0.pending = nil; $0.dependencies = 0 } }
+        }
         let gradWasEnabled = GradMode.isEnabled
         GradMode.set(enabled: false)
         defer { GradMode.set(enabled: gradWasEnabled) }
         root.pending = seed
-        var ready: [GradNode] = []
-        ready.reserveCapacity(16)
-        ready.append(root)
-        while let n = ready.popLast() {
-            let g = n.pending
-            n.pending = nil
+        scratch.work.append(Unmanaged.passUnretained(root))
+        while let u = scratch.work.popLast() {
+            let n = u._withUnsafeGuaranteedRef { $0 }
+            var g: Tensor? = nil
+            swap(&g, &n.pending)
             if let g, !capture.isEmpty, captureIDs.contains(ObjectIdentifier(n)) { captured[ObjectIdentifier(n)] = g }
             if n.isLeaf {
                 if let g {
@@ -97,18 +103,61 @@ enum Engine {
                 sent = rule(g)
                 observe?(BackwardStep(node: n, incoming: g, sent: sent))
             }
+            let count = sent.count
             for i in 0..<n.inputCount {
-                guard let input = n.input(i) else { continue }
-                if i < sent.count, let gi = sent[i] {
-                    input.pending = Engine.accumulated(&input.pending, gi)
+                guard let u = n.inputRef(i) else { continue }
+                let input = u._withUnsafeGuaranteedRef { $0 }
+                if i < count {
+                    // Moved out: a copy left in `sent` would keep the storage shared.
+                    var gi: Tensor? = nil
+                    swap(&gi, &sent[i])
+                    if let gi { input.pending = Engine.accumulated(&input.pending, gi) }
                 }
                 input.dependencies -= 1
-                if input.dependencies == 0 { ready.append(input) }
+                if input.dependencies == 0 { scratch.work.append(u) }
             }
         }
         if !retainGraph {
-            for n in order where n.savesTensors { n.backwardFn = nil; n.released = true }
+            for u in scratch.order {
+                u._withUnsafeGuaranteedRef { n in if n.savesTensors { n.backwardFn = nil; n.released = true } }
+            }
         }
         return captured
+    }
+
+    /// The engine's work arrays, one set per thread, taken out of thread-local storage while a pass
+    /// runs (a backward started inside a backward, from a rule or an observer, gets its own).
+    final class Scratch {
+        // Only the thread that took the scratch touches it: no dynamic exclusivity checks.
+        @exclusivity(unchecked) var order: [Unmanaged<GradNode>] = []
+        @exclusivity(unchecked) var work: [Unmanaged<GradNode>] = []
+
+        private static let key: pthread_key_t = {
+            var k = pthread_key_t()
+            pthread_key_create(&k) { p in
+                if let p { Unmanaged<Scratch>.fromOpaque(p).release() }
+            }
+            return k
+        }()
+
+        static func take() -> Scratch {
+            if let p = pthread_getspecific(key) {
+                pthread_setspecific(key, nil)
+                return Unmanaged<Scratch>.fromOpaque(p).takeRetainedValue()
+            }
+            let s = Scratch()
+            s.order.reserveCapacity(32)
+            s.work.reserveCapacity(32)
+            return s
+        }
+
+        static func giveBack(_ s: Scratch) {
+            // A pass over a very large graph does not keep its arrays for the rest of the thread's life.
+            if s.order.capacity > 1 << 16 { return }
+            s.order.removeAll(keepingCapacity: true)
+            s.work.removeAll(keepingCapacity: true)
+            if let old = pthread_getspecific(key) { Unmanaged<Scratch>.fromOpaque(old).release() }
+            pthread_setspecific(key, Unmanaged.passRetained(s).toOpaque())
+        }
     }
 }

@@ -36,14 +36,24 @@ public final class GradNode: @unchecked Sendable {
         }
     }
 
+    /// The node of input `i` (`i < inputCount`) without taking a reference: valid while this node
+    /// holds its inputs (for the backward engine's walk).
+    @inline(__always) func inputRef(_ i: Int) -> Unmanaged<GradNode>? {
+        if inputCount <= 2 {
+            if i == 0 { return input0.map { Unmanaged.passUnretained($0) } }
+            return input1.map { Unmanaged.passUnretained($0) }
+        }
+        return moreInputs[i].map { Unmanaged.passUnretained($0) }
+    }
+
     /// Puts the input nodes that have inputs of their own on `stack` (a node without inputs dies at
     /// once when released), then forgets all inputs (only while the node is being freed).
-    private func moveInputs(into stack: inout [GradNode]) {
+    private func moveInputs(into stack: inout TeardownStack) {
         if inputCount <= 2 {
-            if let a = input0, a.inputCount > 0 { stack.append(a) }
-            if let b = input1, b.inputCount > 0 { stack.append(b) }
+            if let a = input0, a.inputCount > 0 { stack.push(a) }
+            if let b = input1, b.inputCount > 0 { stack.push(b) }
         } else {
-            for case let x? in moreInputs where x.inputCount > 0 { stack.append(x) }
+            for case let x? in moreInputs where x.inputCount > 0 { stack.push(x) }
         }
         dropInputs()
     }
@@ -53,17 +63,17 @@ public final class GradNode: @unchecked Sendable {
         input0 = nil; input1 = nil; moreInputs = []; inputCount = 0
     }
     /// The rule: incoming gradient in, one gradient per input out (nil where none is needed).
-    var backwardFn: ((Tensor) -> [Tensor?])?
+    @exclusivity(unchecked) var backwardFn: ((Tensor) -> [Tensor?])?
     /// Whether the rule captured tensors that a backward without `retainGraph` frees.
     let savesTensors: Bool
     /// Set once a backward pass without `retainGraph` freed the saved tensors.
-    var released = false
+    @exclusivity(unchecked) var released = false
     /// The output's shape and dtype, to check and create incoming gradients.
     public let shape: [Int]
     public let dtype: DType
 
     /// For leaves: the accumulated gradient. For op nodes: the gradient kept by `retainGrad()`.
-    public internal(set) var grad: Tensor?
+    @exclusivity(unchecked) public internal(set) var grad: Tensor?
     /// Whether `grad` is kept for this non-leaf node.
     var retainsGrad = false
     /// Work fields of the backward engine. (Only the engine touches them, one access at a time:
@@ -129,10 +139,9 @@ public final class GradNode: @unchecked Sendable {
             let sole1 = isKnownUniquelyReferenced(&input1) && input1!.inputCount > 0
             if !sole0 && !sole1 { return }
         }
-        var pending: [GradNode] = []
-        pending.reserveCapacity(16)
+        var pending = TeardownStack()
         moveInputs(into: &pending)
-        while var n = pending.popLast() {
+        while var n = pending.pop() {
             if isKnownUniquelyReferenced(&n) { n.moveInputs(into: &pending) }
             // `n` is released here; when it was the last reference its deinit finds no inputs.
         }
@@ -142,3 +151,25 @@ public final class GradNode: @unchecked Sendable {
     public static var liveCount: Int { live.load(ordering: .relaxed) }
     static let live = Atomic<Int>(0)
 }
+
+/// The nodes still to free while a graph is torn down: the top in a field, the rest in an array that
+/// is only allocated when the graph branches (a chain of ops needs none).
+struct TeardownStack {
+    private var top: GradNode?
+    private var rest: [GradNode] = []
+
+    @inline(__always) mutating func push(_ n: GradNode) {
+        if let t = top { rest.append(t) }
+        top = n
+    }
+
+    @inline(__always) mutating func pop() -> GradNode? {
+        if top != nil {
+            var t: GradNode? = nil
+            swap(&t, &top)
+            return t
+        }
+        return rest.popLast()
+    }
+}
+

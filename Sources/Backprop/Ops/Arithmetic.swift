@@ -100,11 +100,11 @@ extension Tensor {
     @inline(__always)
     func scalarOp<F: BinaryFunction>(_ s: Double, _ f: F.Type, scalarFirst: Bool) -> Tensor? {
         guard node == nil || !GradMode.isEnabled, dtype.isFloatingPoint else { return nil }
-        var out = Tensor(shape: shape, dtype: dtype, zeroed: false)
+        let out = Tensor(shape: shape, dtype: dtype, zeroed: false)
         let n = count
         func run<T: FloatElement>(_: T.Type) {
             let c = T(s)
-            out.withMutablePointer(T.self) { o in withPointer(T.self) { x in
+            out.withFreshPointer(T.self) { o in withPointer(T.self) { x in
                 if scalarFirst { ElementwiseKernels.scalarFirst(c, x, o, n, f) } else { ElementwiseKernels.scalarSecond(x, c, o, n, f) }
             } }
         }
@@ -113,15 +113,20 @@ extension Tensor {
     }
 
     /// `self = self op b` in place (see the compound assignments); false when it cannot be done so.
+    /// When the storage is shared (a graph saved the old values, or another copy holds them), the
+    /// result goes into a new storage that this tensor alone takes: the others keep the old values.
     mutating func updateInPlace<F: BinaryFunction>(_ b: Tensor, _ f: F.Type) -> Bool {
         guard !Tensor.recordsGrad(self, b), node == nil || node!.isLeaf, dtype == b.dtype, dtype.isFloatingPoint,
-              b.shape == shape, isKnownUniquelyReferenced(&storage) else { return false }
+              b.shape == shape else { return false }
         let n = count
+        let target = isKnownUniquelyReferenced(&storage) ? storage : TensorStorage.make(dtype: dtype, count: n, zeroed: false)
         func run<T: FloatElement>(_: T.Type) {
-            let o = storage.pointer(T.self)
-            b.withPointer(T.self) { pb in ElementwiseKernels.zipSame(UnsafePointer(o), pb, o, n, f) }
+            b.withPointer(T.self) { pb in
+                ElementwiseKernels.zipSame(UnsafePointer(storage.pointer(T.self)), pb, target.pointer(T.self), n, f)
+            }
         }
         if dtype == .float32 { run(Float.self) } else { run(Double.self) }
+        storage = target
         return true
     }
 

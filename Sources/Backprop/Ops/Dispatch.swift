@@ -9,13 +9,13 @@ extension Tensor {
     /// A new tensor F(x) elementwise.
     func map<F: UnaryFunction>(_ f: F.Type, op: String) -> Tensor {
         requireFloat(op)
-        var out = Tensor(shape: shape, dtype: dtype, zeroed: false)
+        let out = Tensor(shape: shape, dtype: dtype, zeroed: false)
         let n = count
         switch dtype {
         case .float32:
-            out.withMutablePointer(Float.self) { o in withPointer(Float.self) { ElementwiseKernels.mapParallel($0, o, n, f) } }
+            out.withFreshPointer(Float.self) { o in withPointer(Float.self) { ElementwiseKernels.mapParallel($0, o, n, f) } }
         case .float64:
-            out.withMutablePointer(Double.self) { o in withPointer(Double.self) { ElementwiseKernels.mapParallel($0, o, n, f) } }
+            out.withFreshPointer(Double.self) { o in withPointer(Double.self) { ElementwiseKernels.mapParallel($0, o, n, f) } }
         case .int64: fatalError()
         }
         return out
@@ -31,14 +31,14 @@ extension Tensor {
             let wide: DType = (a.dtype == .float64 || b.dtype == .float64) ? .float64 : .float32
             return zip(a.to(wide), b.to(wide), f, op: op)
         }
-        var out = Tensor(shape: outShape, dtype: a.dtype, zeroed: false)
+        let out = Tensor(shape: outShape, dtype: a.dtype, zeroed: false)
         switch a.dtype {
         case .float32:
-            out.withMutablePointer(Float.self) { o in
+            out.withFreshPointer(Float.self) { o in
                 a.withPointer(Float.self) { pa in b.withPointer(Float.self) { pb in
                     ElementwiseKernels.zip(pa, a.shape, pb, b.shape, o, outShape, f) } } }
         case .float64:
-            out.withMutablePointer(Double.self) { o in
+            out.withFreshPointer(Double.self) { o in
                 a.withPointer(Double.self) { pa in b.withPointer(Double.self) { pb in
                     ElementwiseKernels.zip(pa, a.shape, pb, b.shape, o, outShape, f) } } }
         case .int64: fatalError()
@@ -49,7 +49,7 @@ extension Tensor {
     /// The values converted to another dtype (no autograd; see `to(_:)` for the differentiable one).
     func converted(to target: DType) -> Tensor {
         if target == dtype { return detached() }
-        var out = Tensor(shape: shape, dtype: target, zeroed: false)
+        let out = Tensor(shape: shape, dtype: target, zeroed: false)
         let n = count
         func copy<S, D>(_ src: UnsafePointer<S>, _ dst: UnsafeMutablePointer<D>, _ f: (S) -> D) {
             for i in 0..<n { dst[i] = f(src[i]) }

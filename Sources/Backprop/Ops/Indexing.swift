@@ -7,9 +7,9 @@ extension Tensor {
 
     /// A tensor of `shape` whose element i is this tensor's element at flat offset `offsets[i]` (any dtype).
     func taking(_ offsets: [Int], shape outShape: [Int]) -> Tensor {
-        var out = Tensor(shape: outShape, dtype: dtype, zeroed: false)
+        let out = Tensor(shape: outShape, dtype: dtype, zeroed: false)
         func copy<T>(_: T.Type) {
-            out.withMutablePointer(T.self) { o in withPointer(T.self) { x in
+            out.withFreshPointer(T.self) { o in withPointer(T.self) { x in
                 for i in offsets.indices { o[i] = x[offsets[i]] }
             } }
         }
@@ -23,9 +23,9 @@ extension Tensor {
 
     /// Zeros of `shape` with `g`'s element i added at flat offset `offsets[i]` (repeats accumulate).
     static func scatterAdding(_ g: Tensor, offsets: [Int], into shape: [Int]) -> Tensor {
-        var out = Tensor.zeros(shape, dtype: g.dtype)
+        let out = Tensor.zeros(shape, dtype: g.dtype)
         func add<T: FloatElement>(_: T.Type) {
-            out.withMutablePointer(T.self) { o in g.withPointer(T.self) { gp in
+            out.withFreshPointer(T.self) { o in g.withPointer(T.self) { gp in
                 for i in offsets.indices { o[offsets[i]] += gp[i] }
             } }
         }
@@ -104,12 +104,12 @@ extension Tensor {
         }
         var outShape = first.shape
         outShape[d] = ts.reduce(0) { $0 + $1.shape[d] }
-        var out = Tensor(shape: outShape, dtype: first.dtype, zeroed: false)
+        let out = Tensor(shape: outShape, dtype: first.dtype, zeroed: false)
         let outer = first.shape[..<d].reduce(1, *)
         let inner = first.shape[(d + 1)...].reduce(1, *)
         let rowOut = outShape[d] * inner
         func copy<T>(_: T.Type) {
-            out.withMutablePointer(T.self) { o in
+            out.withFreshPointer(T.self) { o in
                 var at = 0
                 for t in ts {
                     let row = t.shape[d] * inner

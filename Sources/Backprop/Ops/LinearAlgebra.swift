@@ -86,10 +86,10 @@ extension Tensor {
         let (m, k, n) = (shape[0], shape[1], weight.shape[0])
         precondition(weight.shape[1] == k,
                      "linear: \(shape) x \(weight.shape)^T: inner dimensions \(k) and \(weight.shape[1]) differ")
-        var out = Tensor.gemm(self, false, weight, true, batch: 1, m: m, n: n, k: k, outShape: [m, n])
+        let out = Tensor.gemm(self, false, weight, true, batch: 1, m: m, n: n, k: k, outShape: [m, n])
         if let bias {
             func addRow<T: FloatElement>(_: T.Type) {
-                out.withMutablePointer(T.self) { o in bias.withPointer(T.self) { b in
+                out.withFreshPointer(T.self) { o in bias.withPointer(T.self) { b in
                     var row = o
                     for _ in 0..<m {
                         for j in 0..<n { row[j] = row[j] + b[j] }
@@ -107,18 +107,17 @@ extension Tensor {
                             formula: "dx = G W, dW = G^T x, db = sum(G, dim 0)", inputs: inputs, saves: true) { g in
             let dx = nx ? Tensor.gemm(g, false, w, false, batch: 1, m: m, n: k, k: n, outShape: [m, k]) : nil
             let dw = nw ? Tensor.gemm(g, true, x, false, batch: 1, m: n, n: k, k: m, outShape: [n, k]) : nil
-            var grads: [Tensor?] = [dx, dw]
-            if bias != nil { grads.append(nb ? g.rawSum([0]).withShape([n]) : nil) }
-            return grads
+            if bias == nil { return [dx, dw] }
+            return [dx, dw, nb ? g.rawSum([0]).withShape([n]) : nil]
         }
     }
 
     /// The raw product of `batch` pairs of matrices (transposes folded into the kernel), no autograd.
     static func gemm(_ a: Tensor, _ transA: Bool, _ b: Tensor, _ transB: Bool,
                      batch: Int, m: Int, n: Int, k: Int, outShape: [Int]) -> Tensor {
-        var out = Tensor(shape: outShape, dtype: a.dtype, zeroed: false)
+        let out = Tensor(shape: outShape, dtype: a.dtype, zeroed: false)
         func run<T: FloatElement>(_: T.Type) {
-            out.withMutablePointer(T.self) { o in a.withPointer(T.self) { pa in b.withPointer(T.self) { pb in
+            out.withFreshPointer(T.self) { o in a.withPointer(T.self) { pa in b.withPointer(T.self) { pb in
                 for i in 0..<batch {
                     MatmulKernels.gemm(m: m, n: n, k: k, pa + i * m * k, transA: transA,
                                        pb + i * k * n, transB: transB, o + i * m * n)

@@ -12,8 +12,8 @@ extension Tensor {
         precondition(dtype == .int64, "one_hot: expected an int64 tensor of class indices, got \(dtype)")
         let idx = integers
         let c = numClasses ?? ((idx.max() ?? -1) + 1)
-        var out = Tensor.zeros(shape + [c], dtype: .int64)
-        out.withMutablePointer(Int64.self) { o in
+        let out = Tensor.zeros(shape + [c], dtype: .int64)
+        out.withFreshPointer(Int64.self) { o in
             for (i, t) in idx.enumerated() {
                 precondition(t >= 0 && t < c, "one_hot: class index \(t) out of range for \(c) classes")
                 o[i * c + t] = 1
@@ -82,9 +82,9 @@ extension Tensor {
         return out.recorded("NllLossBackward0", formula: "dx[i, t_i] = -w[t_i] * G, divided by sum_i w[t_i] for mean (no weights: dx = -onehot * G / N)",
                             self, saves: true) { g in
             let gs = g.scalars
-            var dx = Tensor(shape: inShape, dtype: dt, zeroed: true)
+            let dx = Tensor(shape: inShape, dtype: dt, zeroed: true)
             func fill<T: FloatElement>(_: T.Type) {
-                dx.withMutablePointer(T.self) { p in
+                dx.withFreshPointer(T.self) { p in
                     for i in 0..<n {
                         for j in 0..<s where t[i * s + j] != ignoreIndex {
                             let gi: Double
@@ -130,9 +130,9 @@ extension Tensor {
             let g0 = g.dtype == .float32 ? Double(g.storage.pointer(Float.self)[0]) : g.storage.pointer(Double.self)[0]
             let gi = reduction == .sum ? g0 : g0 / wsum
             let tp = targets.storage.pointer(Int64.self)
-            var dx = Tensor(shape: inShape, dtype: dt, zeroed: true)
+            let dx = Tensor(shape: inShape, dtype: dt, zeroed: true)
             func fill<T: FloatElement>(_: T.Type) {
-                dx.withMutablePointer(T.self) { p in
+                dx.withFreshPointer(T.self) { p in
                     for i in 0..<n where Int(tp[i]) != ignoreIndex { p[i * c + Int(tp[i])] = T(-1 * gi) }
                 }
             }

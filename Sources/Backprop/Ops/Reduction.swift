@@ -19,25 +19,25 @@ extension Tensor {
     /// The raw sum over `dims` with keepdim shape (no autograd).
     func rawSum(_ dims: [Int]) -> Tensor {
         let keep = reducedShape(dims, keepDim: true)
-        var out = Tensor(shape: keep, dtype: dtype, zeroed: false)
+        let out = Tensor(shape: keep, dtype: dtype, zeroed: false)
         if let first = dims.first, let last = dims.last, last - first + 1 == dims.count, count > 0 {
             // Contiguous dims (dims are sorted and unique): [outer, len, inner] without sets.
             var outer = 1, len = 1, inner = 1
             for d in 0..<rank { if d < first { outer *= shape[d] } else if d > last { inner *= shape[d] } else { len *= shape[d] } }
             if outer * inner > 1 {
                 dispatchFloat("sum", {
-                    out.withMutablePointer(Float.self) { o in withPointer(Float.self) { ReduceKernels.sumMiddle($0, outer: outer, len: len, inner: inner, o) } }
+                    out.withFreshPointer(Float.self) { o in withPointer(Float.self) { ReduceKernels.sumMiddle($0, outer: outer, len: len, inner: inner, o) } }
                 }, {
-                    out.withMutablePointer(Double.self) { o in withPointer(Double.self) { ReduceKernels.sumMiddle($0, outer: outer, len: len, inner: inner, o) } }
+                    out.withFreshPointer(Double.self) { o in withPointer(Double.self) { ReduceKernels.sumMiddle($0, outer: outer, len: len, inner: inner, o) } }
                 })
                 return out
             }
         }
         let set = Set(dims)
         dispatchFloat("sum", {
-            out.withMutablePointer(Float.self) { o in withPointer(Float.self) { ReduceKernels.sum($0, shape, reduced: set, o) } }
+            out.withFreshPointer(Float.self) { o in withPointer(Float.self) { ReduceKernels.sum($0, shape, reduced: set, o) } }
         }, {
-            out.withMutablePointer(Double.self) { o in withPointer(Double.self) { ReduceKernels.sum($0, shape, reduced: set, o) } }
+            out.withFreshPointer(Double.self) { o in withPointer(Double.self) { ReduceKernels.sum($0, shape, reduced: set, o) } }
         })
         return out
     }
@@ -91,14 +91,14 @@ extension Tensor {
         precondition(rank == 0 || shape[d] > 0, "max(): Expected reduction dim \(dim) to have non-zero size (shape \(shape))")
         let split = DimSplit(shape, d)
         let keep = reducedShape([d], keepDim: true)
-        var values = Tensor(shape: keep, dtype: dtype, zeroed: false)
-        var indices = Tensor(shape: keep, dtype: .int64, zeroed: false)
-        indices.withMutablePointer(Int64.self) { ip in
+        let values = Tensor(shape: keep, dtype: dtype, zeroed: false)
+        let indices = Tensor(shape: keep, dtype: .int64, zeroed: false)
+        indices.withFreshPointer(Int64.self) { ip in
             dispatchFloat("max", {
-                values.withMutablePointer(Float.self) { o in withPointer(Float.self) {
+                values.withFreshPointer(Float.self) { o in withPointer(Float.self) {
                     ReduceKernels.maxAlong($0, outer: split.outer, n: split.n, inner: split.inner, o, ip) } }
             }, {
-                values.withMutablePointer(Double.self) { o in withPointer(Double.self) {
+                values.withFreshPointer(Double.self) { o in withPointer(Double.self) {
                     ReduceKernels.maxAlong($0, outer: split.outer, n: split.n, inner: split.inner, o, ip) } }
             })
         }
@@ -130,12 +130,12 @@ extension Tensor {
         requireFloat("amax")
         let ds = reductionDims(dims, op: "amax")
         let keepShape = reducedShape(ds, keepDim: true)
-        var keep = Tensor(shape: keepShape, dtype: dtype, zeroed: false)
+        let keep = Tensor(shape: keepShape, dtype: dtype, zeroed: false)
         let set = Set(ds)
         dispatchFloat("amax", {
-            keep.withMutablePointer(Float.self) { o in withPointer(Float.self) { ReduceKernels.max($0, shape, reduced: set, o) } }
+            keep.withFreshPointer(Float.self) { o in withPointer(Float.self) { ReduceKernels.max($0, shape, reduced: set, o) } }
         }, {
-            keep.withMutablePointer(Double.self) { o in withPointer(Double.self) { ReduceKernels.max($0, shape, reduced: set, o) } }
+            keep.withFreshPointer(Double.self) { o in withPointer(Double.self) { ReduceKernels.max($0, shape, reduced: set, o) } }
         })
         let out = keep.withShape(reducedShape(ds, keepDim: keepDim))
         guard Tensor.recordsGrad(self) else { return out }
@@ -180,11 +180,11 @@ extension Tensor {
 
     /// A tensor of `shape`, zero except `g` placed at `indices` along `dim` (`indices`, `g` keepdim-shaped).
     static func scatterAlong(_ g: Tensor, indices: Tensor, dim: Int, shape: [Int]) -> Tensor {
-        var out = Tensor.zeros(shape, dtype: g.dtype)
+        let out = Tensor.zeros(shape, dtype: g.dtype)
         let split = DimSplit(shape, dim)
         let idx = indices.integers
         func fill<T: FloatElement>(_: T.Type) {
-            out.withMutablePointer(T.self) { o in g.withPointer(T.self) { gp in
+            out.withFreshPointer(T.self) { o in g.withPointer(T.self) { gp in
                 for a in 0..<split.outer { for k in 0..<split.inner {
                     let i = a * split.inner + k
                     o[(a * split.n + idx[i]) * split.inner + k] += gp[i]

@@ -59,9 +59,9 @@ extension Tensor {
         } else {
             out = Tensor(shape: outShape, dtype: dtype, zeroed: false)
             switch dtype {
-            case .float32: out.withMutablePointer(Float.self) { o in withPointer(Float.self) { ElementwiseKernels.permute($0, shape, perm, o) } }
-            case .float64: out.withMutablePointer(Double.self) { o in withPointer(Double.self) { ElementwiseKernels.permute($0, shape, perm, o) } }
-            case .int64: out.withMutablePointer(Int64.self) { o in withPointer(Int64.self) { ElementwiseKernels.permute($0, shape, perm, o) } }
+            case .float32: out.withFreshPointer(Float.self) { o in withPointer(Float.self) { ElementwiseKernels.permute($0, shape, perm, o) } }
+            case .float64: out.withFreshPointer(Double.self) { o in withPointer(Double.self) { ElementwiseKernels.permute($0, shape, perm, o) } }
+            case .int64: out.withFreshPointer(Int64.self) { o in withPointer(Int64.self) { ElementwiseKernels.permute($0, shape, perm, o) } }
             }
         }
         guard Tensor.recordsGrad(self) else { return out }
@@ -111,11 +111,11 @@ extension Tensor {
     /// The values copied out to a broadcast shape. Backward: dx = sum of G back to x.shape.
     func broadcast(to target: [Int], op: String) -> Tensor {
         if target == shape { return self }
-        var out = Tensor(shape: target, dtype: dtype, zeroed: false)
+        let out = Tensor(shape: target, dtype: dtype, zeroed: false)
         switch dtype {
-        case .float32: out.withMutablePointer(Float.self) { o in withPointer(Float.self) { ElementwiseKernels.expand($0, shape, o, target) } }
-        case .float64: out.withMutablePointer(Double.self) { o in withPointer(Double.self) { ElementwiseKernels.expand($0, shape, o, target) } }
-        case .int64: out.withMutablePointer(Int64.self) { o in withPointer(Int64.self) { ElementwiseKernels.expand($0, shape, o, target) } }
+        case .float32: out.withFreshPointer(Float.self) { o in withPointer(Float.self) { ElementwiseKernels.expand($0, shape, o, target) } }
+        case .float64: out.withFreshPointer(Double.self) { o in withPointer(Double.self) { ElementwiseKernels.expand($0, shape, o, target) } }
+        case .int64: out.withFreshPointer(Int64.self) { o in withPointer(Int64.self) { ElementwiseKernels.expand($0, shape, o, target) } }
         }
         guard Tensor.recordsGrad(self) else { return out }
         let s = shape

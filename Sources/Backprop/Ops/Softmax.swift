@@ -33,13 +33,13 @@ extension Tensor {
     }
 
     func softmaxKernel(dim: Int, log: Bool) -> Tensor {
-        var out = Tensor(shape: shape, dtype: dtype, zeroed: false)
+        let out = Tensor(shape: shape, dtype: dtype, zeroed: false)
         let split = DimSplit(shape, rank == 0 ? 0 : dim)
         dispatchFloat("softmax", {
-            out.withMutablePointer(Float.self) { o in withPointer(Float.self) {
+            out.withFreshPointer(Float.self) { o in withPointer(Float.self) {
                 SoftmaxKernels.softmax($0, o, outer: split.outer, n: split.n, inner: split.inner, log: log) } }
         }, {
-            out.withMutablePointer(Double.self) { o in withPointer(Double.self) {
+            out.withFreshPointer(Double.self) { o in withPointer(Double.self) {
                 SoftmaxKernels.softmax($0, o, outer: split.outer, n: split.n, inner: split.inner, log: log) } }
         })
         return out
@@ -55,10 +55,10 @@ extension Tensor {
             let gy = g * y
             return gy - y * gy.sum(dims: [dim], keepDim: true)
         }
-        var out = Tensor(shape: y.shape, dtype: y.dtype, zeroed: false)
+        let out = Tensor(shape: y.shape, dtype: y.dtype, zeroed: false)
         let split = DimSplit(y.shape, y.rank == 0 ? 0 : dim)
         func run<T: FloatElement>(_: T.Type) {
-            out.withMutablePointer(T.self) { o in y.withPointer(T.self) { py in g.withPointer(T.self) { pg in
+            out.withFreshPointer(T.self) { o in y.withPointer(T.self) { py in g.withPointer(T.self) { pg in
                 SoftmaxKernels.backward(py, pg, o, outer: split.outer, n: split.n, inner: split.inner, log: log)
             } } }
         }

@@ -50,13 +50,13 @@ extension Tensor: ExpressibleByArrayLiteral {
 extension Tensor {
     /// A tensor filled with `value` (PyTorch's `torch.full`).
     public static func full(_ shape: [Int], _ value: Double, dtype: DType = .float32) -> Tensor {
-        var t = Tensor(shape: shape, dtype: dtype, zeroed: value == 0)
+        let t = Tensor(shape: shape, dtype: dtype, zeroed: value == 0)
         if value != 0 {
             let n = t.count
             switch dtype {
-            case .float32: t.withMutablePointer(Float.self) { $0.update(repeating: Float(value), count: n) }
-            case .float64: t.withMutablePointer(Double.self) { $0.update(repeating: value, count: n) }
-            case .int64: t.withMutablePointer(Int64.self) { $0.update(repeating: Int64(value), count: n) }
+            case .float32: t.withFreshPointer(Float.self) { $0.update(repeating: Float(value), count: n) }
+            case .float64: t.withFreshPointer(Double.self) { $0.update(repeating: value, count: n) }
+            case .int64: t.withFreshPointer(Int64.self) { $0.update(repeating: Int64(value), count: n) }
             }
         }
         return t

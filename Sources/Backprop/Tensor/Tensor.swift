@@ -167,6 +167,12 @@ public struct Tensor: @unchecked Sendable {
         return try body(storage.pointer(T.self))
     }
 
+    /// Write access to a tensor the calling code has just created, whose storage nothing else holds
+    /// yet: no copy-on-write test, and (the method does not mutate) no exclusivity check on the variable.
+    @inline(__always) func withFreshPointer<T, R>(_: T.Type, _ body: (UnsafeMutablePointer<T>) throws -> R) rethrows -> R {
+        try body(storage.pointer(T.self))
+    }
+
     /// The tensor with the same values and no autograd history (PyTorch's `detach()`).
     ///
     /// The result shares storage with `self` until either is mutated.
