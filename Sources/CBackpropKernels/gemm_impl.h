@@ -10,36 +10,53 @@
 #define MC 96
 #define NC 1024
 
+// Panels are laid out [p][r] (A: MR rows per step of p) and [p][q] (B: NR columns per step of p),
+// zero padded past the matrix edge. Each loop reads its source along contiguous memory.
 static void CAT(NAME, _packA)(long mc, long kc, const T *a, long lda, int transA, long i0, long p0, T *buf) {
     for (long ir = 0; ir < mc; ir += MR) {
         long mr = mc - ir < MR ? mc - ir : MR;
-        for (long p = 0; p < kc; p++) {
-            long pp = p0 + p;
-            for (long r = 0; r < MR; r++) {
-                long i = i0 + ir + r;
-                buf[r] = r < mr ? (transA ? a[pp * lda + i] : a[i * lda + pp]) : (T)0;
+        if (transA) {
+            // A stored [k][m]: the MR values of one p are contiguous.
+            if (mr < MR) __builtin_memset(buf, 0, sizeof(T) * MR * kc);   // once, not per p
+            for (long p = 0; p < kc; p++) {
+                const T *src = a + (p0 + p) * lda + i0 + ir;
+                for (long r = 0; r < mr; r++) buf[p * MR + r] = src[r];
             }
-            buf += MR;
+        } else {
+            // A stored [m][k]: each row is contiguous along p.
+            if (mr < MR) __builtin_memset(buf, 0, sizeof(T) * MR * kc);
+            for (long r = 0; r < mr; r++) {
+                const T *src = a + (i0 + ir + r) * lda + p0;
+                for (long p = 0; p < kc; p++) buf[p * MR + r] = src[p];
+            }
         }
+        buf += MR * kc;
     }
 }
 
 static void CAT(NAME, _packB)(long nc, long kc, const T *b, long ldb, int transB, long j0, long p0, T *buf) {
     for (long jr = 0; jr < nc; jr += NR) {
         long nr = nc - jr < NR ? nc - jr : NR;
-        for (long p = 0; p < kc; p++) {
-            long pp = p0 + p;
-            if (!transB && nr == NR) {
-                const T *src = b + pp * ldb + j0 + jr;
-                for (long q = 0; q < NR; q++) buf[q] = src[q];
-            } else {
-                for (long q = 0; q < NR; q++) {
-                    long j = j0 + jr + q;
-                    buf[q] = q < nr ? (transB ? b[j * ldb + pp] : b[pp * ldb + j]) : (T)0;
+        if (transB) {
+            // B stored [n][k]: each column of the product is contiguous along p.
+            if (nr < NR) __builtin_memset(buf, 0, sizeof(T) * NR * kc);
+            for (long q = 0; q < nr; q++) {
+                const T *src = b + (j0 + jr + q) * ldb + p0;
+                for (long p = 0; p < kc; p++) buf[p * NR + q] = src[p];
+            }
+        } else {
+            if (nr < NR) __builtin_memset(buf, 0, sizeof(T) * NR * kc);
+            for (long p = 0; p < kc; p++) {
+                const T *src = b + (p0 + p) * ldb + j0 + jr;
+                T *dst = buf + p * NR;
+                if (nr == NR) {
+                    for (long q = 0; q < NR; q++) dst[q] = src[q];
+                } else {
+                    for (long q = 0; q < nr; q++) dst[q] = src[q];
                 }
             }
-            buf += NR;
         }
+        buf += NR * kc;
     }
 }
 
@@ -99,21 +116,60 @@ void CAT(NAME, _small)(long m, long n, long k, const T *a, long lda, int transA,
     }
 }
 
-/// C += A B for a narrow B (n <= 16, k <= 256, either layout): B is copied once into rows of 16
-/// (zero padded), and each row of C is built in registers, 16 lanes per step of p.
+/// C += A B for a narrow B (n <= 16, k <= 256, either layout): B is copied once into rows of whole
+/// vectors (zero padded), and each row of C is built in one to 16 / VL vector registers.
 void CAT(NAME, _narrow)(long m, long n, long k, const T *a, long lda, int transA, const T *b, long ldb,
                         int transB, T *c, long ldc) {
-    T bpad[256 * 16];
-    for (long p = 0; p < k; p++)
-        for (long j = 0; j < 16; j++) bpad[p * 16 + j] = j < n ? (transB ? b[j * ldb + p] : b[p * ldb + j]) : (T)0;
+    T bpad[256 * 16] __attribute__((aligned(32)));
+    const long nv = (n + VL - 1) / VL, w = nv * VL;
+    if (n < w) __builtin_memset(bpad, 0, sizeof(T) * w * k);
+    if (transB) {
+        for (long j = 0; j < n; j++)
+            for (long p = 0; p < k; p++) bpad[p * w + j] = b[j * ldb + p];
+    } else {
+        for (long p = 0; p < k; p++)
+            for (long j = 0; j < n; j++) bpad[p * w + j] = b[p * ldb + j];
+    }
+    const long as = transA ? lda : 1, ai = transA ? 1 : lda;   // steps along p and along i in A
     for (long i = 0; i < m; i++) {
-        T acc[16] = {0};
-        for (long p = 0; p < k; p++) {
-            const T av = transA ? a[p * lda + i] : a[i * lda + p];
-            const T *bp = bpad + p * 16;
-            for (long j = 0; j < 16; j++) acc[j] += av * bp[j];
+        const T *ap = a + i * ai;
+        V s0 = SPLAT(0), s1 = SPLAT(0), s2 = SPLAT(0), s3 = SPLAT(0);
+        if (nv == 1) {
+            for (long p = 0; p < k; p++) {
+                V b0; __builtin_memcpy(&b0, bpad + p * w, sizeof(V));
+                s0 += SPLAT(ap[p * as]) * b0;
+            }
+        } else if (nv == 2) {
+            for (long p = 0; p < k; p++) {
+                V b0, b1, x = SPLAT(ap[p * as]);
+                __builtin_memcpy(&b0, bpad + p * w, sizeof(V));
+                __builtin_memcpy(&b1, bpad + p * w + VL, sizeof(V));
+                s0 += x * b0; s1 += x * b1;
+            }
+        } else {
+            for (long p = 0; p < k; p++) {
+                V b0, b1, b2, b3, x = SPLAT(ap[p * as]);
+                const T *bp = bpad + p * w;
+                __builtin_memcpy(&b0, bp, sizeof(V));
+                __builtin_memcpy(&b1, bp + VL, sizeof(V));
+                s0 += x * b0; s1 += x * b1;
+                if (nv > 2) { __builtin_memcpy(&b2, bp + 2 * VL, sizeof(V)); s2 += x * b2; }
+                if (nv > 3) { __builtin_memcpy(&b3, bp + 3 * VL, sizeof(V)); s3 += x * b3; }
+            }
         }
-        for (long j = 0; j < n; j++) c[i * ldc + j] += acc[j];
+        T *ci = c + i * ldc;
+        if (n == w) {
+            V acc[4] = {s0, s1, s2, s3};
+            for (long v = 0; v < nv; v++) {
+                V t; __builtin_memcpy(&t, ci + v * VL, sizeof(V));
+                t += acc[v];
+                __builtin_memcpy(ci + v * VL, &t, sizeof(V));
+            }
+        } else {
+            V acc[4] = {s0, s1, s2, s3};
+            const T *t = (const T *)acc;
+            for (long j = 0; j < n; j++) ci[j] += t[j];
+        }
     }
 }
 
