@@ -92,6 +92,18 @@ enum SoftmaxKernels {
         if n == 0 { return }
         nonisolated(unsafe) let (y, g, out) = (y, g, out)
         Parallelism.chunked(outer, grain: Swift.max(1, SoftmaxKernels.grain / Swift.max(n * inner, 1))) { lo, hi in
+            if log && T.self == Float.self && inner == 1 && n < 16 && (hi - lo) * n >= 16 {
+                // Short rows: the exponentials of all rows in one vectorized call first.
+                bp_exp_f32(UnsafeRawPointer(y + lo * n).assumingMemoryBound(to: Float.self),
+                           UnsafeMutableRawPointer(out + lo * n).assumingMemoryBound(to: Float.self), (hi - lo) * n)
+                for o in lo..<hi {
+                    let base = o * n
+                    var s: T = 0
+                    for j in 0..<n { s += g[base + j] }
+                    for j in 0..<n { out[base + j] = g[base + j] - out[base + j] * s }
+                }
+                return
+            }
             for o in lo..<hi {
                 for k in 0..<inner {
                     let base = o * n * inner + k
@@ -118,6 +130,44 @@ enum SoftmaxKernels {
         if n == 0 { return }
         nonisolated(unsafe) let (x, out) = (x, out)
         Parallelism.chunked(outer, grain: Swift.max(1, grain / Swift.max(n * inner, 1))) { lo, hi in
+        if T.self == Float.self && inner == 1 && n < 16 && (hi - lo) * n >= 16 {
+            // Short contiguous float32 rows (a few classes): the exponentials of a block of rows in
+            // one vectorized call instead of one libm call per element.
+            let xf = UnsafeRawPointer(x).assumingMemoryBound(to: Float.self)
+            let of = UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self)
+            let block = Swift.max(1, 1024 / n)
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: block * n) { tmp in
+                let e = tmp.baseAddress!
+                var r0 = lo
+                while r0 < hi {
+                    let r1 = Swift.min(hi, r0 + block)
+                    for o in r0..<r1 {
+                        let xr = xf + o * n, orow = of + o * n
+                        var m = xr[0]
+                        for j in 1..<n { m = Swift.max(m, xr[j]) }
+                        if !m.isFinite { m = m.isNaN ? m : 0 }
+                        for j in 0..<n { orow[j] = xr[j] - m }
+                    }
+                    let count = (r1 - r0) * n
+                    bp_exp_f32(of + r0 * n, log ? e : of + r0 * n, count)
+                    for o in r0..<r1 {
+                        let orow = of + o * n
+                        let er = log ? e + (o - r0) * n : orow
+                        var s: Float = 0
+                        for j in 0..<n { s += er[j] }
+                        if log {
+                            let ls = Foundation.logf(s)
+                            for j in 0..<n { orow[j] = orow[j] - ls }
+                        } else {
+                            let inv = 1 / s
+                            for j in 0..<n { orow[j] *= inv }
+                        }
+                    }
+                    r0 = r1
+                }
+            }
+            return
+        }
         if T.self == Float.self && inner == 1 && n >= 16 {
             // Contiguous float32 rows: vectorized max and exp.
             let xf = UnsafeRawPointer(x).assumingMemoryBound(to: Float.self)
