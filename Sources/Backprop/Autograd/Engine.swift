@@ -99,8 +99,12 @@ enum Engine {
             var sent: [Tensor?] = []
             if let g {
                 if n.retainsGrad && accumulate { n.grad = Engine.accumulated(&n.grad, g) }
-                guard let rule = n.backwardFn else { throw AutogradError.secondBackward }
-                sent = rule(g)
+                if let rule = n.nodeRule {
+                    sent = rule(n, g)
+                } else {
+                    guard let rule = n.backwardFn else { throw AutogradError.secondBackward }
+                    sent = rule(g)
+                }
                 observe?(BackwardStep(node: n, incoming: g, sent: sent))
             }
             let count = sent.count
@@ -119,7 +123,7 @@ enum Engine {
         }
         if !retainGraph {
             for u in scratch.order {
-                u._withUnsafeGuaranteedRef { n in if n.savesTensors { n.backwardFn = nil; n.released = true } }
+                u._withUnsafeGuaranteedRef { n in if n.savesTensors { n.releaseSaved() } }
             }
         }
         return captured

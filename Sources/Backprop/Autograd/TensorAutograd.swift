@@ -157,6 +157,28 @@ extension Tensor {
         return out
     }
 
+    /// `recorded` for the common ops: what the rule needs goes into the node (`save0`, `save1`,
+    /// `int`, `double`), and the rule is a closure without captures that reads it from there, so
+    /// that recording costs no closure context. Up to three tensor inputs.
+    @inline(__always)
+    func recorded(_ name: String, formula: String, _ a: Tensor, _ b: Tensor? = nil, _ c: Tensor? = nil,
+                  save0: Tensor? = nil, save1: Tensor? = nil, int: Int = 0, double: Double = 0,
+                  rule: @escaping (GradNode, Tensor) -> [Tensor?]) -> Tensor {
+        var out = self
+        let node = GradNode(name: name, formula: formula, inputCount: c != nil ? 3 : (b != nil ? 2 : 1),
+                            a.node, b?.node, c?.node, savesTensors: save0 != nil || save1 != nil,
+                            shape: shape, dtype: dtype, rule: rule)
+        node.saved0 = save0; node.saved1 = save1; node.savedInt = int; node.savedDouble = double
+        out.node = node
+        if Explain.recordingValues {
+            var inputs = [a]
+            if let b { inputs.append(b) }
+            if let c { inputs.append(c) }
+            out.keepValuesForExplanation(inputs)
+        }
+        return out
+    }
+
     /// While explanations are recorded: the node keeps its value and its inputs' values.
     func keepValuesForExplanation(_ inputs: [Tensor]) {
         node?.value = detached()

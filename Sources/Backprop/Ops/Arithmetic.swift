@@ -13,10 +13,10 @@ extension Tensor {
         if alpha != 1 { return self + other * alpha }
         let out = Tensor.zip(self, other, AddF.self, op: "add")
         guard Tensor.recordsGrad(self, other) else { return out }
-        let (sa, sb) = (shape, other.shape)
+        // The input nodes know the input shapes: nothing to save.
         return out.recorded("AddBackward0", formula: "da = G, db = G (summed over broadcast dims)",
-                            self, other, saves: false) { g in
-            [g.sumTo(sa), g.sumTo(sb)]
+                            self, other) { node, g in
+            [node.input(0).map { g.sumTo($0.shape) }, node.input(1).map { g.sumTo($0.shape) }]
         }
     }
 
@@ -25,10 +25,9 @@ extension Tensor {
         if alpha != 1 { return self - other * alpha }
         let out = Tensor.zip(self, other, SubF.self, op: "sub")
         guard Tensor.recordsGrad(self, other) else { return out }
-        let (sa, sb) = (shape, other.shape)
         return out.recorded("SubBackward0", formula: "da = G, db = -G (summed over broadcast dims)",
-                            self, other, saves: false) { g in
-            [g.sumTo(sa), (-g).sumTo(sb)]
+                            self, other) { node, g in
+            [node.input(0).map { g.sumTo($0.shape) }, node.input(1).map { (-g).sumTo($0.shape) }]
         }
     }
 
@@ -36,11 +35,11 @@ extension Tensor {
     public func mul(_ other: Tensor) -> Tensor {
         let out = Tensor.zip(self, other, MulF.self, op: "mul")
         guard Tensor.recordsGrad(self, other) else { return out }
-        let (a, b) = (detached(), other.detached())
-        let (na, nb) = (node != nil, other.node != nil)
-        return out.recorded("MulBackward0", formula: "da = G * b, db = G * a",
-                            self, other, saves: true) { g in
-            [na ? (g * b).sumTo(a.shape) : nil, nb ? (g * a).sumTo(b.shape) : nil]
+        // da needs b and db needs a: each is saved only when the other side wants a gradient.
+        return out.recorded("MulBackward0", formula: "da = G * b, db = G * a", self, other,
+                            save0: other.node != nil ? detached() : nil,
+                            save1: node != nil ? other.detached() : nil) { node, g in
+            [node.input(0).map { (g * node.saved1!).sumTo($0.shape) }, node.input(1).map { (g * node.saved0!).sumTo($0.shape) }]
         }
     }
 

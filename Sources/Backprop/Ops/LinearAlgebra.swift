@@ -12,11 +12,20 @@ extension Tensor {
         let out = Tensor.gemm(self, false, other, false, batch: 1, m: shape[0], n: other.shape[1], k: shape[1],
                               outShape: [shape[0], other.shape[1]])
         guard Tensor.recordsGrad(self, other) else { return out }
-        let (a, b) = (detached(), other.detached())
-        let (na, nb) = (node != nil, other.node != nil)
-        return out.recorded("MmBackward0", formula: "dA = G B^T, dB = A^T G", self, other, saves: true) { g in
-            [na ? Tensor.gemm(g, false, b, true, batch: 1, m: g.shape[0], n: b.shape[0], k: g.shape[1], outShape: a.shape) : nil,
-             nb ? Tensor.gemm(a, true, g, false, batch: 1, m: a.shape[1], n: g.shape[1], k: a.shape[0], outShape: b.shape) : nil]
+        // dA needs B and dB needs A: each is saved only when the other side wants a gradient.
+        return out.recorded("MmBackward0", formula: "dA = G B^T, dB = A^T G", self, other,
+                            save0: other.node != nil ? detached() : nil,
+                            save1: node != nil ? other.detached() : nil) { node, g in
+            var da: Tensor? = nil, db: Tensor? = nil
+            if let b = node.saved1 {
+                da = Tensor.gemm(g, false, b, true, batch: 1, m: g.shape[0], n: b.shape[0], k: g.shape[1],
+                                 outShape: [g.shape[0], b.shape[0]])
+            }
+            if let a = node.saved0 {
+                db = Tensor.gemm(a, true, g, false, batch: 1, m: a.shape[1], n: g.shape[1], k: a.shape[0],
+                                 outShape: [a.shape[1], g.shape[1]])
+            }
+            return [da, db]
         }
     }
 
@@ -99,16 +108,24 @@ extension Tensor {
             }
             dispatchFloat("linear", { addRow(Float.self) }, { addRow(Double.self) })
         }
-        let inputs = bias.map { [self, weight, $0] } ?? [self, weight]
-        guard Tensor.recordsGrad(inputs) else { return out }
-        let (x, w) = (detached(), weight.detached())
-        let (nx, nw, nb) = (node != nil, weight.node != nil, bias?.node != nil)
+        guard bias.map({ Tensor.recordsGrad([self, weight, $0]) }) ?? Tensor.recordsGrad(self, weight) else { return out }
+        // dx needs W and dW needs x: each is saved only when the other side wants a gradient.
         return out.recorded(bias == nil ? "MmBackward0" : "AddmmBackward0",
-                            formula: "dx = G W, dW = G^T x, db = sum(G, dim 0)", inputs: inputs, saves: true) { g in
-            let dx = nx ? Tensor.gemm(g, false, w, false, batch: 1, m: m, n: k, k: n, outShape: [m, k]) : nil
-            let dw = nw ? Tensor.gemm(g, true, x, false, batch: 1, m: n, n: k, k: m, outShape: [n, k]) : nil
-            if bias == nil { return [dx, dw] }
-            return [dx, dw, nb ? g.rawSum([0]).withShape([n]) : nil]
+                            formula: "dx = G W, dW = G^T x, db = sum(G, dim 0)", self, weight, bias,
+                            save0: weight.node != nil ? detached() : nil,
+                            save1: node != nil ? weight.detached() : nil) { node, g in
+            let (m, n) = (g.shape[0], g.shape[1])
+            var dx: Tensor? = nil, dw: Tensor? = nil
+            if let w = node.saved1 {
+                let k = w.shape[1]
+                dx = Tensor.gemm(g, false, w, false, batch: 1, m: m, n: k, k: n, outShape: [m, k])
+            }
+            if let x = node.saved0 {
+                let k = x.shape[1]
+                dw = Tensor.gemm(g, true, x, false, batch: 1, m: n, n: k, k: m, outShape: [n, k])
+            }
+            if node.inputCount < 3 { return [dx, dw] }
+            return [dx, dw, node.needsGrad(2) ? g.rawSum([0]).withShape([n]) : nil]
         }
     }
 

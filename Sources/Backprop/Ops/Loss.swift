@@ -124,12 +124,18 @@ extension Tensor {
         if dtype == .float32 { pick(Float.self) } else { pick(Double.self) }
         let out = Tensor(scalar: reduction == .sum ? total : total / wsum, dtype: dtype)
         guard Tensor.recordsGrad(self) else { return out }
-        let inShape = shape, dt = dtype, targets = target.detached()
+        // The input's shape and dtype come from its node; the targets, ignore index, reduction and
+        // summed weight are saved in the node.
         return out.recorded("NllLossBackward0", formula: "dx[i, t_i] = -w[t_i] * G, divided by sum_i w[t_i] for mean (no weights: dx = -onehot * G / N)",
-                            self, saves: true) { g in
+                            self, save0: target.detached(), int: ignoreIndex,
+                            double: reduction == .sum ? -1 : wsum) { node, g in
+            let input = node.input(0)!
+            let (inShape, dt) = (input.shape, input.dtype)
+            let (n, c) = inShape.count == 1 ? (1, inShape[0]) : (inShape[0], inShape[1])
+            let ignoreIndex = node.savedInt, wsum = node.savedDouble
             let g0 = g.dtype == .float32 ? Double(g.storage.pointer(Float.self)[0]) : g.storage.pointer(Double.self)[0]
-            let gi = reduction == .sum ? g0 : g0 / wsum
-            let tp = targets.storage.pointer(Int64.self)
+            let gi = wsum < 0 ? g0 : g0 / wsum
+            let tp = node.saved0!.storage.pointer(Int64.self)
             let dx = Tensor(shape: inShape, dtype: dt, zeroed: true)
             func fill<T: FloatElement>(_: T.Type) {
                 dx.withFreshPointer(T.self) { p in

@@ -87,7 +87,24 @@ extension Tensor {
     /// The transpose of a matrix; a 0-d or 1-d tensor is returned as it is (PyTorch's `t()`).
     public func t() -> Tensor {
         precondition(rank <= 2, "t: expects a tensor with <= 2 dimensions, but got shape \(shape)")
-        return rank < 2 ? self : transpose(0, 1)
+        if rank < 2 { return self }
+        // The 2-d case directly (no dims arrays): a [1, n] or [n, 1] matrix keeps its row-major
+        // layout and shares the storage; any other is copied transposed.
+        let (r, c) = (shape[0], shape[1])
+        var out: Tensor
+        if r == 1 || c == 1 {
+            out = withShape([c, r])
+        } else {
+            out = Tensor(shape: [c, r], dtype: dtype, zeroed: false)
+            let perm = [1, 0]
+            switch dtype {
+            case .float32: out.withFreshPointer(Float.self) { o in withPointer(Float.self) { ElementwiseKernels.permute($0, shape, perm, o) } }
+            case .float64: out.withFreshPointer(Double.self) { o in withPointer(Double.self) { ElementwiseKernels.permute($0, shape, perm, o) } }
+            case .int64: out.withFreshPointer(Int64.self) { o in withPointer(Int64.self) { ElementwiseKernels.permute($0, shape, perm, o) } }
+            }
+        }
+        guard Tensor.recordsGrad(self) else { return out }
+        return out.recorded("TBackward0", formula: "dx = G^T", self) { _, g in [g.t()] }
     }
 
     /// The values broadcast to a larger shape; -1 keeps a size (PyTorch's `expand`).

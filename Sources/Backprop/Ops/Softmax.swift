@@ -11,10 +11,9 @@ extension Tensor {
         let d = Shapes.normalize(dim, rank: rank, op: "softmax")
         let out = softmaxKernel(dim: d, log: false)
         guard Tensor.recordsGrad(self) else { return out }
-        let y = out.detached()
         return out.recorded("SoftmaxBackward0", formula: "dx = y * (G - sum(G * y, dim)), y = softmax(x)",
-                            self, saves: true) { g in
-            [Tensor.softmaxBackward(y: y, g: g, dim: d, log: false)]
+                            self, save0: out.detached(), int: d) { node, g in
+            [Tensor.softmaxBackward(y: node.saved0!, g: g, dim: node.savedInt, log: false)]
         }
     }
 
@@ -25,10 +24,9 @@ extension Tensor {
         let d = Shapes.normalize(dim, rank: rank, op: "log_softmax")
         let out = softmaxKernel(dim: d, log: true)
         guard Tensor.recordsGrad(self) else { return out }
-        let y = out.detached()
         return out.recorded("LogSoftmaxBackward0", formula: "dx = G - softmax(x) * sum(G, dim)",
-                            self, saves: true) { g in
-            [Tensor.softmaxBackward(y: y, g: g, dim: d, log: true)]
+                            self, save0: out.detached(), int: d) { node, g in
+            [Tensor.softmaxBackward(y: node.saved0!, g: g, dim: node.savedInt, log: true)]
         }
     }
 

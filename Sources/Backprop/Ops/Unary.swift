@@ -38,10 +38,10 @@ extension Tensor {
     public func relu() -> Tensor {
         let out = map(ReluF.self, op: "relu")
         guard Tensor.recordsGrad(self) else { return out }
-        let y = out.detached()
-        return out.recorded("ReluBackward0", formula: "dx = G * (x > 0)", self, saves: true) { g in
-            [g.shape == y.shape && g.dtype == y.dtype ? Tensor.zip(g, y, ReluGradF.self, op: "relu_backward")
-                                                      : g * y.map(PositiveMaskF.self, op: "relu")]
+        return out.recorded("ReluBackward0", formula: "dx = G * (x > 0)", self, save0: out.detached()) { node, g in
+            let y = node.saved0!
+            return [g.shape == y.shape && g.dtype == y.dtype ? Tensor.zip(g, y, ReluGradF.self, op: "relu_backward")
+                                                             : g * y.map(PositiveMaskF.self, op: "relu")]
         }
     }
 
