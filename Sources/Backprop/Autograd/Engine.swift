@@ -27,14 +27,20 @@ enum Engine {
     /// Numbers the backward passes, so that discovery marks nodes instead of filling a set.
     static let pass = Atomic<UInt64>(0)
 
-    /// `sum + g` (or `g` when there is no sum yet), adding in place when `sum`'s storage is not
-    /// shared with anything else (copy-on-write keeps any copy the user holds unchanged).
+    /// `sum += g`, or `sum = g` when there is none yet (moved in, not copied); in place when `sum`'s
+    /// storage is not shared (copy-on-write keeps any copy the user holds unchanged).
     @inline(__always)
-    static func accumulated(_ sum: inout Tensor?, _ g: Tensor) -> Tensor {
-        guard var acc = sum else { return g }
-        sum = nil   // drop the holder's reference so that `acc` can own the storage alone
-        acc += g
-        return acc
+    static func add(_ g: consuming Tensor, into sum: inout Tensor?) {
+        if sum == nil { sum = consume g } else { sum! += g }
+    }
+
+    /// One edge into `input` has delivered: the input is ready when it was the last.
+    @inline(__always)
+    static func release(_ input: Unmanaged<GradNode>?, into scratch: Scratch) {
+        guard let input else { return }
+        unowned(unsafe) let n = input.takeUnretainedValue()
+        n.dependencies -= 1
+        if n.dependencies == 0 { scratch.work.append(input) }
     }
 
     /// Runs one backward pass from `root` seeded with `seed`.
@@ -58,11 +64,11 @@ enum Engine {
         scratch.work.append(Unmanaged.passUnretained(root))
         while let u = scratch.work.popLast() {
             scratch.order.append(u)
-            let n = u._withUnsafeGuaranteedRef { $0 }
+            unowned(unsafe) let n = u.takeUnretainedValue()
             if n.released { throw AutogradError.secondBackward }
             for i in 0..<n.inputCount {
                 guard let u = n.inputRef(i) else { continue }
-                let input = u._withUnsafeGuaranteedRef { $0 }
+                unowned(unsafe) let input = u.takeUnretainedValue()
                 if input.visitMark != mark {
                     input.visitMark = mark
                     input.dependencies = 0
@@ -77,7 +83,10 @@ enum Engine {
 
         // 2. Kahn's algorithm: a node runs once every path into it has delivered its gradient.
         defer {
-            for u in scratch.order { u._withUnsafeGuaranteedRef { $0.pending = nil; $0.dependencies = 0 } }
+            for u in scratch.order {
+                unowned(unsafe) let n = u.takeUnretainedValue()
+                n.pending = nil; n.dependencies = 0
+            }
         }
         let gradWasEnabled = GradMode.isEnabled
         GradMode.set(enabled: false)
@@ -85,45 +94,45 @@ enum Engine {
         root.pending = seed
         scratch.work.append(Unmanaged.passUnretained(root))
         while let u = scratch.work.popLast() {
-            let n = u._withUnsafeGuaranteedRef { $0 }
-            var g: Tensor? = nil
-            swap(&g, &n.pending)
-            if let g, !capture.isEmpty, captureIDs.contains(ObjectIdentifier(n)) { captured[ObjectIdentifier(n)] = g }
-            if n.isLeaf {
-                if let g {
-                    if accumulate { n.grad = Engine.accumulated(&n.grad, g) }
-                    observe?(BackwardStep(node: n, incoming: g, sent: []))
-                }
+            unowned(unsafe) let n = u.takeUnretainedValue()
+            var pending: Tensor? = nil
+            swap(&pending, &n.pending)
+            guard let g = consume pending else {
+                // No gradient reached this node (its uses sent none): its inputs still wait on it.
+                for i in 0..<n.inputCount { Engine.release(n.inputRef(i), into: scratch) }
                 continue
             }
-            var sent: [Tensor?] = []
-            if let g {
-                if n.retainsGrad && accumulate { n.grad = Engine.accumulated(&n.grad, g) }
-                if let rule = n.nodeRule {
-                    sent = rule(n, g)
-                } else {
-                    guard let rule = n.backwardFn else { throw AutogradError.secondBackward }
-                    sent = rule(g)
-                }
-                observe?(BackwardStep(node: n, incoming: g, sent: sent))
+            if !capture.isEmpty, captureIDs.contains(ObjectIdentifier(n)) { captured[ObjectIdentifier(n)] = g }
+            if n.isLeaf {
+                observe?(BackwardStep(node: n, incoming: g, sent: []))
+                if accumulate { Engine.add(g, into: &n.grad) }
+                continue
             }
+            if n.retainsGrad && accumulate { Engine.add(g, into: &n.grad) }
+            var sent: [Tensor?]
+            if let rule = n.nodeRule {
+                sent = rule(n, g)
+            } else {
+                guard let rule = n.backwardFn else { throw AutogradError.secondBackward }
+                sent = rule(g)
+            }
+            observe?(BackwardStep(node: n, incoming: g, sent: sent))
             let count = sent.count
             for i in 0..<n.inputCount {
                 guard let u = n.inputRef(i) else { continue }
-                let input = u._withUnsafeGuaranteedRef { $0 }
                 if i < count {
                     // Moved out: a copy left in `sent` would keep the storage shared.
                     var gi: Tensor? = nil
                     swap(&gi, &sent[i])
-                    if let gi { input.pending = Engine.accumulated(&input.pending, gi) }
+                    if let gi = consume gi { Engine.add(gi, into: &u.takeUnretainedValue().pending) }
                 }
-                input.dependencies -= 1
-                if input.dependencies == 0 { scratch.work.append(u) }
+                Engine.release(u, into: scratch)
             }
         }
         if !retainGraph {
             for u in scratch.order {
-                u._withUnsafeGuaranteedRef { n in if n.savesTensors { n.releaseSaved() } }
+                unowned(unsafe) let n = u.takeUnretainedValue()
+                if n.savesTensors { n.releaseSaved() }
             }
         }
         return captured
