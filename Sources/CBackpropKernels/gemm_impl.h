@@ -131,7 +131,39 @@ void CAT(NAME, _narrow)(long m, long n, long k, const T *a, long lda, int transA
             for (long j = 0; j < n; j++) bpad[p * w + j] = b[p * ldb + j];
     }
     const long as = transA ? lda : 1, ai = transA ? 1 : lda;   // steps along p and along i in A
-    for (long i = 0; i < m; i++) {
+    long i = 0;
+    if (nv <= 2) {
+        // Four rows at a time: eight independent accumulator chains instead of one or two, so that
+        // the FMA latency is hidden even when k is short.
+        for (; i + 4 <= m; i += 4) {
+            const T *a0 = a + i * ai, *a1 = a0 + ai, *a2 = a1 + ai, *a3 = a2 + ai;
+            V r00 = SPLAT(0), r01 = SPLAT(0), r10 = SPLAT(0), r11 = SPLAT(0);
+            V r20 = SPLAT(0), r21 = SPLAT(0), r30 = SPLAT(0), r31 = SPLAT(0);
+            for (long p = 0; p < k; p++) {
+                V b0, b1 = SPLAT(0);
+                __builtin_memcpy(&b0, bpad + p * w, sizeof(V));
+                if (nv == 2) __builtin_memcpy(&b1, bpad + p * w + VL, sizeof(V));
+                V x0 = SPLAT(a0[p * as]), x1 = SPLAT(a1[p * as]), x2 = SPLAT(a2[p * as]), x3 = SPLAT(a3[p * as]);
+                r00 += x0 * b0; r10 += x1 * b0; r20 += x2 * b0; r30 += x3 * b0;
+                if (nv == 2) { r01 += x0 * b1; r11 += x1 * b1; r21 += x2 * b1; r31 += x3 * b1; }
+            }
+            V rows[4][2] = {{r00, r01}, {r10, r11}, {r20, r21}, {r30, r31}};
+            for (long r = 0; r < 4; r++) {
+                T *ci = c + (i + r) * ldc;
+                if (n == w) {
+                    for (long v = 0; v < nv; v++) {
+                        V t; __builtin_memcpy(&t, ci + v * VL, sizeof(V));
+                        t += rows[r][v];
+                        __builtin_memcpy(ci + v * VL, &t, sizeof(V));
+                    }
+                } else {
+                    const T *t = (const T *)rows[r];
+                    for (long j = 0; j < n; j++) ci[j] += t[j];
+                }
+            }
+        }
+    }
+    for (; i < m; i++) {
         const T *ap = a + i * ai;
         V s0 = SPLAT(0), s1 = SPLAT(0), s2 = SPLAT(0), s3 = SPLAT(0);
         if (nv == 1) {
