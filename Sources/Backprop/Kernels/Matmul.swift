@@ -29,8 +29,9 @@ enum MatmulKernels {
         }
         if !accumulate { c.update(repeating: 0, count: m * n) }
         if k == 0 { return }
-        if backend == .auto && n <= 16 && k <= 256 && m >= 32 && work < threadThreshold {
-            // Few columns and many rows (a small Linear layer): the narrow-B kernel.
+        if backend == .auto && n <= 16 && k <= 256 && (m >= 32 || work >= blockedThreshold) && work < threadThreshold {
+            // Few columns (a small Linear layer, or the weight gradient of one with few inputs):
+            // the narrow-B kernel, whose copy of B costs no more than the blocked kernel's packing.
             BuiltinGemm.callNarrow(m: m, n: n, k: k, a, transA ? m : k, transA, b, transB, c)
         } else if backend == .builtin || (backend == .auto && work >= blockedThreshold && k >= 8) {
             BuiltinGemm.run(m: m, n: n, k: k, a, transA: transA, b, transB: transB, c,
