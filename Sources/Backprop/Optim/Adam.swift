@@ -1,3 +1,4 @@
+import CBackpropKernels
 import Foundation
 
 /// Adam (`torch.optim.Adam`), and with `decoupledWeightDecay` AdamW (`torch.optim.AdamW`).
@@ -66,7 +67,16 @@ public class Adam: Optimizer {
                 let c2 = T(bc2Sqrt), e = T(eps), s = T(-stepSize)
                 let lerpLow = (1 - beta1) < 0.5
                 var start = 0
-                if !maximize && weightDecay == 0 && !amsgrad && lerpLow {
+                if !maximize && weightDecay == 0 && !amsgrad && lerpLow && T.self == Float.self {
+                    // float32: the C loop, built for AVX2 where the CPU has it (same roundings).
+                    func f(_ p: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<Float> {
+                        UnsafeMutableRawPointer(p).assumingMemoryBound(to: Float.self)
+                    }
+                    bp_adam_f32(f(w), UnsafeRawPointer(g).assumingMemoryBound(to: Float.self), f(m), f(v), n,
+                                Float(w1.double), Float(b2.double), Float(w2.double), Float(c2.double),
+                                Float(e.double), Float(s.double))
+                    start = n
+                } else if !maximize && weightDecay == 0 && !amsgrad && lerpLow {
                     // The common case, eight lanes at a time: the same operations in the same order
                     // as the loop below (no fused multiply-adds), so the same results.
                     typealias V = SIMD8<T>

@@ -36,6 +36,12 @@ float bp_exp_shift_sum_f32_generic(const float *x, float m, float *out, long n);
 float bp_max_f32_avx2(const float *x, long n);
 float bp_max_f32_generic(const float *x, long n);
 
+/// One Adam step on float32 buffers in the common case (no weight decay, no amsgrad, not
+/// maximizing): m = m + w1 (g - m); v = v b2 + w2 g g; w = w + s m / (sqrt(v) / c2 + e), rounded
+/// step by step as written (no fused multiply-adds), vectorized. The buffers must not overlap.
+void bp_adam_f32(float *w, const float *g, float *m, float *v, long n,
+                 float w1, float b2, float w2, float c2, float e, float s);
+
 /// The plain loops (no packing) for small or thin products; same arguments, C += A B.
 void bp_sgemm_avx2_small(long m, long n, long k, const float *a, long lda, int transA,
                          const float *b, long ldb, int transB, float *c, long ldc);
