@@ -36,17 +36,42 @@ static inline __attribute__((always_inline)) int F(needs_libm)(vf8 x) {
     return any;
 }
 
+/// The lanes of two vectors that need libm, as one test (one reduction for both).
+static inline __attribute__((always_inline)) int F(needs_libm2)(vf8 a, vf8 b) {
+    vi8 bad = (a < SPLAT8(-87.0f)) | (a > SPLAT8(88.0f)) | (a != a) | (b < SPLAT8(-87.0f)) | (b > SPLAT8(88.0f)) | (b != b);
+    return __builtin_reduce_or(bad) != 0;
+}
+
+/// exp of 8 lanes through libm (the rare lanes outside the polynomial's range, or NaN). Kept out
+/// of line so that the main loops hold their constants in registers.
+static __attribute__((noinline, cold)) vf8 F(exp8_libm)(vf8 v) {
+    vf8 e;
+    for (int k = 0; k < 8; k++) e[k] = expf(v[k]);
+    return e;
+}
+
 void F(bp_exp_f32)(const float *x, float *y, long n) {
     long i = 0;
+    // Two vectors per step: independent polynomial chains overlap.
+    for (; i + 16 <= n; i += 16) {
+        vf8 v0, v1, e0, e1;
+        __builtin_memcpy(&v0, x + i, sizeof(v0));
+        __builtin_memcpy(&v1, x + i + 8, sizeof(v1));
+        if (__builtin_expect(F(needs_libm2)(v0, v1), 0)) {
+            e0 = F(exp8_libm)(v0);
+            e1 = F(exp8_libm)(v1);
+        } else {
+            e0 = F(vexp8)(v0);
+            e1 = F(vexp8)(v1);
+        }
+        __builtin_memcpy(y + i, &e0, sizeof(e0));
+        __builtin_memcpy(y + i + 8, &e1, sizeof(e1));
+    }
     for (; i + 8 <= n; i += 8) {
         vf8 v;
         __builtin_memcpy(&v, x + i, sizeof(v));
-        if (F(needs_libm)(v)) {
-            for (int k = 0; k < 8; k++) y[i + k] = expf(x[i + k]);
-        } else {
-            vf8 e = F(vexp8)(v);
-            __builtin_memcpy(y + i, &e, sizeof(e));
-        }
+        vf8 e = __builtin_expect(F(needs_libm)(v), 0) ? F(exp8_libm)(v) : F(vexp8)(v);
+        __builtin_memcpy(y + i, &e, sizeof(e));
     }
     for (; i < n; i++) y[i] = expf(x[i]);
 }
@@ -55,16 +80,32 @@ void F(bp_exp_f32)(const float *x, float *y, long n) {
 float F(bp_exp_shift_sum_f32)(const float *x, float m, float *out, long n) {
     vf8 acc = SPLAT8(0.0f), mv = SPLAT8(m);
     long i = 0;
+    for (; i + 16 <= n; i += 16) {
+        vf8 v0, v1, e0, e1;
+        __builtin_memcpy(&v0, x + i, sizeof(v0));
+        __builtin_memcpy(&v1, x + i + 8, sizeof(v1));
+        v0 = v0 - mv;
+        v1 = v1 - mv;
+        if (__builtin_expect(F(needs_libm2)(v0, v1), 0)) {
+            e0 = F(exp8_libm)(v0);
+            e1 = F(exp8_libm)(v1);
+        } else {
+            e0 = F(vexp8)(v0);
+            e1 = F(vexp8)(v1);
+        }
+        if (out) {
+            __builtin_memcpy(out + i, &e0, sizeof(e0));
+            __builtin_memcpy(out + i + 8, &e1, sizeof(e1));
+        }
+        // The same order of additions into the 8 partial sums as one vector per step.
+        acc += e0;
+        acc += e1;
+    }
     for (; i + 8 <= n; i += 8) {
         vf8 v;
         __builtin_memcpy(&v, x + i, sizeof(v));
         v = v - mv;
-        vf8 e;
-        if (F(needs_libm)(v)) {
-            for (int k = 0; k < 8; k++) e[k] = expf(v[k]);
-        } else {
-            e = F(vexp8)(v);
-        }
+        vf8 e = __builtin_expect(F(needs_libm)(v), 0) ? F(exp8_libm)(v) : F(vexp8)(v);
         if (out) __builtin_memcpy(out + i, &e, sizeof(e));
         acc += e;
     }
