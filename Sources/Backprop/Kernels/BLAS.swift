@@ -69,7 +69,9 @@ enum BLAS {
             let t = dlsym(h, "openblas_set_num_threads")
             let lib = Library(path: path, sgemm: unsafeBitCast(s, to: SGEMM.self), dgemm: unsafeBitCast(d, to: DGEMM.self),
                               setThreads: t.map { unsafeBitCast($0, to: SetThreads.self) })
-            lib.setThreads?(Int32(Parallelism.threads))
+            // One thread inside BLAS: Backprop splits large products itself (Parallelism.dynamic),
+            // which does not stall when the OS leaves a helper thread without a core.
+            lib.setThreads?(1)
             return lib
         }
         loadNote = "no BLAS found (tried \(paths.joined(separator: ", ")))"
@@ -90,8 +92,4 @@ public enum MatmulBackend {
 
     /// The path of the BLAS library in use, or nil when the built-in kernel does everything.
     public static var blasPath: String? { BLAS.library?.path }
-
-    static func setBLASThreads(_ n: Int) {
-        if BLAS.attempted { BLAS.library?.setThreads?(Int32(n)) }
-    }
 }

@@ -49,21 +49,53 @@ enum MatmulKernels {
     /// Which code does a product: chosen by size (`auto`) or forced, for tests that compare paths.
     enum Backend { case auto, naive, builtin, blas, narrow, small }
 
+    /// A BLAS product, split into blocks of rows (or of columns, when C is wide) over the worker
+    /// threads with `Parallelism.dynamic`; BLAS itself runs on one thread per call.
     static func blas<T: FloatElement>(_ lib: BLAS.Library, m: Int, n: Int, k: Int,
                                       _ a: UnsafePointer<T>, transA: Bool, _ b: UnsafePointer<T>, transB: Bool,
                                       _ c: UnsafeMutablePointer<T>, accumulate: Bool) {
+        let lda = transA ? m : k, ldb = transB ? k : n
+        let threads = Parallelism.threads
+        let byRows = m >= n
+        let span = byRows ? m : n
+        // Blocks of at least 64 rows (columns), about four per thread, so that a late helper costs
+        // little and the blocks stay large enough for BLAS's own blocking.
+        let blocks = threads <= 1 ? 1 : Swift.max(1, Swift.min(4 * threads, span / 64))
+        if blocks == 1 {
+            blasCall(lib, m: m, n: n, k: k, a, lda, transA, b, ldb, transB, c, n, accumulate)
+            return
+        }
+        let size = (span + blocks - 1) / blocks
+        nonisolated(unsafe) let (pa, pb, pc) = (a, b, c)
+        Parallelism.dynamic(blocks) { blk in
+            let lo = blk * size, hi = Swift.min(span, lo + size)
+            if lo >= hi { return }
+            if byRows {
+                blasCall(lib, m: hi - lo, n: n, k: k, transA ? pa + lo : pa + lo * lda, lda, transA,
+                         pb, ldb, transB, pc + lo * n, n, accumulate)
+            } else {
+                blasCall(lib, m: m, n: hi - lo, k: k, pa, lda, transA,
+                         transB ? pb + lo * ldb : pb + lo, ldb, transB, pc + lo, n, accumulate)
+            }
+        }
+    }
+
+    /// One cblas_sgemm / cblas_dgemm call on row-major buffers.
+    static func blasCall<T: FloatElement>(_ lib: BLAS.Library, m: Int, n: Int, k: Int,
+                                          _ a: UnsafePointer<T>, _ lda: Int, _ transA: Bool,
+                                          _ b: UnsafePointer<T>, _ ldb: Int, _ transB: Bool,
+                                          _ c: UnsafeMutablePointer<T>, _ ldc: Int, _ accumulate: Bool) {
         let ta = transA ? BLAS.trans : BLAS.noTrans, tb = transB ? BLAS.trans : BLAS.noTrans
-        let lda = Int32(transA ? m : k), ldb = Int32(transB ? k : n)
         if T.self == Float.self {
             lib.sgemm(BLAS.rowMajor, ta, tb, Int32(m), Int32(n), Int32(k), 1,
-                      UnsafeRawPointer(a).assumingMemoryBound(to: Float.self), lda,
-                      UnsafeRawPointer(b).assumingMemoryBound(to: Float.self), ldb,
-                      accumulate ? 1 : 0, UnsafeMutableRawPointer(c).assumingMemoryBound(to: Float.self), Int32(n))
+                      UnsafeRawPointer(a).assumingMemoryBound(to: Float.self), Int32(lda),
+                      UnsafeRawPointer(b).assumingMemoryBound(to: Float.self), Int32(ldb),
+                      accumulate ? 1 : 0, UnsafeMutableRawPointer(c).assumingMemoryBound(to: Float.self), Int32(ldc))
         } else {
             lib.dgemm(BLAS.rowMajor, ta, tb, Int32(m), Int32(n), Int32(k), 1,
-                      UnsafeRawPointer(a).assumingMemoryBound(to: Double.self), lda,
-                      UnsafeRawPointer(b).assumingMemoryBound(to: Double.self), ldb,
-                      accumulate ? 1 : 0, UnsafeMutableRawPointer(c).assumingMemoryBound(to: Double.self), Int32(n))
+                      UnsafeRawPointer(a).assumingMemoryBound(to: Double.self), Int32(lda),
+                      UnsafeRawPointer(b).assumingMemoryBound(to: Double.self), Int32(ldb),
+                      accumulate ? 1 : 0, UnsafeMutableRawPointer(c).assumingMemoryBound(to: Double.self), Int32(ldc))
         }
     }
 
