@@ -50,6 +50,22 @@ static __attribute__((noinline, cold)) vf8 F(exp8_libm)(vf8 v) {
     return e;
 }
 
+/// exp of one vector: the polynomial, or libm when a lane needs it.
+static inline __attribute__((always_inline)) vf8 F(vexp8_checked)(vf8 v) {
+    return __builtin_expect(F(needs_libm)(v), 0) ? F(exp8_libm)(v) : F(vexp8)(v);
+}
+
+/// exp of two vectors: the polynomials, or libm for both when a lane of either needs it (one test).
+static inline __attribute__((always_inline)) void F(vexp16)(vf8 v0, vf8 v1, vf8 *e0, vf8 *e1) {
+    if (__builtin_expect(F(needs_libm2)(v0, v1), 0)) {
+        *e0 = F(exp8_libm)(v0);
+        *e1 = F(exp8_libm)(v1);
+    } else {
+        *e0 = F(vexp8)(v0);
+        *e1 = F(vexp8)(v1);
+    }
+}
+
 void F(bp_exp_f32)(const float *x, float *y, long n) {
     long i = 0;
     // Two vectors per step: independent polynomial chains overlap.
@@ -57,20 +73,14 @@ void F(bp_exp_f32)(const float *x, float *y, long n) {
         vf8 v0, v1, e0, e1;
         __builtin_memcpy(&v0, x + i, sizeof(v0));
         __builtin_memcpy(&v1, x + i + 8, sizeof(v1));
-        if (__builtin_expect(F(needs_libm2)(v0, v1), 0)) {
-            e0 = F(exp8_libm)(v0);
-            e1 = F(exp8_libm)(v1);
-        } else {
-            e0 = F(vexp8)(v0);
-            e1 = F(vexp8)(v1);
-        }
+        F(vexp16)(v0, v1, &e0, &e1);
         __builtin_memcpy(y + i, &e0, sizeof(e0));
         __builtin_memcpy(y + i + 8, &e1, sizeof(e1));
     }
     for (; i + 8 <= n; i += 8) {
         vf8 v;
         __builtin_memcpy(&v, x + i, sizeof(v));
-        vf8 e = __builtin_expect(F(needs_libm)(v), 0) ? F(exp8_libm)(v) : F(vexp8)(v);
+        vf8 e = F(vexp8_checked)(v);
         __builtin_memcpy(y + i, &e, sizeof(e));
     }
     for (; i < n; i++) y[i] = expf(x[i]);
@@ -86,13 +96,7 @@ float F(bp_exp_shift_sum_f32)(const float *x, float m, float *out, long n) {
         __builtin_memcpy(&v1, x + i + 8, sizeof(v1));
         v0 = v0 - mv;
         v1 = v1 - mv;
-        if (__builtin_expect(F(needs_libm2)(v0, v1), 0)) {
-            e0 = F(exp8_libm)(v0);
-            e1 = F(exp8_libm)(v1);
-        } else {
-            e0 = F(vexp8)(v0);
-            e1 = F(vexp8)(v1);
-        }
+        F(vexp16)(v0, v1, &e0, &e1);
         if (out) {
             __builtin_memcpy(out + i, &e0, sizeof(e0));
             __builtin_memcpy(out + i + 8, &e1, sizeof(e1));
@@ -105,7 +109,7 @@ float F(bp_exp_shift_sum_f32)(const float *x, float m, float *out, long n) {
         vf8 v;
         __builtin_memcpy(&v, x + i, sizeof(v));
         v = v - mv;
-        vf8 e = __builtin_expect(F(needs_libm)(v), 0) ? F(exp8_libm)(v) : F(vexp8)(v);
+        vf8 e = F(vexp8_checked)(v);
         if (out) __builtin_memcpy(out + i, &e, sizeof(e));
         acc += e;
     }
