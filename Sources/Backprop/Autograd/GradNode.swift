@@ -25,19 +25,12 @@ public final class GradNode: @unchecked Sendable {
     private var moreInputs: [GradNode?]?
 
     /// The node of input `i` (`i < inputCount`).
-    @inline(__always) func input(_ i: Int) -> GradNode? {
-        if let moreInputs { return moreInputs[i] }
-        switch i {
-        case 0: return input0
-        case 1: return input1
-        default: return input2
-        }
-    }
+    @inline(__always) func input(_ i: Int) -> GradNode? { inputRef(i)?.takeUnretainedValue() }
 
     /// The node of input `i` (`i < inputCount`) without taking a reference: valid while this node
     /// holds its inputs (for the backward engine's walk).
     @inline(__always) func inputRef(_ i: Int) -> Unmanaged<GradNode>? {
-        if inputCount <= 3 {
+        if moreInputs == nil {
             switch i {
             case 0: return input0.map { Unmanaged.passUnretained($0) }
             case 1: return input1.map { Unmanaged.passUnretained($0) }

@@ -28,10 +28,6 @@ enum BLAS {
     /// The library in use, or nil when the built-in kernel does all matrix products.
     static let library: Library? = load(choice: ProcessInfo.processInfo.environment["BACKPROP_BLAS"])
 
-    /// Whether `library` has been looked up (it is loaded on the first product that needs it, so
-    /// that a program doing only small work never starts OpenBLAS's threads).
-    nonisolated(unsafe) static var attempted = false
-
     /// Why no BLAS is in use (for `--version`), when `library` is nil.
     nonisolated(unsafe) static var loadNote = ""
 
@@ -55,7 +51,6 @@ enum BLAS {
     }
 
     static func load(choice: String?) -> Library? {
-        defer { attempted = true }
         guard let paths = candidates(for: choice) else {
             loadNote = "BACKPROP_BLAS=none"
             return nil

@@ -3,7 +3,7 @@ import Foundation
 import Synchronization
 
 /// How many threads the kernels may use: large elementwise ops, reductions, softmax and matrix
-/// products are split over this many workers (and BLAS is told the same number).
+/// products are split over this many workers (BLAS runs on one thread per call; see `dynamic`).
 public enum Parallelism {
     nonisolated(unsafe) private static var count = Swift.max(1, ProcessInfo.processInfo.activeProcessorCount)
 

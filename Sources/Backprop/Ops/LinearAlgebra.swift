@@ -108,7 +108,7 @@ extension Tensor {
             }
             dispatchFloat("linear", { addRow(Float.self) }, { addRow(Double.self) })
         }
-        guard bias.map({ Tensor.recordsGrad([self, weight, $0]) }) ?? Tensor.recordsGrad(self, weight) else { return out }
+        guard Tensor.recordsGrad(self, weight) || bias.map({ Tensor.recordsGrad($0) }) == true else { return out }
         // dx needs W and dW needs x: each is saved only when the other side wants a gradient.
         return out.recorded(bias == nil ? "MmBackward0" : "AddmmBackward0",
                             formula: "dx = G W, dW = G^T x, db = sum(G, dim 0)", self, weight, bias,

@@ -53,17 +53,7 @@ extension Tensor {
             if p < last { sameLayout = false; break }
             last = p
         }
-        var out: Tensor
-        if sameLayout {
-            out = withShape(outShape)
-        } else {
-            out = Tensor(shape: outShape, dtype: dtype, zeroed: false)
-            switch dtype {
-            case .float32: out.withFreshPointer(Float.self) { o in withPointer(Float.self) { ElementwiseKernels.permute($0, shape, perm, o) } }
-            case .float64: out.withFreshPointer(Double.self) { o in withPointer(Double.self) { ElementwiseKernels.permute($0, shape, perm, o) } }
-            case .int64: out.withFreshPointer(Int64.self) { o in withPointer(Int64.self) { ElementwiseKernels.permute($0, shape, perm, o) } }
-            }
-        }
+        let out = sameLayout ? withShape(outShape) : permutedCopy(perm, outShape)
         guard Tensor.recordsGrad(self) else { return out }
         var inverse = [Int](repeating: 0, count: rank)
         for (i, p) in perm.enumerated() { inverse[p] = i }
@@ -91,20 +81,20 @@ extension Tensor {
         // The 2-d case directly (no dims arrays): a [1, n] or [n, 1] matrix keeps its row-major
         // layout and shares the storage; any other is copied transposed.
         let (r, c) = (shape[0], shape[1])
-        var out: Tensor
-        if r == 1 || c == 1 {
-            out = withShape([c, r])
-        } else {
-            out = Tensor(shape: [c, r], dtype: dtype, zeroed: false)
-            let perm = [1, 0]
-            switch dtype {
-            case .float32: out.withFreshPointer(Float.self) { o in withPointer(Float.self) { ElementwiseKernels.permute($0, shape, perm, o) } }
-            case .float64: out.withFreshPointer(Double.self) { o in withPointer(Double.self) { ElementwiseKernels.permute($0, shape, perm, o) } }
-            case .int64: out.withFreshPointer(Int64.self) { o in withPointer(Int64.self) { ElementwiseKernels.permute($0, shape, perm, o) } }
-            }
-        }
+        let out = r == 1 || c == 1 ? withShape([c, r]) : permutedCopy([1, 0], [c, r])
         guard Tensor.recordsGrad(self) else { return out }
         return out.recorded("TBackward0", formula: "dx = G^T", self) { _, g in [g.t()] }
+    }
+
+    /// A new tensor of shape `outShape` holding the values with dims reordered by `perm` (no autograd).
+    private func permutedCopy(_ perm: [Int], _ outShape: [Int]) -> Tensor {
+        let out = Tensor(shape: outShape, dtype: dtype, zeroed: false)
+        switch dtype {
+        case .float32: out.withFreshPointer(Float.self) { o in withPointer(Float.self) { ElementwiseKernels.permute($0, shape, perm, o) } }
+        case .float64: out.withFreshPointer(Double.self) { o in withPointer(Double.self) { ElementwiseKernels.permute($0, shape, perm, o) } }
+        case .int64: out.withFreshPointer(Int64.self) { o in withPointer(Int64.self) { ElementwiseKernels.permute($0, shape, perm, o) } }
+        }
+        return out
     }
 
     /// The values broadcast to a larger shape; -1 keeps a size (PyTorch's `expand`).
