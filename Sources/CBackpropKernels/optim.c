@@ -57,3 +57,44 @@ void bp_adam_f32(float *w, const float *g, float *m, float *v, long n,
 #endif
     adam_f32_generic(w, g, m, v, n, w1, b2, w2, c2, e, s);
 }
+
+// The common SGD step (no weight decay, not maximizing, not Nesterov), float32, in the order of
+// Optim/Optimizer.swift's loop:
+//   momentum == 0:          w = w + nlr * g
+//   first step (momentum):  b = g;                     w = w + nlr * b
+//   later steps:            b = b * mom + damp * g;    w = w + nlr * b
+#define SGD_BODY                                                                    \
+    if (!has_momentum) {                                                            \
+        for (long j = 0; j < n; j++) w[j] = w[j] + nlr * g[j];                      \
+    } else if (first) {                                                             \
+        for (long j = 0; j < n; j++) { float d = g[j]; b[j] = d; w[j] = w[j] + nlr * d; } \
+    } else {                                                                        \
+        for (long j = 0; j < n; j++) {                                              \
+            float bj = b[j] * mom + damp * g[j];                                    \
+            b[j] = bj;                                                              \
+            w[j] = w[j] + nlr * bj;                                                 \
+        }                                                                           \
+    }
+
+#if defined(__x86_64__) || defined(__i386__)
+__attribute__((target("avx2,fma")))
+static void sgd_f32_avx2(float *restrict w, const float *restrict g, float *restrict b, long n,
+                         float nlr, int has_momentum, float mom, float damp, int first) {
+    SGD_BODY
+}
+#endif
+
+static void sgd_f32_generic(float *restrict w, const float *restrict g, float *restrict b, long n,
+                            float nlr, int has_momentum, float mom, float damp, int first) {
+    SGD_BODY
+}
+
+void bp_sgd_f32(float *w, const float *g, float *b, long n,
+                float nlr, int has_momentum, float mom, float damp, int first) {
+#if defined(__x86_64__) || defined(__i386__)
+    static int avx2 = -1;
+    if (avx2 < 0) avx2 = bp_cpu_has_avx2_fma();
+    if (avx2) { sgd_f32_avx2(w, g, b, n, nlr, has_momentum, mom, damp, first); return; }
+#endif
+    sgd_f32_generic(w, g, b, n, nlr, has_momentum, mom, damp, first);
+}

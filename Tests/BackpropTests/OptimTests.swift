@@ -74,6 +74,37 @@ import Testing
         }
     }
 
+    /// The C path of SGD (vectorized, split over threads above 2^19 elements) against the scalar
+    /// loop, with and without momentum, first and later steps, on an odd size that leaves tails.
+    @Test(arguments: [0.0, 0.9]) func vectorizedSGDMatchesScalarLoop(momentum: Double) {
+        var gen = RandomGenerator(seed: 11)
+        let n = (1 << 19) + 37
+        let start = Tensor.randn([n], using: &gen)
+        let p = Parameter(start)
+        let saved = Parallelism.threads
+        Parallelism.threads = 2
+        defer { Parallelism.threads = saved }
+        let opt = SGD([p], lr: 0.05, momentum: momentum, dampening: 0.1)
+        var w = start.floats, b = [Float](repeating: 0, count: n)
+        let (nlr, m, damp) = (-Float(0.05), Float(momentum), Float(1 - 0.1))
+        for step in 1...3 {
+            let g = Tensor.randn([n], using: &gen)
+            p.value.grad = g
+            opt.step()
+            let gf = g.floats
+            for j in 0..<n {
+                var d = gf[j]
+                if momentum != 0 {
+                    b[j] = step == 1 ? d : b[j] * m + damp * d
+                    d = b[j]
+                }
+                w[j] = w[j] + nlr * d
+            }
+            #expect(p.value.floats == w, "step \(step)")
+            if momentum != 0 { #expect(opt.momentumBuffers[0]!.floats == b, "step \(step)") }
+        }
+    }
+
     @Test func schedulesMatchPyTorch() {
         for s in fixture["schedules"] as! [[String: Any]] {
             let o = s["options"] as! [String: Any]

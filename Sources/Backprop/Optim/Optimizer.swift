@@ -1,4 +1,5 @@
 import Foundation
+import CBackpropKernels
 
 /// Updates parameters from their gradients (PyTorch's `torch.optim.Optimizer`).
 ///
@@ -105,8 +106,20 @@ public final class SGD: Optimizer {
                     w[j] = w[j] + (-lr) * d
                 }
             }
-            withParameterBuffers(p, grad, { w, g, n in buf.withMutablePointer(Float.self) { run(w, g, n, $0) } },
-                                 { w, g, n in buf.withMutablePointer(Double.self) { run(w, g, n, $0) } })
+            let common = weightDecay == 0 && !maximize && !nesterov
+            withParameterBuffers(p, grad, { w, g, n in
+                buf.withMutablePointer(Float.self) { b in
+                    guard common else { return run(w, g, n, b) }
+                    // The common case in C, vectorized and split over the threads for large
+                    // parameters: the same operations in the same order as `run`.
+                    let nlr = -Float(self.lr), m = Float(momentum), damp = Float(1 - dampening)
+                    let hasMomentum: Int32 = momentum != 0 ? 1 : 0, isFirst: Int32 = first ? 1 : 0
+                    Parallelism.chunked(n) { lo, hi in
+                        bp_sgd_f32(w + lo, g + lo, hasMomentum != 0 ? b + lo : b, hi - lo,
+                                   nlr, hasMomentum, m, damp, isFirst)
+                    }
+                }
+            }, { w, g, n in buf.withMutablePointer(Double.self) { run(w, g, n, $0) } })
             if momentum != 0 { momentumBuffers[i] = buf }
         }
     }

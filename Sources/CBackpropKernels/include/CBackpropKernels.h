@@ -42,6 +42,13 @@ float bp_max_f32_generic(const float *x, long n);
 void bp_adam_f32(float *w, const float *g, float *m, float *v, long n,
                  float w1, float b2, float w2, float c2, float e, float s);
 
+/// One SGD step on float32 buffers in the common case (no weight decay, not maximizing, not
+/// Nesterov): w = w + nlr g without momentum; with it b = g on the first step, b = b mom + damp g
+/// after, then w = w + nlr b. Rounded step by step (no fused multiply-adds), vectorized; `b` is
+/// unused without momentum. The buffers must not overlap.
+void bp_sgd_f32(float *w, const float *g, float *b, long n,
+                float nlr, int has_momentum, float mom, float damp, int first);
+
 /// The plain loops (no packing) for small or thin products; same arguments, C += A B.
 void bp_sgemm_avx2_small(long m, long n, long k, const float *a, long lda, int transA,
                          const float *b, long ldb, int transB, float *c, long ldc);
