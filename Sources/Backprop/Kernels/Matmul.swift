@@ -143,7 +143,7 @@ enum BuiltinGemm {
         }
         if parts == 1 { rows(0, m); return }
         let size = ((m + parts - 1) / parts + 5) / 6 * 6
-        DispatchQueue.concurrentPerform(iterations: parts) { p in
+        Parallelism.run(parts) { p in
             let lo = p * size, hi = Swift.min(m, lo + size)
             if lo < hi { rows(lo, hi) }
         }

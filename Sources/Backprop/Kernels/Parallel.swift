@@ -1,3 +1,4 @@
+import CBackpropKernels
 import Dispatch
 import Foundation
 import Synchronization
@@ -28,25 +29,37 @@ public enum Parallelism {
     /// blocks itself and at the end waits only for blocks a helper has started. `body` must be safe to
     /// run on several threads at once for different blocks.
     static func dynamic(_ blocks: Int, _ body: @escaping @Sendable (Int) -> Void) {
+        run(blocks, body)
+    }
+
+    /// `dynamic` for a closure that does not escape: the pool's helpers reach `body` only while this
+    /// call runs (it returns after the last helper has let go of the job).
+    static func run(_ blocks: Int, _ body: (Int) -> Void) {
         let helpers = Swift.min(count - 1, blocks - 1)
         if helpers <= 0 {
             for b in 0..<blocks { body(b) }
             return
         }
-        let job = DynamicJob(blocks: blocks, body: body)
-        for _ in 0..<helpers { DispatchQueue.global().async { job.work() } }
-        job.work()
-        // Blocks still running on a helper: wait for them (a helper that starts late finds nothing
-        // left and does not call `body`).
-        var spins = 0
-        while job.finished.load(ordering: .acquiring) < blocks {
-            spins += 1
-            if spins > 64 { sched_yield() }
+        withoutActuallyEscaping(body) { escaping in
+            nonisolated(unsafe) let body = escaping
+            let job = DynamicJob(blocks: blocks, helpers: helpers, body: { body($0) })
+            WorkerPool.shared.post(job, helpers: helpers)
+            job.work()
+            // Helpers that have not taken the job yet will not take it now.
+            WorkerPool.shared.withdraw(job)
+            // Blocks still running on a helper: wait for them, and for every helper to let go of
+            // the job (a helper that took it late finds no block left and does not call `body`).
+            var spins = 0
+            while job.finished.load(ordering: .acquiring) < blocks || job.active.load(ordering: .acquiring) > 0 {
+                spins += 1
+                if spins > 256 { sched_yield() } else { bp_cpu_relax() }
+            }
         }
     }
 
     /// Runs `body(lo, hi)` over `0..<n` split into contiguous chunks, on up to `threads` workers
-    /// when `n >= grain`; in one call on this thread otherwise.
+    /// when `n >= grain`; in one call on this thread otherwise. Chunks are taken dynamically (see
+    /// `dynamic`): the caller does a chunk a helper has not started.
     @inline(__always)
     static func chunked(_ n: Int, grain: Int = elementwiseGrain, _ body: (Int, Int) -> Void) {
         let t = count
@@ -57,25 +70,27 @@ public enum Parallelism {
         let parts = Swift.min(t, n / grain)
         // Chunk edges on multiples of 16 elements keep SIMD loops aligned.
         let size = ((n + parts - 1) / parts + 15) & ~15
-        withoutActuallyEscaping(body) { escaping in
-            nonisolated(unsafe) let body = escaping
-            DispatchQueue.concurrentPerform(iterations: parts) { p in
-                let lo = p * size, hi = Swift.min(n, lo + size)
-                if lo < hi { body(lo, hi) }
-            }
+        run(parts) { p in
+            let lo = p * size, hi = Swift.min(n, lo + size)
+            if lo < hi { body(lo, hi) }
         }
     }
 }
 
-/// The shared state of one `Parallelism.dynamic` call.
-final class DynamicJob: Sendable {
+/// The shared state of one `Parallelism.run` call.
+final class DynamicJob: @unchecked Sendable {
     let blocks: Int
-    let body: @Sendable (Int) -> Void
+    let body: (Int) -> Void
     let next = Atomic<Int>(0)
     let finished = Atomic<Int>(0)
+    /// Helper places not yet taken (a job asks for at most `threads - 1` helpers).
+    let places: Atomic<Int>
+    /// Helpers that have taken the job and not yet let go of it.
+    let active = Atomic<Int>(0)
 
-    init(blocks: Int, body: @escaping @Sendable (Int) -> Void) {
+    init(blocks: Int, helpers: Int, body: @escaping (Int) -> Void) {
         self.blocks = blocks
+        self.places = Atomic(helpers)
         self.body = body
     }
 
@@ -85,6 +100,83 @@ final class DynamicJob: Sendable {
             if b >= blocks { return }
             body(b)
             finished.add(1, ordering: .releasing)
+        }
+    }
+}
+
+/// Worker threads that stay awake a short while after each job, as OpenMP's do: parallel ops
+/// that follow each other (a training step) find a helper already running instead of waking one
+/// (tens of microseconds). A helper spins for `spinNanoseconds`, then sleeps until the next job.
+///
+/// The poster keeps the job alive: helpers reach it unretained, between `post` and the moment the
+/// poster has withdrawn it and seen `active` fall to zero.
+final class WorkerPool: @unchecked Sendable {
+    static let shared = WorkerPool()
+    static let spinNanoseconds: UInt64 = 200_000
+
+    private let lock = Mutex<Unmanaged<DynamicJob>?>(nil)
+    private let generation = Atomic<Int>(0)
+    private let sleepers = Atomic<Int>(0)
+    private let wake = DispatchSemaphore(value: 0)
+    private let started = Mutex<Int>(0)
+
+    /// Offers `job` to the helpers, starting threads the first time they are needed.
+    func post(_ job: DynamicJob, helpers: Int) {
+        started.withLock { n in
+            while n < helpers {
+                n += 1
+                let t = Thread { [unowned self] in self.loop() }
+                t.name = "backprop-worker-\(n)"
+                t.start()
+            }
+        }
+        lock.withLock { $0 = Unmanaged.passUnretained(job) }
+        generation.add(1, ordering: .sequentiallyConsistent)
+        let s = sleepers.exchange(0, ordering: .sequentiallyConsistent)
+        for _ in 0..<s { wake.signal() }
+    }
+
+    /// Takes `job` back: from now on no helper takes it.
+    func withdraw(_ job: DynamicJob) {
+        lock.withLock { current in
+            if let c = current, c.toOpaque() == Unmanaged.passUnretained(job).toOpaque() { current = nil }
+        }
+    }
+
+    /// A helper place in the current job, if it has one left (the job's `active` counts this helper).
+    private func take() -> Unmanaged<DynamicJob>? {
+        lock.withLock { current -> Unmanaged<DynamicJob>? in
+            guard let c = current else { return nil }
+            return c._withUnsafeGuaranteedRef { job -> Unmanaged<DynamicJob>? in
+                if job.places.load(ordering: .relaxed) <= 0 { return nil }
+                job.places.subtract(1, ordering: .relaxed)
+                job.active.add(1, ordering: .relaxed)
+                return c
+            }
+        }
+    }
+
+    private func loop() {
+        var seen = 0
+        while true {
+            if let job = take() {
+                job._withUnsafeGuaranteedRef { j in
+                    j.work()
+                    j.active.subtract(1, ordering: .releasing)
+                }
+            }
+            // Wait for the next job: spin a while, then sleep.
+            let start = DispatchTime.now().uptimeNanoseconds
+            var spins = 0
+            while generation.load(ordering: .acquiring) == seen {
+                spins += 1
+                if spins & 255 != 0 { bp_cpu_relax(); continue }
+                if DispatchTime.now().uptimeNanoseconds - start < Self.spinNanoseconds { continue }
+                sleepers.add(1, ordering: .sequentiallyConsistent)
+                if generation.load(ordering: .sequentiallyConsistent) == seen { wake.wait() }
+                spins = 0
+            }
+            seen = generation.load(ordering: .acquiring)
         }
     }
 }

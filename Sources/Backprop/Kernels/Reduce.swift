@@ -52,13 +52,10 @@ enum ReduceKernels {
             let partials = UnsafeMutablePointer<T>.allocate(capacity: parts)
             defer { partials.deallocate() }
             nonisolated(unsafe) let (px, pp) = (x, partials)
-            withoutActuallyEscaping(f) { fe in
-                nonisolated(unsafe) let f = fe
-                DispatchQueue.concurrentPerform(iterations: parts) { p in
-                    let lo = p * size, hi = Swift.min(n, lo + size)
-                    pp[p] = initial
-                    if lo < hi { reduce(px + lo, [hi - lo], reduced: [0], pp + p, initial: initial, parallel: false, f) }
-                }
+            Parallelism.run(parts) { p in
+                let lo = p * size, hi = Swift.min(n, lo + size)
+                pp[p] = initial
+                if lo < hi { reduce(px + lo, [hi - lo], reduced: [0], pp + p, initial: initial, parallel: false, f) }
             }
             var r = initial
             for p in 0..<parts { r = f(r, partials[p]) }

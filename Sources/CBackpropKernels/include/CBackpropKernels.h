@@ -4,6 +4,13 @@
 // Small C kernels of Backprop: the cache-blocked matrix product, built twice (AVX2+FMA and
 // portable) and chosen at run time after a CPU check, so that one binary runs everywhere.
 
+/// A pause in a spin-wait loop (x86 `pause`), easing the core for its sibling thread.
+static inline void bp_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
 /// 1 when this CPU has AVX2 and FMA (x86-64 only), else 0.
 int bp_cpu_has_avx2_fma(void);
 
