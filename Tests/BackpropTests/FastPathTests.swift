@@ -33,7 +33,8 @@ import CBackpropKernels
 
     static let shapes: [(Int, Int, Int)] = [(1, 1, 1), (7, 5, 3), (6, 16, 8), (13, 17, 19), (64, 33, 70), (100, 130, 90), (97, 40, 300),
                                             (150, 3, 16), (150, 16, 4), (16, 4, 150), (3, 16, 150), (40, 10, 256),
-                                            (200, 70, 50)]   // BLAS split by rows (100, 130, 90: by columns)
+                                            (200, 70, 50),   // BLAS split by rows (100, 130, 90: by columns)
+                                            (30, 100, 40)]   // built-in split by columns (too few rows)
 
     static func compare<T: FloatElement>(_ backend: MatmulKernels.Backend, threads: Int = 1, _: T.Type, tol: Double) {
         for (m, n, k) in shapes {

@@ -130,22 +130,34 @@ enum BuiltinGemm {
 
     static var variantName: String { hasAVX2FMA ? "AVX2+FMA" : "portable" }
 
-    /// C += A B (C already holds the starting values).
+    /// C += A B (C already holds the starting values), split over `threads` in blocks of rows (a
+    /// multiple of 6, the kernel's register tile height) or, when C has too few rows for that, of
+    /// columns (a multiple of 16, the tile width).
     static func run<T: FloatElement>(m: Int, n: Int, k: Int, _ a: UnsafePointer<T>, transA: Bool,
                                      _ b: UnsafePointer<T>, transB: Bool, _ c: UnsafeMutablePointer<T>, threads: Int) {
         let lda = transA ? m : k, ldb = transB ? k : n
-        // Row blocks of a multiple of 6 (the kernel's register tile height).
-        let parts = Swift.max(1, Swift.min(threads, m / 24))
+        let rowParts = Swift.max(1, Swift.min(threads, m / 24))
+        let colParts = Swift.max(1, Swift.min(threads, n / 32))
         nonisolated(unsafe) let (pa, pb, pc) = (a, b, c)
-        @Sendable func rows(_ lo: Int, _ hi: Int) {
-            let aOff = transA ? pa + lo : pa + lo * lda
-            call(m: hi - lo, n: n, k: k, aOff, lda, transA, pb, ldb, transB, pc + lo * n)
-        }
-        if parts == 1 { rows(0, m); return }
-        let size = ((m + parts - 1) / parts + 5) / 6 * 6
-        Parallelism.run(parts) { p in
-            let lo = p * size, hi = Swift.min(m, lo + size)
-            if lo < hi { rows(lo, hi) }
+        if rowParts >= colParts || rowParts == threads {
+            if rowParts == 1 { call(m: m, n: n, k: k, a, lda, transA, b, ldb, transB, c, ldc: n); return }
+            let size = ((m + rowParts - 1) / rowParts + 5) / 6 * 6
+            Parallelism.run(rowParts) { p in
+                let lo = p * size, hi = Swift.min(m, lo + size)
+                if lo < hi {
+                    call(m: hi - lo, n: n, k: k, transA ? pa + lo : pa + lo * lda, lda, transA,
+                         pb, ldb, transB, pc + lo * n, ldc: n)
+                }
+            }
+        } else {
+            let size = ((n + colParts - 1) / colParts + 15) / 16 * 16
+            Parallelism.run(colParts) { p in
+                let lo = p * size, hi = Swift.min(n, lo + size)
+                if lo < hi {
+                    call(m: m, n: hi - lo, k: k, pa, lda, transA,
+                         transB ? pb + lo * ldb : pb + lo, ldb, transB, pc + lo, ldc: n)
+                }
+            }
         }
     }
 
@@ -165,8 +177,9 @@ enum BuiltinGemm {
 
     @inline(__always)
     static func call<T: FloatElement>(m: Int, n: Int, k: Int, _ a: UnsafePointer<T>, _ lda: Int, _ transA: Bool,
-                                      _ b: UnsafePointer<T>, _ ldb: Int, _ transB: Bool, _ c: UnsafeMutablePointer<T>) {
-        CGemm.blocked.run(m: m, n: n, k: k, a, lda, transA, b, ldb, transB, c)
+                                      _ b: UnsafePointer<T>, _ ldb: Int, _ transB: Bool, _ c: UnsafeMutablePointer<T>,
+                                      ldc: Int) {
+        CGemm.blocked.run(m: m, n: n, k: k, a, lda, transA, b, ldb, transB, c, ldc: ldc)
     }
 }
 
@@ -189,19 +202,21 @@ struct CGemm {
     static let narrow = CGemm(avx2: (bp_sgemm_avx2_narrow, bp_dgemm_avx2_narrow),
                               generic: (bp_sgemm_generic_narrow, bp_dgemm_generic_narrow))
 
-    /// C (ldc = n) += A B.
+    /// C (row stride `ldc`, n unless given) += A B.
     @inline(__always)
     func run<T: FloatElement>(m: Int, n: Int, k: Int, _ a: UnsafePointer<T>, _ lda: Int, _ transA: Bool,
-                              _ b: UnsafePointer<T>, _ ldb: Int, _ transB: Bool, _ c: UnsafeMutablePointer<T>) {
+                              _ b: UnsafePointer<T>, _ ldb: Int, _ transB: Bool, _ c: UnsafeMutablePointer<T>,
+                              ldc: Int? = nil) {
+        let ldc = ldc ?? n
         let ta: Int32 = transA ? 1 : 0, tb: Int32 = transB ? 1 : 0
         if T.self == Float.self {
             f32(m, n, k, UnsafeRawPointer(a).assumingMemoryBound(to: Float.self), lda, ta,
                 UnsafeRawPointer(b).assumingMemoryBound(to: Float.self), ldb, tb,
-                UnsafeMutableRawPointer(c).assumingMemoryBound(to: Float.self), n)
+                UnsafeMutableRawPointer(c).assumingMemoryBound(to: Float.self), ldc)
         } else {
             f64(m, n, k, UnsafeRawPointer(a).assumingMemoryBound(to: Double.self), lda, ta,
                 UnsafeRawPointer(b).assumingMemoryBound(to: Double.self), ldb, tb,
-                UnsafeMutableRawPointer(c).assumingMemoryBound(to: Double.self), n)
+                UnsafeMutableRawPointer(c).assumingMemoryBound(to: Double.self), ldc)
         }
     }
 }
