@@ -283,4 +283,29 @@ import CBackpropKernels
             for i in got.indices { #expect(abs(got[i] - want[i]) <= 1e-12, "sum dims \(dims) [\(i)]") }
         }
     }
+
+    @Test("cross_entropy without a graph (fused rows) equals the composed log_softmax + nll_loss to the bit")
+    func fusedCrossEntropyForward() {
+        var gen = RandomGenerator(seed: 5)
+        for (n, c) in [(37, 1000), (5, 16), (300, 40), (1, 17)] {
+            var x = Tensor.randn([n, c], using: &gen) * 4
+            if n > 2 {
+                // A row with -inf and one with a huge logit (the max shift matters).
+                x = x + Tensor((0..<(n * c)).map { $0 == c + 3 ? -Double.infinity : ($0 == 2 * c ? 200 : 0) }, shape: [n, c])
+            }
+            var t = (0..<n).map { ($0 * 7) % c }
+            if n > 1 { t[1] = -100 }
+            let target = Tensor(indices: t)
+            for reduction in [Reduction.mean, .sum] {
+                let fused = withNoGrad { x.crossEntropy(target: target, reduction: reduction) }
+                // A leaf that requires grad takes the composed path.
+                let composed = x.requiringGrad().crossEntropy(target: target, reduction: reduction).detached()
+                #expect(fused.item == composed.item, "n=\(n) c=\(c) \(reduction): \(fused.item) vs \(composed.item)")
+            }
+        }
+        // Every target ignored: 0 / 0, as the composed path gives.
+        let x = Tensor.randn([2, 20], using: &gen)
+        let none = withNoGrad { x.crossEntropy(target: Tensor(indices: [-100, -100])) }
+        #expect(none.item.isNaN)
+    }
 }

@@ -147,6 +147,29 @@ extension Tensor {
         }
     }
 
+    /// cross_entropy of float32 logits [N, C] (C >= 16) at int64 targets, when no graph is recorded:
+    /// log_softmax(x)[i, t_i] per row (computed as `logSoftmax` computes it: (x - max) - log(sum exp)),
+    /// then summed in row order as `nllLoss` sums them, so the loss is the composed path's to the bit.
+    private func pickedLogSoftmaxLoss(target: Tensor, ignoreIndex: Int, reduction: Reduction, c: Int) -> Tensor {
+        let (n, _, _) = classLayout(target: target, op: "cross_entropy")
+        let tp = target.storage.pointer(Int64.self)
+        for i in 0..<n where Int(tp[i]) != ignoreIndex {
+            let v = Int(tp[i])
+            precondition(v >= 0 && v < c, "cross_entropy: target \(v) is out of bounds for \(c) classes")
+        }
+        let picked = [Float](unsafeUninitializedCapacity: n) { buf, count in
+            SoftmaxKernels.logSoftmaxPicked(storage.pointer(Float.self), rows: n, c: c, targets: tp,
+                                            ignoreIndex: ignoreIndex, buf.baseAddress!)
+            count = n
+        }
+        var total = 0.0, wsum = 0.0
+        for i in 0..<n where Int(tp[i]) != ignoreIndex {
+            total += -1 * Double(picked[i])
+            wsum += 1
+        }
+        return Tensor(scalar: reduction == .sum ? total : total / wsum, dtype: dtype)
+    }
+
     /// x[i, t_i, j] as Double for each target position (0 where ignored), read in place.
     private func gatherPicked(_ t: [Int], c: Int, s: Int, ignoreIndex: Int) -> [Double] {
         var out = [Double](repeating: 0, count: t.count)
@@ -178,6 +201,12 @@ extension Tensor {
         precondition(rank >= 1, "cross_entropy: expected input of shape (N, C, ...) or (C), got \(shape)")
         let classDim = rank == 1 ? 0 : 1
         let c = shape[classDim]
+        if rank == 2 && dtype == .float32 && c >= 16 && weight == nil && labelSmoothing == 0 && reduction != .none
+            && target.dtype == .int64 && !Tensor.recordsGrad(self) {
+            // No graph: the loss from each row's log-sum-exp and its target's logit, without
+            // writing the [N, C] log-probabilities; the same numbers as the path below.
+            return pickedLogSoftmaxLoss(target: target, ignoreIndex: ignoreIndex, reduction: reduction, c: c)
+        }
         let lp = logSoftmax(dim: classDim)
         // Weights broadcast along the class dim.
         let wb = weight.map { w -> Tensor in

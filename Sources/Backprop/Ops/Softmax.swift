@@ -123,6 +123,25 @@ enum SoftmaxKernels {
         }
     }
 
+    /// log_softmax(x)[i, t_i] of float32 rows of c >= 16 elements into `out[i]` (untouched where
+    /// t_i == ignoreIndex), with the arithmetic of `softmax(..., log: true)` on such rows.
+    static func logSoftmaxPicked(_ x: UnsafePointer<Float>, rows: Int, c: Int, targets: UnsafePointer<Int64>,
+                                 ignoreIndex: Int, _ out: UnsafeMutablePointer<Float>) {
+        nonisolated(unsafe) let (x, out, targets) = (x, out, targets)
+        Parallelism.chunked(rows, grain: Swift.max(1, grain / c)) { lo, hi in
+            for o in lo..<hi {
+                let t = Int(targets[o])
+                if t == ignoreIndex { continue }
+                let xr = x + o * c
+                var m = bp_max_f32(xr, c)
+                if !m.isFinite { m = m.isNaN ? m : 0 }
+                let s = bp_exp_shift_sum_f32(xr, m, nil, c)
+                let ls = Foundation.logf(s)
+                out[o] = xr[t] - m - ls
+            }
+        }
+    }
+
     static func softmax<T: FloatElement>(_ x: UnsafePointer<T>, _ out: UnsafeMutablePointer<T>,
                                          outer: Int, n: Int, inner: Int, log: Bool) {
         if n == 0 { return }
