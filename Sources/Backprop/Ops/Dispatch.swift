@@ -24,6 +24,19 @@ extension Tensor {
     /// A new tensor F(a, b) with broadcasting; the result dtype is the wider of the two.
     static func zip<F: BinaryFunction>(_ a: Tensor, _ b: Tensor, _ f: F.Type, op: String) -> Tensor {
         a.requireFloat(op); b.requireFloat(op)
+        if a.dtype == b.dtype && a.shape == b.shape {
+            // Same shape (the common case): no broadcast shape to build, one flat loop.
+            let out = Tensor(shape: a.shape, dtype: a.dtype, zeroed: false)
+            let n = out.count
+            if a.dtype == .float32 {
+                out.withFreshPointer(Float.self) { o in a.withPointer(Float.self) { pa in b.withPointer(Float.self) { pb in
+                    ElementwiseKernels.zipSame(pa, pb, o, n, f) } } }
+            } else {
+                out.withFreshPointer(Double.self) { o in a.withPointer(Double.self) { pa in b.withPointer(Double.self) { pb in
+                    ElementwiseKernels.zipSame(pa, pb, o, n, f) } } }
+            }
+            return out
+        }
         guard let outShape = Shapes.broadcast(a.shape, b.shape) else {
             preconditionFailure("\(op): shapes \(a.shape) and \(b.shape) cannot be broadcast together")
         }
