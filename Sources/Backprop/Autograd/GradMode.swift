@@ -1,20 +1,15 @@
+import CBackpropKernels
 import Foundation
 
 /// Whether ops record autograd history on this thread (PyTorch's grad mode).
 public enum GradMode {
-    private static let key: pthread_key_t = {
-        var k = pthread_key_t()
-        pthread_key_create(&k, nil)
-        return k
-    }()
-
     /// True unless inside `withNoGrad` on this thread.
     public static var isEnabled: Bool {
-        @inline(__always) get { pthread_getspecific(key) == nil }
+        @inline(__always) get { bp_grad_disabled() == 0 }
     }
 
     static func set(enabled: Bool) {
-        pthread_setspecific(key, enabled ? nil : UnsafeRawPointer(bitPattern: 1))
+        bp_set_grad_disabled(enabled ? 0 : 1)
     }
 }
 

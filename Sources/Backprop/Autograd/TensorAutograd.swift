@@ -1,3 +1,4 @@
+import CBackpropKernels
 import Foundation
 
 /// The autograd side of `Tensor`: leaves, `.grad`, `backward`.
@@ -192,16 +193,10 @@ extension Tensor {
 public enum Explain {
     // Per thread, as grad mode: explanations recorded on one thread (or in one parallel test) do not
     // switch recording on or off for another.
-    private static let key: pthread_key_t = {
-        var k = pthread_key_t()
-        pthread_key_create(&k, nil)
-        return k
-    }()
-
     /// Whether op nodes made on this thread keep their forward value.
     static var recordingValues: Bool {
-        get { pthread_getspecific(key) != nil }
-        set { pthread_setspecific(key, newValue ? UnsafeRawPointer(bitPattern: 1) : nil) }
+        @inline(__always) get { bp_recording_values() != 0 }
+        set { bp_set_recording_values(newValue ? 1 : 0) }
     }
 
     /// Runs `body` with every op node keeping its forward value, for traces and graph pictures.

@@ -11,6 +11,15 @@ static inline void bp_cpu_relax(void) {
 #endif
 }
 
+/// Per-thread switches read on every op (grad mode, explanation recording): C thread-locals, a
+/// couple of instructions each, where pthread_getspecific costs a call and a lookup.
+extern _Thread_local int bp_tls_grad_disabled;
+extern _Thread_local int bp_tls_recording_values;
+static inline int bp_grad_disabled(void) { return bp_tls_grad_disabled; }
+static inline void bp_set_grad_disabled(int v) { bp_tls_grad_disabled = v; }
+static inline int bp_recording_values(void) { return bp_tls_recording_values; }
+static inline void bp_set_recording_values(int v) { bp_tls_recording_values = v; }
+
 /// 1 when this CPU has AVX2 and FMA (x86-64 only), else 0.
 int bp_cpu_has_avx2_fma(void);
 

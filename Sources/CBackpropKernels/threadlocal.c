@@ -1,0 +1,5 @@
+#include "CBackpropKernels.h"
+
+// Per-thread switches of the autograd layer (see the accessors in CBackpropKernels.h).
+_Thread_local int bp_tls_grad_disabled = 0;
+_Thread_local int bp_tls_recording_values = 0;
