@@ -109,13 +109,21 @@ enum Engine {
                 continue
             }
             if n.retainsGrad && accumulate { Engine.add(g, into: &n.grad) }
-            var sent: [Tensor?]
             if let rule = n.nodeRule {
-                sent = rule(n, g)
-            } else {
-                guard let rule = n.backwardFn else { throw AutogradError.secondBackward }
-                sent = rule(g)
+                var grads = rule(n, g)
+                observe?(BackwardStep(node: n, incoming: g, sent: grads.array(n.inputCount)))
+                for i in 0..<n.inputCount {
+                    guard let u = n.inputRef(i) else { continue }
+                    if let gi = grads.take(i) {
+                        unowned(unsafe) let input = u.takeUnretainedValue()
+                        Engine.add(gi, into: &input.pending)
+                    }
+                    Engine.release(u, into: scratch)
+                }
+                continue
             }
+            guard let rule = n.backwardFn else { throw AutogradError.secondBackward }
+            var sent = rule(g)
             observe?(BackwardStep(node: n, incoming: g, sent: sent))
             let count = sent.count
             for i in 0..<n.inputCount {

@@ -64,7 +64,7 @@ public final class GradNode: @unchecked Sendable {
     @exclusivity(unchecked) var backwardFn: ((Tensor) -> [Tensor?])?
     /// The rule of the common ops, which keep what it needs in the node's `saved` fields instead of
     /// a closure context (one allocation less per op): a closure without captures, given the node.
-    @exclusivity(unchecked) var nodeRule: ((GradNode, Tensor) -> [Tensor?])?
+    @exclusivity(unchecked) var nodeRule: ((GradNode, Tensor) -> InputGrads)?
     /// Tensors and numbers saved for `nodeRule`.
     @exclusivity(unchecked) var saved0: Tensor?
     @exclusivity(unchecked) var saved1: Tensor?
@@ -159,7 +159,7 @@ public final class GradNode: @unchecked Sendable {
 
     /// An op node of one to three inputs whose rule reads what it needs from the node.
     init(name: String, formula: String, inputCount: Int, _ a: GradNode?, _ b: GradNode?, _ c: GradNode?,
-         savesTensors: Bool, shape: [Int], dtype: DType, rule: @escaping (GradNode, Tensor) -> [Tensor?]) {
+         savesTensors: Bool, shape: [Int], dtype: DType, rule: @escaping (GradNode, Tensor) -> InputGrads) {
         self.name = name; self.formula = formula
         self.inputCount = inputCount
         input0 = a; input1 = b; input2 = c
@@ -221,3 +221,27 @@ struct TeardownStack {
     }
 }
 
+/// The gradients a node rule sends to its inputs (up to three), in fields: no array per node.
+struct InputGrads {
+    private var g0: Tensor?
+    private var g1: Tensor?
+    private var g2: Tensor?
+
+    @inline(__always) init(_ g0: Tensor?, _ g1: Tensor? = nil, _ g2: Tensor? = nil) {
+        self.g0 = g0; self.g1 = g1; self.g2 = g2
+    }
+
+    /// Moves gradient `i` out (a copy left here would keep its storage shared).
+    @inline(__always) mutating func take(_ i: Int) -> Tensor? {
+        var out: Tensor? = nil
+        switch i {
+        case 0: swap(&out, &g0)
+        case 1: swap(&out, &g1)
+        default: swap(&out, &g2)
+        }
+        return out
+    }
+
+    /// The first `count` gradients as an array (for traces and explanations).
+    func array(_ count: Int) -> [Tensor?] { Array([g0, g1, g2].prefix(count)) }
+}

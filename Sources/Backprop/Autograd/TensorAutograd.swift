@@ -164,7 +164,7 @@ extension Tensor {
     @inline(__always)
     func recorded(_ name: String, formula: String, _ a: Tensor, _ b: Tensor? = nil, _ c: Tensor? = nil,
                   save0: Tensor? = nil, save1: Tensor? = nil, int: Int = 0, double: Double = 0,
-                  rule: @escaping (GradNode, Tensor) -> [Tensor?]) -> Tensor {
+                  rule: @escaping (GradNode, Tensor) -> InputGrads) -> Tensor {
         var out = self
         let node = GradNode(name: name, formula: formula, inputCount: c != nil ? 3 : (b != nil ? 2 : 1),
                             a.node, b?.node, c?.node, savesTensors: save0 != nil || save1 != nil,

@@ -16,7 +16,7 @@ extension Tensor {
         // The input nodes know the input shapes: nothing to save.
         return out.recorded("AddBackward0", formula: "da = G, db = G (summed over broadcast dims)",
                             self, other) { node, g in
-            [node.input(0).map { g.sumTo($0.shape) }, node.input(1).map { g.sumTo($0.shape) }]
+            InputGrads(node.input(0).map { g.sumTo($0.shape) }, node.input(1).map { g.sumTo($0.shape) })
         }
     }
 
@@ -27,7 +27,7 @@ extension Tensor {
         guard Tensor.recordsGrad(self, other) else { return out }
         return out.recorded("SubBackward0", formula: "da = G, db = -G (summed over broadcast dims)",
                             self, other) { node, g in
-            [node.input(0).map { g.sumTo($0.shape) }, node.input(1).map { (-g).sumTo($0.shape) }]
+            InputGrads(node.input(0).map { g.sumTo($0.shape) }, node.input(1).map { (-g).sumTo($0.shape) })
         }
     }
 
@@ -39,7 +39,7 @@ extension Tensor {
         return out.recorded("MulBackward0", formula: "da = G * b, db = G * a", self, other,
                             save0: other.node != nil ? detached() : nil,
                             save1: node != nil ? other.detached() : nil) { node, g in
-            [node.input(0).map { (g * node.saved1!).sumTo($0.shape) }, node.input(1).map { (g * node.saved0!).sumTo($0.shape) }]
+            InputGrads(node.input(0).map { (g * node.saved1!).sumTo($0.shape) }, node.input(1).map { (g * node.saved0!).sumTo($0.shape) })
         }
     }
 

@@ -25,7 +25,7 @@ extension Tensor {
                 db = Tensor.gemm(a, true, g, false, batch: 1, m: a.shape[1], n: g.shape[1], k: a.shape[0],
                                  outShape: [a.shape[1], g.shape[1]])
             }
-            return [da, db]
+            return InputGrads(da, db)
         }
     }
 
@@ -124,8 +124,8 @@ extension Tensor {
                 let k = x.shape[1]
                 dw = Tensor.gemm(g, true, x, false, batch: 1, m: n, n: k, k: m, outShape: [n, k])
             }
-            if node.inputCount < 3 { return [dx, dw] }
-            return [dx, dw, node.needsGrad(2) ? g.rawSum([0]).withShape([n]) : nil]
+            if node.inputCount < 3 { return InputGrads(dx, dw) }
+            return InputGrads(dx, dw, node.needsGrad(2) ? g.rawSum([0]).withShape([n]) : nil)
         }
     }
 

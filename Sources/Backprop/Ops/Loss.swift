@@ -143,7 +143,7 @@ extension Tensor {
                 }
             }
             if dt == .float32 { fill(Float.self) } else { fill(Double.self) }
-            return [dx]
+            return InputGrads(dx)
         }
     }
 

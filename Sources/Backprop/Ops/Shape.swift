@@ -83,7 +83,7 @@ extension Tensor {
         let (r, c) = (shape[0], shape[1])
         let out = r == 1 || c == 1 ? withShape([c, r]) : permutedCopy([1, 0], [c, r])
         guard Tensor.recordsGrad(self) else { return out }
-        return out.recorded("TBackward0", formula: "dx = G^T", self) { _, g in [g.t()] }
+        return out.recorded("TBackward0", formula: "dx = G^T", self) { _, g in InputGrads(g.t()) }
     }
 
     /// A new tensor of shape `outShape` holding the values with dims reordered by `perm` (no autograd).

@@ -13,7 +13,7 @@ extension Tensor {
         guard Tensor.recordsGrad(self) else { return out }
         return out.recorded("SoftmaxBackward0", formula: "dx = y * (G - sum(G * y, dim)), y = softmax(x)",
                             self, save0: out.detached(), int: d) { node, g in
-            [Tensor.softmaxBackward(y: node.saved0!, g: g, dim: node.savedInt, log: false)]
+            InputGrads(Tensor.softmaxBackward(y: node.saved0!, g: g, dim: node.savedInt, log: false))
         }
     }
 
@@ -26,7 +26,7 @@ extension Tensor {
         guard Tensor.recordsGrad(self) else { return out }
         return out.recorded("LogSoftmaxBackward0", formula: "dx = G - softmax(x) * sum(G, dim)",
                             self, save0: out.detached(), int: d) { node, g in
-            [Tensor.softmaxBackward(y: node.saved0!, g: g, dim: node.savedInt, log: true)]
+            InputGrads(Tensor.softmaxBackward(y: node.saved0!, g: g, dim: node.savedInt, log: true))
         }
     }
 

@@ -40,8 +40,8 @@ extension Tensor {
         guard Tensor.recordsGrad(self) else { return out }
         return out.recorded("ReluBackward0", formula: "dx = G * (x > 0)", self, save0: out.detached()) { node, g in
             let y = node.saved0!
-            return [g.shape == y.shape && g.dtype == y.dtype ? Tensor.zip(g, y, ReluGradF.self, op: "relu_backward")
-                                                             : g * y.map(PositiveMaskF.self, op: "relu")]
+            return InputGrads(g.shape == y.shape && g.dtype == y.dtype ? Tensor.zip(g, y, ReluGradF.self, op: "relu_backward")
+                                                                       : g * y.map(PositiveMaskF.self, op: "relu"))
         }
     }
 
