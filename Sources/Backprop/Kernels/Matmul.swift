@@ -142,7 +142,7 @@ enum BuiltinGemm {
         if rowParts >= colParts || rowParts == threads {
             if rowParts == 1 { call(m: m, n: n, k: k, a, lda, transA, b, ldb, transB, c, ldc: n); return }
             let size = ((m + rowParts - 1) / rowParts + 5) / 6 * 6
-            Parallelism.run(rowParts) { p in
+            Parallelism.dynamic(rowParts) { p in
                 let lo = p * size, hi = Swift.min(m, lo + size)
                 if lo < hi {
                     call(m: hi - lo, n: n, k: k, transA ? pa + lo : pa + lo * lda, lda, transA,
@@ -151,7 +151,7 @@ enum BuiltinGemm {
             }
         } else {
             let size = ((n + colParts - 1) / colParts + 15) / 16 * 16
-            Parallelism.run(colParts) { p in
+            Parallelism.dynamic(colParts) { p in
                 let lo = p * size, hi = Swift.min(n, lo + size)
                 if lo < hi {
                     call(m: m, n: hi - lo, k: k, pa, lda, transA,

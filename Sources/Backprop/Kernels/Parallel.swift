@@ -27,22 +27,16 @@ public enum Parallelism {
     /// Unlike a static split, nothing waits for a thread that the OS does not run (on a machine shared
     /// with other processes, a helper may not get a core for milliseconds): the caller goes on taking
     /// blocks itself and at the end waits only for blocks a helper has started. `body` must be safe to
-    /// run on several threads at once for different blocks.
-    static func dynamic(_ blocks: Int, _ body: @escaping @Sendable (Int) -> Void) {
-        run(blocks, body)
-    }
-
-    /// `dynamic` for a closure that does not escape: the pool's helpers reach `body` only while this
-    /// call runs (it returns after the last helper has let go of the job).
-    static func run(_ blocks: Int, _ body: (Int) -> Void) {
+    /// run on several threads at once for different blocks. The helpers are `WorkerPool`'s threads;
+    /// they reach `body` only while this call runs (it returns after the last has let go of the job).
+    static func dynamic(_ blocks: Int, _ body: (Int) -> Void) {
         let helpers = Swift.min(count - 1, blocks - 1)
         if helpers <= 0 {
             for b in 0..<blocks { body(b) }
             return
         }
         withoutActuallyEscaping(body) { escaping in
-            nonisolated(unsafe) let body = escaping
-            let job = DynamicJob(blocks: blocks, helpers: helpers, body: { body($0) })
+            let job = DynamicJob(blocks: blocks, helpers: helpers, body: escaping)
             WorkerPool.shared.post(job, helpers: helpers)
             job.work()
             // Helpers that have not taken the job yet will not take it now.
@@ -70,14 +64,14 @@ public enum Parallelism {
         let parts = Swift.min(t, n / grain)
         // Chunk edges on multiples of 16 elements keep SIMD loops aligned.
         let size = ((n + parts - 1) / parts + 15) & ~15
-        run(parts) { p in
+        dynamic(parts) { p in
             let lo = p * size, hi = Swift.min(n, lo + size)
             if lo < hi { body(lo, hi) }
         }
     }
 }
 
-/// The shared state of one `Parallelism.run` call.
+/// The shared state of one `Parallelism.dynamic` call.
 final class DynamicJob: @unchecked Sendable {
     let blocks: Int
     let body: (Int) -> Void

@@ -52,7 +52,7 @@ enum ReduceKernels {
             let partials = UnsafeMutablePointer<T>.allocate(capacity: parts)
             defer { partials.deallocate() }
             nonisolated(unsafe) let (px, pp) = (x, partials)
-            Parallelism.run(parts) { p in
+            Parallelism.dynamic(parts) { p in
                 let lo = p * size, hi = Swift.min(n, lo + size)
                 pp[p] = initial
                 if lo < hi { reduce(px + lo, [hi - lo], reduced: [0], pp + p, initial: initial, parallel: false, f) }
