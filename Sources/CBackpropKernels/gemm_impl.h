@@ -121,14 +121,22 @@ void CAT(NAME, _small)(long m, long n, long k, const T *a, long lda, int transA,
 void CAT(NAME, _narrow)(long m, long n, long k, const T *a, long lda, int transA, const T *b, long ldb,
                         int transB, T *c, long ldc) {
     T bpad[256 * 16] __attribute__((aligned(32)));
-    const long nv = (n + VL - 1) / VL, w = nv * VL;
-    if (n < w) __builtin_memset(bpad, 0, sizeof(T) * w * k);
-    if (transB) {
-        for (long j = 0; j < n; j++)
-            for (long p = 0; p < k; p++) bpad[p * w + j] = b[j * ldb + p];
-    } else {
-        for (long p = 0; p < k; p++)
-            for (long j = 0; j < n; j++) bpad[p * w + j] = b[p * ldb + j];
+    const long nv = (n + VL - 1) / VL;
+    // Rows of B as whole vectors: B itself when its rows already are (not transposed, n a multiple
+    // of VL), else a zero-padded copy.
+    const T *bv = b;
+    long w = ldb;
+    if (transB || n % VL != 0) {
+        w = nv * VL;
+        bv = bpad;
+        if (n < w) __builtin_memset(bpad, 0, sizeof(T) * w * k);
+        if (transB) {
+            for (long j = 0; j < n; j++)
+                for (long p = 0; p < k; p++) bpad[p * w + j] = b[j * ldb + p];
+        } else {
+            for (long p = 0; p < k; p++)
+                for (long j = 0; j < n; j++) bpad[p * w + j] = b[p * ldb + j];
+        }
     }
     const long as = transA ? lda : 1, ai = transA ? 1 : lda;   // steps along p and along i in A
     long i = 0;
@@ -141,8 +149,8 @@ void CAT(NAME, _narrow)(long m, long n, long k, const T *a, long lda, int transA
             V r20 = SPLAT(0), r21 = SPLAT(0), r30 = SPLAT(0), r31 = SPLAT(0);
             for (long p = 0; p < k; p++) {
                 V b0, b1 = SPLAT(0);
-                __builtin_memcpy(&b0, bpad + p * w, sizeof(V));
-                if (nv == 2) __builtin_memcpy(&b1, bpad + p * w + VL, sizeof(V));
+                __builtin_memcpy(&b0, bv + p * w, sizeof(V));
+                if (nv == 2) __builtin_memcpy(&b1, bv + p * w + VL, sizeof(V));
                 V x0 = SPLAT(a0[p * as]), x1 = SPLAT(a1[p * as]), x2 = SPLAT(a2[p * as]), x3 = SPLAT(a3[p * as]);
                 r00 += x0 * b0; r10 += x1 * b0; r20 += x2 * b0; r30 += x3 * b0;
                 if (nv == 2) { r01 += x0 * b1; r11 += x1 * b1; r21 += x2 * b1; r31 += x3 * b1; }
@@ -150,7 +158,7 @@ void CAT(NAME, _narrow)(long m, long n, long k, const T *a, long lda, int transA
             V rows[4][2] = {{r00, r01}, {r10, r11}, {r20, r21}, {r30, r31}};
             for (long r = 0; r < 4; r++) {
                 T *ci = c + (i + r) * ldc;
-                if (n == w) {
+                if (n == nv * VL) {
                     for (long v = 0; v < nv; v++) {
                         V t; __builtin_memcpy(&t, ci + v * VL, sizeof(V));
                         t += rows[r][v];
@@ -168,20 +176,20 @@ void CAT(NAME, _narrow)(long m, long n, long k, const T *a, long lda, int transA
         V s0 = SPLAT(0), s1 = SPLAT(0), s2 = SPLAT(0), s3 = SPLAT(0);
         if (nv == 1) {
             for (long p = 0; p < k; p++) {
-                V b0; __builtin_memcpy(&b0, bpad + p * w, sizeof(V));
+                V b0; __builtin_memcpy(&b0, bv + p * w, sizeof(V));
                 s0 += SPLAT(ap[p * as]) * b0;
             }
         } else if (nv == 2) {
             for (long p = 0; p < k; p++) {
                 V b0, b1, x = SPLAT(ap[p * as]);
-                __builtin_memcpy(&b0, bpad + p * w, sizeof(V));
-                __builtin_memcpy(&b1, bpad + p * w + VL, sizeof(V));
+                __builtin_memcpy(&b0, bv + p * w, sizeof(V));
+                __builtin_memcpy(&b1, bv + p * w + VL, sizeof(V));
                 s0 += x * b0; s1 += x * b1;
             }
         } else {
             for (long p = 0; p < k; p++) {
                 V b0, b1, b2, b3, x = SPLAT(ap[p * as]);
-                const T *bp = bpad + p * w;
+                const T *bp = bv + p * w;
                 __builtin_memcpy(&b0, bp, sizeof(V));
                 __builtin_memcpy(&b1, bp + VL, sizeof(V));
                 s0 += x * b0; s1 += x * b1;
@@ -190,7 +198,7 @@ void CAT(NAME, _narrow)(long m, long n, long k, const T *a, long lda, int transA
             }
         }
         T *ci = c + i * ldc;
-        if (n == w) {
+        if (n == nv * VL) {
             V acc[4] = {s0, s1, s2, s3};
             for (long v = 0; v < nv; v++) {
                 V t; __builtin_memcpy(&t, ci + v * VL, sizeof(V));

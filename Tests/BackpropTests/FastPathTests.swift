@@ -308,4 +308,26 @@ import CBackpropKernels
         let none = withNoGrad { x.crossEntropy(target: Tensor(indices: [-100, -100])) }
         #expect(none.item.isNaN)
     }
+
+    @Test("column sums in vector registers and linear's bias-first product equal the plain loops to the bit")
+    func biasPathsExact() {
+        var gen = RandomGenerator(seed: 21)
+        // sum over dim 0 of [len, inner]: each column summed in order from 0.
+        for (len, inner) in [(150, 19), (7, 8), (3, 16), (40, 3)] {
+            let x = Tensor.randn([len, inner], using: &gen)
+            let got = x.sum(dim: 0).floats, xv = x.floats
+            for k in 0..<inner {
+                var want: Float = 0
+                for j in 0..<len { want += xv[j * inner + k] }
+                #expect(got[k] == want, "sum [\(len), \(inner)] column \(k)")
+            }
+        }
+        // linear with bias (bias rows first, the product added once, k <= 256) against mm + bias.
+        for (m, k, n) in [(150, 4, 16), (150, 16, 3), (64, 128, 10), (33, 200, 40)] {
+            let x = Tensor.randn([m, k], using: &gen), w = Tensor.randn([n, k], using: &gen), b = Tensor.randn([n], using: &gen)
+            let got = x.linear(weight: w, bias: b).floats
+            let want = (x.mm(w.t()) + b).floats
+            #expect(got == want, "linear [\(m), \(k)] -> \(n)")
+        }
+    }
 }

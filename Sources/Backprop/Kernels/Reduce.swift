@@ -19,11 +19,24 @@ enum ReduceKernels {
                 for j in 0..<len { r += x[base + j] }
                 out[o] = r
             } else {
+                // Eight columns at a time in a vector register (each column still sums its values
+                // in order from 0, so the results are those of the scalar loop below), then the rest.
                 let ob = out + o * inner
-                for k in 0..<inner { ob[k] = 0 }
-                for j in 0..<len {
-                    let xb = x + base + j * inner
-                    for k in 0..<inner { ob[k] += xb[k] }
+                var k0 = 0
+                while k0 + 8 <= inner {
+                    var acc = SIMD8<T>()
+                    for j in 0..<len {
+                        acc += UnsafeRawPointer(x + base + j * inner + k0).loadUnaligned(as: SIMD8<T>.self)
+                    }
+                    UnsafeMutableRawPointer(ob + k0).storeBytes(of: acc, as: SIMD8<T>.self)
+                    k0 += 8
+                }
+                if k0 < inner {
+                    for k in k0..<inner { ob[k] = 0 }
+                    for j in 0..<len {
+                        let xb = x + base + j * inner
+                        for k in k0..<inner { ob[k] += xb[k] }
+                    }
                 }
             }
         }

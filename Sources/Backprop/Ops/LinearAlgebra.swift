@@ -95,18 +95,26 @@ extension Tensor {
         let (m, k, n) = (shape[0], shape[1], weight.shape[0])
         precondition(weight.shape[1] == k,
                      "linear: \(shape) x \(weight.shape)^T: inner dimensions \(k) and \(weight.shape[1]) differ")
-        let out = Tensor.gemm(self, false, weight, true, batch: 1, m: m, n: n, k: k, outShape: [m, n])
+        let out: Tensor
         if let bias {
-            func addRow<T: FloatElement>(_: T.Type) {
+            // PyTorch's addmm: the rows start as the bias and the product is added to them (no
+            // zero fill, no second pass over the output).
+            out = Tensor(shape: [m, n], dtype: dtype, zeroed: false)
+            func run<T: FloatElement>(_: T.Type) {
                 out.withFreshPointer(T.self) { o in bias.withPointer(T.self) { b in
-                    var row = o
-                    for _ in 0..<m {
-                        for j in 0..<n { row[j] = row[j] + b[j] }
-                        row += n
-                    }
+                    withPointer(T.self) { x in weight.withPointer(T.self) { w in
+                        var row = o
+                        for _ in 0..<m {
+                            row.update(from: b, count: n)
+                            row += n
+                        }
+                        MatmulKernels.gemm(m: m, n: n, k: k, x, transA: false, w, transB: true, o, accumulate: true)
+                    } }
                 } }
             }
-            dispatchFloat("linear", { addRow(Float.self) }, { addRow(Double.self) })
+            dispatchFloat("linear", { run(Float.self) }, { run(Double.self) })
+        } else {
+            out = Tensor.gemm(self, false, weight, true, batch: 1, m: m, n: n, k: k, outShape: [m, n])
         }
         guard Tensor.recordsGrad(self, weight) || bias.map({ Tensor.recordsGrad($0) }) == true else { return out }
         // dx needs W and dW needs x: each is saved only when the other side wants a gradient.
