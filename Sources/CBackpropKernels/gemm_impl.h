@@ -116,8 +116,9 @@ void CAT(NAME, _small)(long m, long n, long k, const T *a, long lda, int transA,
     }
 }
 
-/// C += A B for a narrow B (n <= 16, k <= 256, either layout): B is copied once into rows of whole
-/// vectors (zero padded), and each row of C is built in one to 16 / VL vector registers.
+/// C += A B for a narrow B (n <= 16, k <= 256, either layout): B is read as rows of whole vectors
+/// (in place when its rows already are, else copied once, zero padded), and each row of C is built
+/// in one to 16 / VL vector registers, several rows at a time.
 void CAT(NAME, _narrow)(long m, long n, long k, const T *a, long lda, int transA, const T *b, long ldb,
                         int transB, T *c, long ldc) {
     T bpad[256 * 16] __attribute__((aligned(32)));
@@ -140,35 +141,51 @@ void CAT(NAME, _narrow)(long m, long n, long k, const T *a, long lda, int transA
     }
     const long as = transA ? lda : 1, ai = transA ? 1 : lda;   // steps along p and along i in A
     long i = 0;
-    if (nv <= 2) {
-        // Four rows at a time: eight independent accumulator chains instead of one or two, so that
-        // the FMA latency is hidden even when k is short.
-        for (; i + 4 <= m; i += 4) {
-            const T *a0 = a + i * ai, *a1 = a0 + ai, *a2 = a1 + ai, *a3 = a2 + ai;
-            V r00 = SPLAT(0), r01 = SPLAT(0), r10 = SPLAT(0), r11 = SPLAT(0);
-            V r20 = SPLAT(0), r21 = SPLAT(0), r30 = SPLAT(0), r31 = SPLAT(0);
+    // Row r of C += the vector accumulators acc[0..nv) (whole vectors, or the first n lanes).
+#define NARROW_STORE(r, acc) { \
+        T *ci = c + (i + (r)) * ldc; \
+        if (n == nv * VL) { \
+            for (long v = 0; v < nv; v++) { \
+                V t; __builtin_memcpy(&t, ci + v * VL, sizeof(V)); \
+                t += (acc)[v]; \
+                __builtin_memcpy(ci + v * VL, &t, sizeof(V)); \
+            } \
+        } else { \
+            const T *t = (const T *)(acc); \
+            for (long j = 0; j < n; j++) ci[j] += t[j]; \
+        } }
+    if (nv == 1) {
+        // Eight rows at a time: eight independent accumulator chains hide the FMA latency even
+        // when k is short.
+        for (; i + 8 <= m; i += 8) {
+            const T *a0 = a + i * ai;
+            V r[8] = {SPLAT(0), SPLAT(0), SPLAT(0), SPLAT(0), SPLAT(0), SPLAT(0), SPLAT(0), SPLAT(0)};
             for (long p = 0; p < k; p++) {
-                V b0, b1 = SPLAT(0);
+                V b0;
                 __builtin_memcpy(&b0, bv + p * w, sizeof(V));
-                if (nv == 2) __builtin_memcpy(&b1, bv + p * w + VL, sizeof(V));
-                V x0 = SPLAT(a0[p * as]), x1 = SPLAT(a1[p * as]), x2 = SPLAT(a2[p * as]), x3 = SPLAT(a3[p * as]);
-                r00 += x0 * b0; r10 += x1 * b0; r20 += x2 * b0; r30 += x3 * b0;
-                if (nv == 2) { r01 += x0 * b1; r11 += x1 * b1; r21 += x2 * b1; r31 += x3 * b1; }
+                const T *ap = a0 + p * as;
+                r[0] += SPLAT(ap[0]) * b0; r[1] += SPLAT(ap[ai]) * b0;
+                r[2] += SPLAT(ap[2 * ai]) * b0; r[3] += SPLAT(ap[3 * ai]) * b0;
+                r[4] += SPLAT(ap[4 * ai]) * b0; r[5] += SPLAT(ap[5 * ai]) * b0;
+                r[6] += SPLAT(ap[6 * ai]) * b0; r[7] += SPLAT(ap[7 * ai]) * b0;
             }
-            V rows[4][2] = {{r00, r01}, {r10, r11}, {r20, r21}, {r30, r31}};
-            for (long r = 0; r < 4; r++) {
-                T *ci = c + (i + r) * ldc;
-                if (n == nv * VL) {
-                    for (long v = 0; v < nv; v++) {
-                        V t; __builtin_memcpy(&t, ci + v * VL, sizeof(V));
-                        t += rows[r][v];
-                        __builtin_memcpy(ci + v * VL, &t, sizeof(V));
-                    }
-                } else {
-                    const T *t = (const T *)rows[r];
-                    for (long j = 0; j < n; j++) ci[j] += t[j];
-                }
+            for (long q = 0; q < 8; q++) NARROW_STORE(q, &r[q])
+        }
+    } else if (nv == 2) {
+        // Four rows of two vectors at a time: eight chains as well.
+        for (; i + 4 <= m; i += 4) {
+            const T *a0 = a + i * ai;
+            V r[4][2] = {{SPLAT(0), SPLAT(0)}, {SPLAT(0), SPLAT(0)}, {SPLAT(0), SPLAT(0)}, {SPLAT(0), SPLAT(0)}};
+            for (long p = 0; p < k; p++) {
+                V b0, b1;
+                __builtin_memcpy(&b0, bv + p * w, sizeof(V));
+                __builtin_memcpy(&b1, bv + p * w + VL, sizeof(V));
+                const T *ap = a0 + p * as;
+                V x0 = SPLAT(ap[0]), x1 = SPLAT(ap[ai]), x2 = SPLAT(ap[2 * ai]), x3 = SPLAT(ap[3 * ai]);
+                r[0][0] += x0 * b0; r[1][0] += x1 * b0; r[2][0] += x2 * b0; r[3][0] += x3 * b0;
+                r[0][1] += x0 * b1; r[1][1] += x1 * b1; r[2][1] += x2 * b1; r[3][1] += x3 * b1;
             }
+            for (long q = 0; q < 4; q++) NARROW_STORE(q, r[q])
         }
     }
     for (; i < m; i++) {
@@ -197,20 +214,10 @@ void CAT(NAME, _narrow)(long m, long n, long k, const T *a, long lda, int transA
                 if (nv > 3) { __builtin_memcpy(&b3, bp + 3 * VL, sizeof(V)); s3 += x * b3; }
             }
         }
-        T *ci = c + i * ldc;
-        if (n == nv * VL) {
-            V acc[4] = {s0, s1, s2, s3};
-            for (long v = 0; v < nv; v++) {
-                V t; __builtin_memcpy(&t, ci + v * VL, sizeof(V));
-                t += acc[v];
-                __builtin_memcpy(ci + v * VL, &t, sizeof(V));
-            }
-        } else {
-            V acc[4] = {s0, s1, s2, s3};
-            const T *t = (const T *)acc;
-            for (long j = 0; j < n; j++) ci[j] += t[j];
-        }
+        V acc[4] = {s0, s1, s2, s3};
+        NARROW_STORE(0, acc)
     }
+#undef NARROW_STORE
 }
 
 void NAME(long m, long n, long k, const T *a, long lda, int transA, const T *b, long ldb, int transB, T *c, long ldc) {
