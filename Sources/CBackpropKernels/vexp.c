@@ -38,9 +38,16 @@ void bp_log_f32(const float *x, float *y, long n) {
 float bp_max_f32(const float *x, long n) {
     return use_avx2() ? bp_max_f32_avx2(x, n) : bp_max_f32_generic(x, n);
 }
+void bp_softmax_short_rows_f32(const float *x, float *out, long rows, long n, int log) {
+    if (use_avx2()) bp_softmax_short_rows_f32_avx2(x, out, rows, n, log);
+    else bp_softmax_short_rows_f32_generic(x, out, rows, n, log);
+}
 #else
 void bp_exp_f32(const float *x, float *y, long n) { bp_exp_f32_generic(x, y, n); }
 float bp_exp_shift_sum_f32(const float *x, float m, float *out, long n) { return bp_exp_shift_sum_f32_generic(x, m, out, n); }
 float bp_max_f32(const float *x, long n) { return bp_max_f32_generic(x, n); }
 void bp_log_f32(const float *x, float *y, long n) { bp_log_f32_generic(x, y, n); }
+void bp_softmax_short_rows_f32(const float *x, float *out, long rows, long n, int log) {
+    bp_softmax_short_rows_f32_generic(x, out, rows, n, log);
+}
 #endif

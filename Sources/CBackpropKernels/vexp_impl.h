@@ -200,4 +200,40 @@ void F(bp_log_f32)(const float *x, float *y, long n) {
     for (; i < n; i++) y[i] = logf(x[i]);
 }
 
+/// softmax (log = 0) or log-softmax (log = 1) of `rows` contiguous rows of n < 16 elements (a few
+/// classes): per block of rows, the shifted values, one vectorized exp over the block, then each
+/// row's sum and scaling. The same operations, in the same order, as the Swift loop it replaced
+/// (Ops/Softmax.swift), so the same results: max as Swift's max (y >= x ? y : x), an infinite max
+/// shifted by 0, the row sum accumulated left to right, logf of it.
+void F(bp_softmax_short_rows_f32)(const float *x, float *out, long rows, long n, int log) {
+    float tmp[1024];
+    const long block = n > 0 && 1024 / n > 0 ? 1024 / n : 1;
+    for (long r0 = 0; r0 < rows; r0 += block) {
+        const long r1 = rows - r0 < block ? rows : r0 + block;
+        for (long o = r0; o < r1; o++) {
+            const float *xr = x + o * n;
+            float *orow = out + o * n;
+            float m = xr[0];
+            _Pragma("clang loop vectorize(disable) interleave(disable)") for (long j = 1; j < n; j++) m = xr[j] >= m ? xr[j] : m;
+            if (!__builtin_isfinite(m)) m = m != m ? m : 0.0f;
+            _Pragma("clang loop vectorize(disable) interleave(disable)") for (long j = 0; j < n; j++) orow[j] = xr[j] - m;
+        }
+        const long count = (r1 - r0) * n;
+        F(bp_exp_f32)(out + r0 * n, log ? tmp : out + r0 * n, count);
+        for (long o = r0; o < r1; o++) {
+            float *orow = out + o * n;
+            const float *er = log ? tmp + (o - r0) * n : orow;
+            float s = 0;
+            _Pragma("clang loop vectorize(disable) interleave(disable)") for (long j = 0; j < n; j++) s += er[j];
+            if (log) {
+                const float ls = logf(s);
+                _Pragma("clang loop vectorize(disable) interleave(disable)") for (long j = 0; j < n; j++) orow[j] = orow[j] - ls;
+            } else {
+                const float inv = 1 / s;
+                _Pragma("clang loop vectorize(disable) interleave(disable)") for (long j = 0; j < n; j++) orow[j] *= inv;
+            }
+        }
+    }
+}
+
 #undef F

@@ -330,4 +330,36 @@ import CBackpropKernels
             #expect(got == want, "linear [\(m), \(k)] -> \(n)")
         }
     }
+
+    @Test("softmax and log-softmax of short float32 rows (C block path) equal the row formula to the bit")
+    func shortRowSoftmaxExact() {
+        var gen = RandomGenerator(seed: 31)
+        for (rows, n) in [(150, 3), (37, 10), (6, 15), (300, 2)] {
+            var v = (Tensor.randn([rows, n], using: &gen) * 5).floats
+            v[n] = -.infinity; v[2 * n + 1] = .infinity; v[3 * n] = .nan; v[4 * n + 1] = 90
+            let x = Tensor(v, shape: [rows, n])
+            // The reference: each row shifted by its max, then one exp call over all rows (the kernel's
+            // block is the whole tensor at these sizes: 1024 / n rows), then each row's sum.
+            var shifted = [Float](repeating: 0, count: rows * n)
+            for r in 0..<rows {
+                var m = v[r * n]
+                for j in 1..<n { m = Swift.max(m, v[r * n + j]) }
+                if !m.isFinite { m = m.isNaN ? m : 0 }
+                for j in 0..<n { shifted[r * n + j] = v[r * n + j] - m }
+            }
+            var e = [Float](repeating: 0, count: rows * n)
+            bp_exp_f32(shifted, &e, rows * n)
+            for log in [false, true] {
+                let got = (log ? x.logSoftmax(dim: 1) : x.softmax(dim: 1)).floats
+                for r in 0..<rows {
+                    var s: Float = 0
+                    for j in 0..<n { s += e[r * n + j] }
+                    let want = (0..<n).map { log ? shifted[r * n + $0] - logf(s) : e[r * n + $0] * (1 / s) }
+                    let row = Array(got[(r * n)..<(r * n + n)])
+                    #expect(zip(row, want).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) },
+                            "\(log ? "log_softmax" : "softmax") [\(rows), \(n)] row \(r): \(row) vs \(want)")
+                }
+            }
+        }
+    }
 }

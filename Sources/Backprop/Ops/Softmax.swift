@@ -149,40 +149,10 @@ enum SoftmaxKernels {
         Parallelism.chunked(outer, grain: Swift.max(1, grain / Swift.max(n * inner, 1))) { lo, hi in
         if T.self == Float.self && inner == 1 && n < 16 && (hi - lo) * n >= 16 {
             // Short contiguous float32 rows (a few classes): the exponentials of a block of rows in
-            // one vectorized call instead of one libm call per element.
-            let xf = UnsafeRawPointer(x).assumingMemoryBound(to: Float.self)
-            let of = UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self)
-            let block = Swift.max(1, 1024 / n)
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: block * n) { tmp in
-                let e = tmp.baseAddress!
-                var r0 = lo
-                while r0 < hi {
-                    let r1 = Swift.min(hi, r0 + block)
-                    for o in r0..<r1 {
-                        let xr = xf + o * n, orow = of + o * n
-                        var m = xr[0]
-                        for j in 1..<n { m = Swift.max(m, xr[j]) }
-                        if !m.isFinite { m = m.isNaN ? m : 0 }
-                        for j in 0..<n { orow[j] = xr[j] - m }
-                    }
-                    let count = (r1 - r0) * n
-                    bp_exp_f32(of + r0 * n, log ? e : of + r0 * n, count)
-                    for o in r0..<r1 {
-                        let orow = of + o * n
-                        let er = log ? e + (o - r0) * n : orow
-                        var s: Float = 0
-                        for j in 0..<n { s += er[j] }
-                        if log {
-                            let ls = Foundation.logf(s)
-                            for j in 0..<n { orow[j] = orow[j] - ls }
-                        } else {
-                            let inv = 1 / s
-                            for j in 0..<n { orow[j] *= inv }
-                        }
-                    }
-                    r0 = r1
-                }
-            }
+            // one vectorized call instead of one libm call per element (in C, with small loops).
+            bp_softmax_short_rows_f32(UnsafeRawPointer(x + lo * n).assumingMemoryBound(to: Float.self),
+                                      UnsafeMutableRawPointer(out + lo * n).assumingMemoryBound(to: Float.self),
+                                      hi - lo, n, log ? 1 : 0)
             return
         }
         if T.self == Float.self && inner == 1 && n >= 16 {

@@ -49,6 +49,11 @@ void bp_exp_f32_avx2(const float *x, float *y, long n);
 void bp_exp_f32_generic(const float *x, float *y, long n);
 float bp_exp_shift_sum_f32_avx2(const float *x, float m, float *out, long n);
 float bp_exp_shift_sum_f32_generic(const float *x, float m, float *out, long n);
+/// softmax (log = 0) or log-softmax (log = 1) of `rows` contiguous float32 rows of n (< 16)
+/// elements, vectorized exp over blocks of rows.
+void bp_softmax_short_rows_f32(const float *x, float *out, long rows, long n, int log);
+void bp_softmax_short_rows_f32_avx2(const float *x, float *out, long rows, long n, int log);
+void bp_softmax_short_rows_f32_generic(const float *x, float *out, long rows, long n, int log);
 float bp_max_f32_avx2(const float *x, long n);
 float bp_max_f32_generic(const float *x, long n);
 
