@@ -34,6 +34,17 @@ enum Engine {
         if sum == nil { sum = consume g } else { sum! += g }
     }
 
+    /// A rule's gradient for `input` (nil when it sent none) goes into the input's pending sum, and
+    /// the edge is released.
+    @inline(__always)
+    static func send(_ g: consuming Tensor?, to input: Unmanaged<GradNode>, into scratch: Scratch) {
+        if let g = consume g {
+            unowned(unsafe) let n = input.takeUnretainedValue()
+            Engine.add(g, into: &n.pending)
+        }
+        Engine.release(input, into: scratch)
+    }
+
     /// One edge into `input` has delivered: the input is ready when it was the last.
     @inline(__always)
     static func release(_ input: Unmanaged<GradNode>?, into scratch: Scratch) {
@@ -113,12 +124,7 @@ enum Engine {
                 var grads = rule(n, g)
                 observe?(BackwardStep(node: n, incoming: g, sent: grads.array(n.inputCount)))
                 for i in 0..<n.inputCount {
-                    guard let u = n.inputRef(i) else { continue }
-                    if let gi = grads.take(i) {
-                        unowned(unsafe) let input = u.takeUnretainedValue()
-                        Engine.add(gi, into: &input.pending)
-                    }
-                    Engine.release(u, into: scratch)
+                    if let u = n.inputRef(i) { Engine.send(grads.take(i), to: u, into: scratch) }
                 }
                 continue
             }
@@ -128,13 +134,10 @@ enum Engine {
             let count = sent.count
             for i in 0..<n.inputCount {
                 guard let u = n.inputRef(i) else { continue }
-                if i < count {
-                    // Moved out: a copy left in `sent` would keep the storage shared.
-                    var gi: Tensor? = nil
-                    swap(&gi, &sent[i])
-                    if let gi = consume gi { Engine.add(gi, into: &u.takeUnretainedValue().pending) }
-                }
-                Engine.release(u, into: scratch)
+                // Moved out: a copy left in `sent` would keep the storage shared.
+                var gi: Tensor? = nil
+                if i < count { swap(&gi, &sent[i]) }
+                Engine.send(gi, to: u, into: scratch)
             }
         }
         if !retainGraph {
