@@ -37,7 +37,7 @@ public enum Parallelism {
         }
         withoutActuallyEscaping(body) { escaping in
             let job = DynamicJob(blocks: blocks, helpers: helpers, body: escaping)
-            WorkerPool.shared.post(job, helpers: helpers)
+            WorkerPool.shared.post(job)
             job.work()
             // Helpers that have not taken the job yet will not take it now.
             WorkerPool.shared.withdraw(job)
@@ -115,7 +115,8 @@ final class WorkerPool: @unchecked Sendable {
     private let started = Mutex<Int>(0)
 
     /// Offers `job` to the helpers, starting threads the first time they are needed.
-    func post(_ job: DynamicJob, helpers: Int) {
+    func post(_ job: DynamicJob) {
+        let helpers = job.places.load(ordering: .relaxed)
         started.withLock { n in
             while n < helpers {
                 n += 1

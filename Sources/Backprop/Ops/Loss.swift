@@ -107,10 +107,7 @@ extension Tensor {
     /// in the same order, read straight from the buffers, with no per-call arrays (small-work fast path).
     private func nllLossRows(target: Tensor, ignoreIndex: Int, reduction: Reduction, n: Int, c: Int) -> Tensor {
         let tp = target.storage.pointer(Int64.self)
-        for i in 0..<n where Int(tp[i]) != ignoreIndex {
-            let v = Int(tp[i])
-            precondition(v >= 0 && v < c, "nll_loss: target \(v) is out of bounds for \(c) classes")
-        }
+        Tensor.checkTargets(tp, n: n, c: c, ignoreIndex: ignoreIndex, op: "nll_loss")
         var total = 0.0, wsum = 0.0
         func pick<T: FloatElement>(_: T.Type) {
             let x = storage.pointer(T.self)
@@ -147,16 +144,21 @@ extension Tensor {
         }
     }
 
+    /// Stops unless every class index of `n` targets (but `ignoreIndex`) lies in 0..<c.
+    static func checkTargets(_ tp: UnsafePointer<Int64>, n: Int, c: Int, ignoreIndex: Int, op: String) {
+        for i in 0..<n where Int(tp[i]) != ignoreIndex {
+            let v = Int(tp[i])
+            precondition(v >= 0 && v < c, "\(op): target \(v) is out of bounds for \(c) classes")
+        }
+    }
+
     /// cross_entropy of float32 logits [N, C] (C >= 16) at int64 targets, when no graph is recorded:
     /// log_softmax(x)[i, t_i] per row (computed as `logSoftmax` computes it: (x - max) - log(sum exp)),
     /// then summed in row order as `nllLoss` sums them, so the loss is the composed path's to the bit.
     private func pickedLogSoftmaxLoss(target: Tensor, ignoreIndex: Int, reduction: Reduction, c: Int) -> Tensor {
         let (n, _, _) = classLayout(target: target, op: "cross_entropy")
         let tp = target.storage.pointer(Int64.self)
-        for i in 0..<n where Int(tp[i]) != ignoreIndex {
-            let v = Int(tp[i])
-            precondition(v >= 0 && v < c, "cross_entropy: target \(v) is out of bounds for \(c) classes")
-        }
+        Tensor.checkTargets(tp, n: n, c: c, ignoreIndex: ignoreIndex, op: "cross_entropy")
         let picked = [Float](unsafeUninitializedCapacity: n) { buf, count in
             SoftmaxKernels.logSoftmaxPicked(storage.pointer(Float.self), rows: n, c: c, targets: tp,
                                             ignoreIndex: ignoreIndex, buf.baseAddress!)

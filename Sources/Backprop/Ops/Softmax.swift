@@ -123,6 +123,15 @@ enum SoftmaxKernels {
         }
     }
 
+    /// A float32 row's shift (its max; 0 when that is infinite) and the sum of exp(x - shift), the
+    /// exponentials stored in `exps` when given: the first half of every vectorized softmax row.
+    @inline(__always)
+    static func shiftedExpSum(_ xr: UnsafePointer<Float>, _ n: Int, _ exps: UnsafeMutablePointer<Float>?) -> (Float, Float) {
+        var m = bp_max_f32(xr, n)
+        if !m.isFinite { m = m.isNaN ? m : 0 }
+        return (m, bp_exp_shift_sum_f32(xr, m, exps, n))
+    }
+
     /// log_softmax(x)[i, t_i] of float32 rows of c >= 16 elements into `out[i]` (untouched where
     /// t_i == ignoreIndex), with the arithmetic of `softmax(..., log: true)` on such rows.
     static func logSoftmaxPicked(_ x: UnsafePointer<Float>, rows: Int, c: Int, targets: UnsafePointer<Int64>,
@@ -133,9 +142,7 @@ enum SoftmaxKernels {
                 let t = Int(targets[o])
                 if t == ignoreIndex { continue }
                 let xr = x + o * c
-                var m = bp_max_f32(xr, c)
-                if !m.isFinite { m = m.isNaN ? m : 0 }
-                let s = bp_exp_shift_sum_f32(xr, m, nil, c)
+                let (m, s) = shiftedExpSum(xr, c, nil)
                 let ls = Foundation.logf(s)
                 out[o] = xr[t] - m - ls
             }
@@ -161,9 +168,7 @@ enum SoftmaxKernels {
             let of = UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self)
             for o in lo..<hi {
                 let xr = xf + o * n, orow = of + o * n
-                var m = bp_max_f32(xr, n)
-                if !m.isFinite { m = m.isNaN ? m : 0 }
-                let s = bp_exp_shift_sum_f32(xr, m, log ? nil : orow, n)
+                let (m, s) = shiftedExpSum(xr, n, log ? nil : orow)
                 if log {
                     let ls = Foundation.logf(s)
                     for j in 0..<n { orow[j] = xr[j] - m - ls }
