@@ -13,6 +13,8 @@ import Foundation
         #expect(r.maxAbsError < 1e-6)
     }
 
+    static let wrongRule = BackwardRule("WrongBackward", "dx = G * x (wrong)")
+
     @Test("gradcheck finds a wrong backward rule and says where")
     func findsWrong() {
         // y = x², with a backward rule that forgets the factor 2 at every element.
@@ -20,7 +22,7 @@ import Foundation
             let out = withNoGrad { x * x }
             guard Tensor.recordsGrad(x) else { return out }
             let xd = x.detached()
-            return out.recorded("WrongBackward", formula: "dx = G * x (wrong)", inputs: [x], saves: true) { g in [g * xd] }
+            return out.recorded(Self.wrongRule, x, saves: true) { _, g in InputGrads(g * xd) }
         }
         let r = gradcheck({ wrongSquare($0[0]) }, inputs: [Tensor([[1, 2], [3, 4]], dtype: .float64)])
         #expect(!r.passed)

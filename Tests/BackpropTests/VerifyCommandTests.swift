@@ -35,16 +35,27 @@ import Foundation
         #expect(s.families.contains { $0.family == "unknown" && $0.failed == 1 })
     }
 
-    @Test("a malformed file names the case and the field")
+    @Test("a malformed case fails by itself, naming the case and the field; the others still run")
     func malformed() {
-        var cases = Fixtures.cases("ops.json").prefix(2).map { $0 }
+        var cases = Fixtures.cases("ops.json").prefix(3).map { $0 }
         cases[1]["cotangent"] = ["shape": [2, 3], "dtype": "float32", "data": [1]]
         let name = cases[1]["name"] as! String
         let path = Self.write(["cases": cases])
         defer { try? FileManager.default.removeItem(atPath: path) }
         let f = FileVerification.run(path)
-        #expect(f.error?.contains("\(name): cotangent") == true, "\(f.error ?? "no error")")
+        #expect(f.error == nil)
+        #expect(f.results.count == 3 && f.passed == 2)
+        #expect(f.results[1].failure?.contains("\(name): cotangent") == true, "\(f.results[1])")
         #expect(!VerificationSummary(files: [f]).succeeded)
+    }
+
+    @Test("a file that is not a case list is malformed as a whole")
+    func malformedFile() {
+        let path = Self.write(["no cases": 1])
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let f = FileVerification.run(path)
+        #expect(f.error?.contains("missing \"cases\"") == true)
+        #expect(VerificationSummary(files: [f]).text(verbose: false).hasSuffix("0 passed, 0 failed, 1 file malformed\n"))
     }
 
     @Test("a wrong reference value fails its case and says which element")

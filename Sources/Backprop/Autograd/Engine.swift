@@ -120,24 +120,11 @@ enum Engine {
                 continue
             }
             if n.retainsGrad && accumulate { Engine.add(g, into: &n.grad) }
-            if let rule = n.nodeRule {
-                var grads = rule(n, g)
-                observe?(BackwardStep(node: n, incoming: g, sent: grads.array(n.inputCount)))
-                for i in 0..<n.inputCount {
-                    if let u = n.inputRef(i) { Engine.send(grads.take(i), to: u, into: scratch) }
-                }
-                continue
-            }
-            guard let rule = n.backwardFn else { throw AutogradError.secondBackward }
-            var sent = rule(g)
-            observe?(BackwardStep(node: n, incoming: g, sent: sent))
-            let count = sent.count
+            guard let rule = n.backward else { throw AutogradError.secondBackward }
+            var grads = rule(n, g)
+            observe?(BackwardStep(node: n, incoming: g, sent: grads.array(n.inputCount)))
             for i in 0..<n.inputCount {
-                guard let u = n.inputRef(i) else { continue }
-                // Moved out: a copy left in `sent` would keep the storage shared.
-                var gi: Tensor? = nil
-                if i < count { swap(&gi, &sent[i]) }
-                Engine.send(gi, to: u, into: scratch)
+                if let u = n.inputRef(i) { Engine.send(grads.take(i), to: u, into: scratch) }
             }
         }
         if !retainGraph {

@@ -6,10 +6,13 @@ import Synchronization
 /// holds the op's backward rule, the nodes of its inputs (never of its outputs, so that ARC frees
 /// a graph as soon as its result is dropped) and the formula of the rule for explanations.
 public final class GradNode: @unchecked Sendable {
+    /// The op's backward rule as its description states it: PyTorch's name and the formula. (Rules
+    /// are immortal: each is a `static let` of `BackwardRule`, so the node holds it without counting.)
+    public unowned(unsafe) let rule: BackwardRule
     /// PyTorch's name for the backward function, e.g. `MmBackward0`; "AccumulateGrad" for leaves.
-    public let name: String
+    public var name: String { rule.name }
     /// The local rule, written in terms of the op's inputs and the incoming gradient `G`.
-    public let formula: String
+    public var formula: String { rule.formula }
     /// Nodes of the inputs, in argument order; nil for inputs that need no gradient.
     /// (Emptied only while the node is being freed; see `deinit`.)
     public var inputs: [GradNode?] {
@@ -60,12 +63,11 @@ public final class GradNode: @unchecked Sendable {
     private func dropInputs() {
         input0 = nil; input1 = nil; input2 = nil; moreInputs = nil; inputCount = 0
     }
-    /// The rule: incoming gradient in, one gradient per input out (nil where none is needed).
-    @exclusivity(unchecked) var backwardFn: ((Tensor) -> [Tensor?])?
-    /// The rule of the common ops, which keep what it needs in the node's `saved` fields instead of
-    /// a closure context (one allocation less per op): a closure without captures, given the node.
-    @exclusivity(unchecked) var nodeRule: ((GradNode, Tensor) -> InputGrads)?
-    /// Tensors and numbers saved for `nodeRule`.
+    /// The backward function, the one form every op's rule takes: the node and the incoming gradient
+    /// in, one gradient per input out (nil where none is needed). Most rules keep what they need in
+    /// the node's `saved` fields and capture nothing (no closure context to allocate per op).
+    @exclusivity(unchecked) var backward: ((GradNode, Tensor) -> InputGrads)?
+    /// Tensors and numbers saved for `backward`.
     @exclusivity(unchecked) var saved0: Tensor?
     @exclusivity(unchecked) var saved1: Tensor?
     var savedInt = 0
@@ -125,14 +127,26 @@ public final class GradNode: @unchecked Sendable {
     public let isLeaf: Bool
 
     init(leafShape shape: [Int], dtype: DType) {
-        name = "AccumulateGrad"; formula = ""; inputCount = 0; backwardFn = nil; savesTensors = false; isLeaf = true
+        rule = BackwardRule.accumulateGrad; inputCount = 0; backward = nil; savesTensors = false; isLeaf = true
         self.shape = shape; self.dtype = dtype
         GradNode.live.add(1, ordering: .relaxed)
     }
 
-    init(name: String, formula: String, inputs: [GradNode?], savesTensors: Bool, shape: [Int], dtype: DType,
-         backward: @escaping (Tensor) -> [Tensor?]) {
-        self.name = name; self.formula = formula
+    /// An op node of one to three inputs (nil where an input needs no gradient).
+    init(rule: BackwardRule, inputCount: Int, _ a: GradNode?, _ b: GradNode?, _ c: GradNode?,
+         savesTensors: Bool, shape: [Int], dtype: DType, backward: @escaping (GradNode, Tensor) -> InputGrads) {
+        self.rule = rule
+        self.inputCount = inputCount
+        input0 = a; input1 = b; input2 = c
+        self.savesTensors = savesTensors; self.backward = backward; isLeaf = false
+        self.shape = shape; self.dtype = dtype
+        GradNode.live.add(1, ordering: .relaxed)
+    }
+
+    /// An op node of any number of inputs (`cat`, `stack`).
+    init(rule: BackwardRule, inputs: [GradNode?], savesTensors: Bool, shape: [Int], dtype: DType,
+         backward: @escaping (GradNode, Tensor) -> InputGrads) {
+        self.rule = rule
         inputCount = inputs.count
         if inputs.count <= 3 {
             input0 = inputs.first ?? nil
@@ -141,36 +155,14 @@ public final class GradNode: @unchecked Sendable {
         } else {
             moreInputs = inputs
         }
-        self.savesTensors = savesTensors; self.backwardFn = backward; isLeaf = false
-        self.shape = shape; self.dtype = dtype
-        GradNode.live.add(1, ordering: .relaxed)
-    }
-
-    /// An op node of one input (`b` absent) or two, without an array of inputs.
-    init(name: String, formula: String, _ a: GradNode?, _ b: GradNode??, savesTensors: Bool, shape: [Int],
-         dtype: DType, backward: @escaping (Tensor) -> [Tensor?]) {
-        self.name = name; self.formula = formula
-        input0 = a
-        if let b { input1 = b; inputCount = 2 } else { inputCount = 1 }
-        self.savesTensors = savesTensors; self.backwardFn = backward; isLeaf = false
-        self.shape = shape; self.dtype = dtype
-        GradNode.live.add(1, ordering: .relaxed)
-    }
-
-    /// An op node of one to three inputs whose rule reads what it needs from the node.
-    init(name: String, formula: String, inputCount: Int, _ a: GradNode?, _ b: GradNode?, _ c: GradNode?,
-         savesTensors: Bool, shape: [Int], dtype: DType, rule: @escaping (GradNode, Tensor) -> InputGrads) {
-        self.name = name; self.formula = formula
-        self.inputCount = inputCount
-        input0 = a; input1 = b; input2 = c
-        self.savesTensors = savesTensors; self.nodeRule = rule; isLeaf = false
+        self.savesTensors = savesTensors; self.backward = backward; isLeaf = false
         self.shape = shape; self.dtype = dtype
         GradNode.live.add(1, ordering: .relaxed)
     }
 
     /// Frees what the rule saved (a backward pass without `retainGraph`).
     func releaseSaved() {
-        backwardFn = nil; nodeRule = nil; saved0 = nil; saved1 = nil; released = true
+        backward = nil; saved0 = nil; saved1 = nil; released = true
     }
 
     /// Frees the chain of inputs that only this node kept alive without recursion: ARC would
@@ -221,27 +213,48 @@ struct TeardownStack {
     }
 }
 
-/// The gradients a node rule sends to its inputs (up to three), in fields: no array per node.
+/// The gradients a rule sends to its inputs: up to three in fields (no array per node), more
+/// (`cat` of many tensors) in an array.
 struct InputGrads {
     private var g0: Tensor?
     private var g1: Tensor?
     private var g2: Tensor?
+    private var more: [Tensor?]?
 
     @inline(__always) init(_ g0: Tensor?, _ g1: Tensor? = nil, _ g2: Tensor? = nil) {
         self.g0 = g0; self.g1 = g1; self.g2 = g2
     }
 
+    /// One gradient per input, in input order (any number of inputs).
+    init(_ all: [Tensor?]) {
+        if all.count <= 3 {
+            g0 = all.first ?? nil
+            g1 = all.count >= 2 ? all[1] : nil
+            g2 = all.count >= 3 ? all[2] : nil
+        } else {
+            more = all
+        }
+    }
+
     /// Moves gradient `i` out (a copy left here would keep its storage shared).
     @inline(__always) mutating func take(_ i: Int) -> Tensor? {
         var out: Tensor? = nil
+        if more != nil {
+            if i < more!.count { swap(&out, &more![i]) }
+            return out
+        }
         switch i {
         case 0: swap(&out, &g0)
         case 1: swap(&out, &g1)
-        default: swap(&out, &g2)
+        case 2: swap(&out, &g2)
+        default: break
         }
         return out
     }
 
     /// The first `count` gradients as an array (for traces and explanations).
-    func array(_ count: Int) -> [Tensor?] { Array([g0, g1, g2].prefix(count)) }
+    func array(_ count: Int) -> [Tensor?] {
+        if let more { return Array(more.prefix(count)) + [Tensor?](repeating: nil, count: Swift.max(0, count - more.count)) }
+        return Array([g0, g1, g2].prefix(count)) + [Tensor?](repeating: nil, count: Swift.max(0, count - 3))
+    }
 }

@@ -130,45 +130,25 @@ extension Tensor {
         GradMode.isEnabled && inputs.contains { $0.node != nil }
     }
 
-    /// Attaches an op node to this freshly computed result.
+    /// Attaches an op node to this freshly computed result: the one way every op records its
+    /// backward rule.
     ///
     /// - Parameters:
-    ///   - name: PyTorch's backward name (`MulBackward0`).
-    ///   - formula: the rule, as the op's doc comment states it.
-    ///   - inputs: the op's tensor inputs, in order; the rule returns one gradient per input.
-    ///   - saves: whether the rule captured tensors (then a second backward needs `retainGraph`).
-    ///   - backward: incoming gradient in, gradients of the inputs out.
-    func recorded(_ name: String, formula: String, inputs: [Tensor], saves: Bool,
-                  backward: @escaping (Tensor) -> [Tensor?]) -> Tensor {
+    ///   - rule: the op's rule from its description (PyTorch's backward name and the formula).
+    ///   - a, b, c: the op's tensor inputs, in order (up to three; `recorded(_:inputs:...)` takes more).
+    ///   - save0, save1, int, double: what the backward function needs, kept in the node, so that a
+    ///     function that captures nothing costs no closure context.
+    ///   - saves: whether the backward function captured tensors (then a second backward needs
+    ///     `retainGraph`); tensors in `save0`/`save1` count without it.
+    ///   - backward: the node and the incoming gradient in, one gradient per input out.
+    @inline(__always)
+    func recorded(_ rule: BackwardRule, _ a: Tensor, _ b: Tensor? = nil, _ c: Tensor? = nil,
+                  save0: Tensor? = nil, save1: Tensor? = nil, int: Int = 0, double: Double = 0, saves: Bool = false,
+                  backward: @escaping (GradNode, Tensor) -> InputGrads) -> Tensor {
         var out = self
-        out.node = GradNode(name: name, formula: formula, inputs: inputs.map { $0.node }, savesTensors: saves,
+        let node = GradNode(rule: rule, inputCount: c != nil ? 3 : (b != nil ? 2 : 1),
+                            a.node, b?.node, c?.node, savesTensors: saves || save0 != nil || save1 != nil,
                             shape: shape, dtype: dtype, backward: backward)
-        if Explain.recordingValues { out.keepValuesForExplanation(inputs) }
-        return out
-    }
-
-    /// `recorded` for ops of one or two tensor inputs, without an intermediate array of tensors.
-    @inline(__always)
-    func recorded(_ name: String, formula: String, _ a: Tensor, _ b: Tensor? = nil, saves: Bool,
-                  backward: @escaping (Tensor) -> [Tensor?]) -> Tensor {
-        var out = self
-        out.node = GradNode(name: name, formula: formula, a.node, b.map { $0.node },
-                            savesTensors: saves, shape: shape, dtype: dtype, backward: backward)
-        if Explain.recordingValues { out.keepValuesForExplanation(b.map { [a, $0] } ?? [a]) }
-        return out
-    }
-
-    /// `recorded` for the common ops: what the rule needs goes into the node (`save0`, `save1`,
-    /// `int`, `double`), and the rule is a closure without captures that reads it from there, so
-    /// that recording costs no closure context. Up to three tensor inputs.
-    @inline(__always)
-    func recorded(_ name: String, formula: String, _ a: Tensor, _ b: Tensor? = nil, _ c: Tensor? = nil,
-                  save0: Tensor? = nil, save1: Tensor? = nil, int: Int = 0, double: Double = 0,
-                  rule: @escaping (GradNode, Tensor) -> InputGrads) -> Tensor {
-        var out = self
-        let node = GradNode(name: name, formula: formula, inputCount: c != nil ? 3 : (b != nil ? 2 : 1),
-                            a.node, b?.node, c?.node, savesTensors: save0 != nil || save1 != nil,
-                            shape: shape, dtype: dtype, rule: rule)
         node.saved0 = save0; node.saved1 = save1; node.savedInt = int; node.savedDouble = double
         out.node = node
         if Explain.recordingValues {
@@ -177,6 +157,16 @@ extension Tensor {
             if let c { inputs.append(c) }
             out.keepValuesForExplanation(inputs)
         }
+        return out
+    }
+
+    /// `recorded` for ops of any number of tensor inputs (`cat`, `stack`).
+    func recorded(_ rule: BackwardRule, inputs: [Tensor], saves: Bool = false,
+                  backward: @escaping (GradNode, Tensor) -> InputGrads) -> Tensor {
+        var out = self
+        out.node = GradNode(rule: rule, inputs: inputs.map { $0.node }, savesTensors: saves,
+                            shape: shape, dtype: dtype, backward: backward)
+        if Explain.recordingValues { out.keepValuesForExplanation(inputs) }
         return out
     }
 
@@ -189,21 +179,3 @@ extension Tensor {
     }
 }
 
-/// Switches for explanations.
-public enum Explain {
-    // Per thread, as grad mode: explanations recorded on one thread (or in one parallel test) do not
-    // switch recording on or off for another.
-    /// Whether op nodes made on this thread keep their forward value.
-    static var recordingValues: Bool {
-        @inline(__always) get { bp_recording_values() != 0 }
-        set { bp_set_recording_values(newValue ? 1 : 0) }
-    }
-
-    /// Runs `body` with every op node keeping its forward value, for traces and graph pictures.
-    public static func recordingValues<R>(_ body: () throws -> R) rethrows -> R {
-        let was = recordingValues
-        recordingValues = true
-        defer { recordingValues = was }
-        return try body()
-    }
-}

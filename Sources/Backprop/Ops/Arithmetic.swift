@@ -7,59 +7,155 @@ struct MulF: BinaryFunction { @inline(__always) static func apply<T: FloatElemen
 struct DivF: BinaryFunction { @inline(__always) static func apply<T: FloatElement>(_ a: T, _ b: T) -> T { a / b } }
 struct NegF: UnaryFunction { @inline(__always) static func apply<T: FloatElement>(_ x: T) -> T { -x } }
 
+/// How `div` rounds its quotient (PyTorch's `rounding_mode=`).
+public enum RoundingMode: String, Sendable, CaseIterable {
+    /// Toward zero, as C's integer division (`"trunc"`).
+    case trunc
+    /// Toward negative infinity, as Python's `//` (`"floor"`).
+    case floor
+}
+
+/// trunc(a / b).
+struct TruncDivF: BinaryFunction {
+    @inline(__always) static func apply<T: FloatElement>(_ a: T, _ b: T) -> T { (a / b).rounded(.towardZero) }
+}
+/// Python's floor division a // b: (a - fmod(a, b)) / b with the fix-ups that keep
+/// a == (a // b) * b + a % b, as PyTorch (and CPython) compute it.
+struct FloorDivF: BinaryFunction {
+    @inline(__always) static func apply<T: FloatElement>(_ a: T, _ b: T) -> T {
+        if b == 0 { return a / b }
+        let mod = a.truncatingRemainder(dividingBy: b)
+        var div = (a - mod) / b
+        if mod != 0 && (b < 0) != (mod < 0) { div -= 1 }
+        guard div != 0 else { return (a / b).sign == .minus ? -T(0) : T(0) }
+        var floored = div.rounded(.down)
+        if div - floored > T(0.5) { floored += 1 }
+        return floored
+    }
+}
+
+extension BackwardRule {
+    static let add = BackwardRule("AddBackward0", "da = G, db = alpha * G (summed over broadcast dims)")
+    static let sub = BackwardRule("SubBackward0", "da = G, db = -alpha * G (summed over broadcast dims)")
+    static let mul = BackwardRule("MulBackward0", "da = G * b, db = G * a")
+    static let div = BackwardRule("DivBackward0", "da = G / b, db = -G * a / b^2")
+    static let divRounded = BackwardRule("DivBackward2", "da = 0, db = 0 (a rounded quotient)")
+    static let neg = BackwardRule("NegBackward0", "dx = -G")
+}
+
+extension OpDescription {
+    static let arithmeticOps: [OpDescription] = [add, sub, mul, div, neg]
+
+    static let add = OpDescription(
+        "add", .elementwise, pytorch: "a + b, torch.add(a, b, alpha=2)", swift: "a + b, a.add(b, alpha: 2)",
+        rules: [.add],
+        replay: { c in
+            let x = try c.firstOperand()
+            return [x.add(try c.operand(1, like: x), alpha: try c.kwargs.double("alpha") ?? 1)]
+        },
+        gradcheck: [.all("a.add(b, alpha: 2)") { g in let (a, b) = g.broadcastPair(); return ([g.normal(a), g.normal(b)], { $0[0].add($0[1], alpha: 2) }) }])
+
+    static let sub = OpDescription(
+        "sub", .elementwise, pytorch: "a - b, torch.sub(a, b, alpha=2)", swift: "a - b, a.sub(b, alpha: 2)",
+        rules: [.sub],
+        replay: { c in
+            let x = try c.firstOperand()
+            return [x.sub(try c.operand(1, like: x), alpha: try c.kwargs.double("alpha") ?? 1)]
+        },
+        gradcheck: [.all("a - b") { g in let (a, b) = g.broadcastPair(); return ([g.normal(a), g.normal(b)], { $0[0] - $0[1] }) }])
+
+    static let mul = OpDescription(
+        "mul", .elementwise, pytorch: "a * b", swift: "a * b, a.mul(b)",
+        note: "`x * 0.5` rounds 0.5 to x's dtype, as PyTorch", rules: [.mul], replay: binary { $0 * $1 },
+        gradcheck: [.all("a * b") { g in let (a, b) = g.broadcastPair(); return ([g.normal(a), g.normal(b)], { $0[0] * $0[1] }) }])
+
+    static let div = OpDescription(
+        "div", .elementwise, pytorch: "a / b, torch.div(a, b, rounding_mode=\"floor\")",
+        swift: "a / b, a.div(b, roundingMode: .floor)", rules: [.div, .divRounded],
+        replay: { c in
+            let x = try c.firstOperand()
+            let y = try c.operand(1, like: x)
+            guard let name = try c.kwargs.string("rounding_mode") else { return [x / y] }
+            guard let mode = RoundingMode(rawValue: name) else {
+                throw c.error("div expected rounding_mode to be one of None, 'trunc', or 'floor' but found '\(name)'")
+            }
+            return [x.div(y, roundingMode: mode)]
+        },
+        gradcheck: [.all("a / b") { g in let (a, b) = g.broadcastPair(); return ([g.normal(a), g.awayFromZero(b)], { $0[0] / $0[1] }) }])
+
+    static let neg = OpDescription(
+        "neg", .elementwise, pytorch: "-a, torch.neg(a)", swift: "-a, a.neg()", rules: [.neg], replay: unary { -$0 },
+        gradcheck: [.unary("-x") { g in (g.normal(g.shape()), { -$0 }) }])
+}
+
 extension Tensor {
-    /// `a + alpha * b` (PyTorch's `torch.add(input, other, alpha=)`). Backward: da = G, db = alpha G.
+    /// `a + alpha * b` (PyTorch's `torch.add(input, other, alpha=)`).
+    /// Backward: da = G, db = alpha * G (summed over broadcast dims).
     public func add(_ other: Tensor, alpha: Double = 1) -> Tensor {
-        if alpha != 1 { return self + other * alpha }
-        let out = Tensor.zip(self, other, AddF.self, op: "add")
+        let out = alpha == 1 ? Tensor.zip(self, other, AddF.self, op: "add")
+                             : withNoGrad { self + other * alpha }
         guard Tensor.recordsGrad(self, other) else { return out }
         // The input nodes know the input shapes: nothing to save.
-        return out.recorded("AddBackward0", formula: "da = G, db = G (summed over broadcast dims)",
-                            self, other) { node, g in
-            InputGrads(node.input(0).map { g.sumTo($0.shape) }, node.input(1).map { g.sumTo($0.shape) })
+        return out.recorded(.add, self, other, double: alpha) { node, g in
+            InputGrads(node.input(0).map { g.sumTo($0.shape) },
+                       node.input(1).map { (node.savedDouble == 1 ? g : g * node.savedDouble).sumTo($0.shape) })
         }
     }
 
-    /// `a - alpha * b`. Backward: da = G, db = -alpha G.
+    /// `a - alpha * b` (PyTorch's `torch.sub(input, other, alpha=)`).
+    /// Backward: da = G, db = -alpha * G (summed over broadcast dims).
     public func sub(_ other: Tensor, alpha: Double = 1) -> Tensor {
-        if alpha != 1 { return self - other * alpha }
-        let out = Tensor.zip(self, other, SubF.self, op: "sub")
+        let out = alpha == 1 ? Tensor.zip(self, other, SubF.self, op: "sub")
+                             : withNoGrad { self - other * alpha }
         guard Tensor.recordsGrad(self, other) else { return out }
-        return out.recorded("SubBackward0", formula: "da = G, db = -G (summed over broadcast dims)",
-                            self, other) { node, g in
-            InputGrads(node.input(0).map { g.sumTo($0.shape) }, node.input(1).map { (-g).sumTo($0.shape) })
+        return out.recorded(.sub, self, other, double: alpha) { node, g in
+            InputGrads(node.input(0).map { g.sumTo($0.shape) },
+                       node.input(1).map { (node.savedDouble == 1 ? -g : g * -node.savedDouble).sumTo($0.shape) })
         }
     }
 
-    /// Elementwise product. Backward: da = G * b, db = G * a.
+    /// Elementwise product. Backward: da = G * b, db = G * a
     public func mul(_ other: Tensor) -> Tensor {
         let out = Tensor.zip(self, other, MulF.self, op: "mul")
         guard Tensor.recordsGrad(self, other) else { return out }
         // da needs b and db needs a: each is saved only when the other side wants a gradient.
-        return out.recorded("MulBackward0", formula: "da = G * b, db = G * a", self, other,
+        return out.recorded(.mul, self, other,
                             save0: other.node != nil ? detached() : nil,
                             save1: node != nil ? other.detached() : nil) { node, g in
             InputGrads(node.input(0).map { (g * node.saved1!).sumTo($0.shape) }, node.input(1).map { (g * node.saved0!).sumTo($0.shape) })
         }
     }
 
-    /// Elementwise quotient. Backward: da = G / b, db = -G * a / b².
+    /// Elementwise quotient. Backward: da = G / b, db = -G * a / b^2
     public func div(_ other: Tensor) -> Tensor {
         let out = Tensor.zip(self, other, DivF.self, op: "div")
         guard Tensor.recordsGrad(self, other) else { return out }
-        let (a, b) = (detached(), other.detached())
-        let (na, nb) = (node != nil, other.node != nil)
-        return out.recorded("DivBackward0", formula: "da = G / b, db = -G * a / b^2",
-                            self, other, saves: true) { g in
-            [na ? (g / b).sumTo(a.shape) : nil, nb ? (-g * a / (b * b)).sumTo(b.shape) : nil]
+        return out.recorded(.div, self, other, save0: detached(), save1: other.detached()) { node, g in
+            let (a, b) = (node.saved0!, node.saved1!)
+            return InputGrads(node.input(0).map { _ in (g / b).sumTo(a.shape) },
+                              node.input(1).map { _ in (-g * a / (b * b)).sumTo(b.shape) })
         }
     }
 
-    /// Elementwise negation. Backward: dx = -G.
+    /// The quotient rounded toward zero or toward negative infinity (PyTorch's
+    /// `torch.div(a, b, rounding_mode="trunc" | "floor")`; `"floor"` is Python's `//`).
+    /// Backward: da = 0, db = 0 (a rounded quotient)
+    public func div(_ other: Tensor, roundingMode: RoundingMode?) -> Tensor {
+        guard let roundingMode else { return div(other) }
+        let out = roundingMode == .trunc ? Tensor.zip(self, other, TruncDivF.self, op: "div")
+                                         : Tensor.zip(self, other, FloorDivF.self, op: "div")
+        guard Tensor.recordsGrad(self, other) else { return out }
+        return out.recorded(.divRounded, self, other) { node, g in
+            InputGrads(node.input(0).map { Tensor.zeros($0.shape, dtype: $0.dtype) },
+                       node.input(1).map { Tensor.zeros($0.shape, dtype: $0.dtype) })
+        }
+    }
+
+    /// Elementwise negation. Backward: dx = -G
     public func neg() -> Tensor {
         let out = map(NegF.self, op: "neg")
         guard Tensor.recordsGrad(self) else { return out }
-        return out.recorded("NegBackward0", formula: "dx = -G", self, saves: false) { g in [-g] }
+        return out.recorded(.neg, self) { _, g in InputGrads(-g) }
     }
 
     // Scalar operands are rounded to the tensor's dtype first, as PyTorch does.

@@ -2,6 +2,78 @@
 // Each is a copy through a list of source offsets; the backward rule adds G back at those
 // offsets, so repeated indices accumulate their gradients.
 
+extension BackwardRule {
+    static let narrow = BackwardRule("NarrowBackward0", "dx = G placed at [start, start + length) along dim, 0 elsewhere")
+    static let cat = BackwardRule("CatBackward0", "dx_i = the slice of G along dim that x_i filled")
+    static let indexSelect = BackwardRule("IndexSelectBackward0", "dx = zeros; dx[index[j]] += G[j] along dim")
+    static let gather = BackwardRule("GatherBackward0", "dx = zeros; dx[..., index[p], ...] += G[p] (scatter_add along dim)")
+}
+
+extension OpDescription {
+    static let indexingOps: [OpDescription] = [cat, stack, narrow, indexSelect, gather]
+
+    static let cat = OpDescription(
+        "cat", .indexing, pytorch: "torch.cat([a, b], dim=0)", swift: "Tensor.cat([a, b], dim: 0)",
+        note: "legacy empty [0] tensors are skipped, as PyTorch", rules: [.cat],
+        replay: { c in [Tensor.cat(try c.tensorList("cat"), dim: try c.kwargs.int("dim") ?? 0)] },
+        gradcheck: [.problem("Tensor.cat([a, b, c], dim: d)") { g in
+            let s = g.shape(minRank: 1, maxRank: 3)
+            let d = g.int(0..<s.count)
+            let parts = (0..<g.int(1..<4)).map { _ -> Tensor in var p = s; p[d] = g.int(1..<4); return g.normal(p) }
+            return GradcheckProblem(inputs: parts, wrt: Array(parts.indices), function: { Tensor.cat($0, dim: d - s.count) })
+        }])
+    static let stack = OpDescription(
+        "stack", .indexing, pytorch: "torch.stack([a, b], dim=1)", swift: "Tensor.stack([a, b], dim: 1)", rules: [.cat],
+        replay: { c in [Tensor.stack(try c.tensorList("stack"), dim: try c.kwargs.int("dim") ?? 0)] },
+        gradcheck: [.problem("Tensor.stack([a, b], dim: d)") { g in
+            let s = g.shape(minRank: 0, maxRank: 3)
+            let d = g.int(0..<(s.count + 1))
+            let parts = (0..<g.int(1..<4)).map { _ in g.normal(s) }
+            return GradcheckProblem(inputs: parts, wrt: Array(parts.indices), function: { Tensor.stack($0, dim: d) })
+        }])
+    static let narrow = OpDescription(
+        "narrow", .indexing, pytorch: "x.narrow(0, 1, 2)", swift: "x.narrow(dim: 0, start: 1, length: 2)", rules: [.narrow],
+        replay: { c in
+            let kw = c.kwargs
+            return [try c.tensor(0).narrow(dim: try kw.required(try kw.int("dim"), "narrow", "dim"),
+                                           start: try kw.required(try kw.int("start"), "narrow", "start"),
+                                           length: try kw.required(try kw.int("length"), "narrow", "length"))]
+        },
+        gradcheck: [.unary("x.narrow(dim:start:length:)") { g in
+            let s = g.shape(minRank: 1, maxRank: 3)
+            let d = g.int(0..<s.count)
+            let start = g.int(0..<s[d])
+            let length = g.int(0..<(s[d] - start + 1))
+            return (g.normal(s), { $0.narrow(dim: d, start: start, length: length) })
+        }])
+    static let indexSelect = OpDescription(
+        "index_select", .indexing, pytorch: "torch.index_select(x, 0, idx)", swift: "x.indexSelect(dim: 0, index: idx)",
+        note: "idx: `Tensor(indices: [2, 0, 2])`", rules: [.indexSelect],
+        replay: { c in
+            [try c.tensor(0).indexSelect(dim: try c.kwargs.required(try c.kwargs.int("dim"), "index_select", "dim"), index: try c.index(1))]
+        },
+        gradcheck: [.problem("x.indexSelect(dim: d, index: i)") { g in
+            let s = g.shape(minRank: 1, maxRank: 3)
+            let d = g.int(0..<s.count)
+            let idx = Tensor(indices: (0..<g.int(1..<6)).map { _ in g.int(0..<s[d]) })
+            return GradcheckProblem(inputs: [g.normal(s), idx], wrt: [0], function: { $0[0].indexSelect(dim: d, index: $0[1]) })
+        }])
+    static let gather = OpDescription(
+        "gather", .indexing, pytorch: "torch.gather(x, 1, idx)", swift: "x.gather(dim: 1, index: idx)", rules: [.gather],
+        replay: { c in
+            [try c.tensor(0).gather(dim: try c.kwargs.required(try c.kwargs.int("dim"), "gather", "dim"), index: try c.index(1))]
+        },
+        gradcheck: [.problem("x.gather(dim: d, index: i)") { g in
+            let s = g.shape(minRank: 1, maxRank: 3)
+            let d = g.int(0..<s.count)
+            var iShape = s.map { g.int(1..<($0 + 1)) }
+            iShape[d] = g.int(1..<5)
+            let n = iShape.reduce(1, *)
+            let idx = Tensor(indices: (0..<n).map { _ in g.int(0..<s[d]) }, shape: iShape)
+            return GradcheckProblem(inputs: [g.normal(s), idx], wrt: [0], function: { $0[0].gather(dim: d, index: $0[1]) })
+        }])
+}
+
 extension Tensor {
     // MARK: - Offset-based copies (no autograd)
 
@@ -67,10 +139,8 @@ extension Tensor {
         let offsets = sliceOffsets(dim: d, start: s, length: length)
         let out = taking(offsets, shape: outShape)
         guard Tensor.recordsGrad(self) else { return out }
-        let inShape = shape
-        return out.recorded("NarrowBackward0", formula: "dx = G placed at [start, start + length) along dim, 0 elsewhere",
-                            self, saves: false) { g in
-            [Tensor.scatterAdding(g, offsets: offsets, into: inShape)]
+        return out.recorded(.narrow, self) { node, g in
+            InputGrads(Tensor.scatterAdding(g, offsets: offsets, into: node.input(0)!.shape))
         }
     }
 
@@ -79,12 +149,37 @@ extension Tensor {
     /// The tensors joined along an existing dim (PyTorch's `torch.cat`). All must have the same
     /// rank and the same sizes except along `dim`; mixed dtypes are promoted to the widest float.
     ///
-    /// Backward: input i gets the slice of G that it filled.
+    /// Legacy empty tensors (1-d of size 0) are skipped when other tensors are not 1-d, as PyTorch
+    /// does; they get an empty gradient.
+    ///
+    /// Backward: dx_i = the slice of G along dim that x_i filled
     /// ```swift
     /// Tensor.cat([a, b], dim: 0)     // [2, 3] and [4, 3] give [6, 3]
     /// ```
     public static func cat(_ tensors: [Tensor], dim: Int = 0) -> Tensor {
         precondition(!tensors.isEmpty, "cat: expected a non-empty list of tensors")
+        let isLegacyEmpty = { (t: Tensor) in t.shape == [0] }
+        if tensors.contains(where: isLegacyEmpty), let kept = tensors.first(where: { !isLegacyEmpty($0) }) {
+            // Skipped for the shape checks and the copy, but part of dtype promotion and of the graph.
+            let dtypes = Set(tensors.map(\.dtype))
+            let wide: DType = dtypes.count == 1 ? kept.dtype : (dtypes.contains(.float64) ? .float64 : .float32)
+            let positions = tensors.indices.filter { !isLegacyEmpty(tensors[$0]) }
+            let joined = cat(positions.map { tensors[$0].to(wide) }, dim: dim)
+            guard Tensor.recordsGrad(tensors) else { return joined }
+            let shapes = tensors.map(\.shape)
+            return joined.detached().recorded(.cat, inputs: tensors.map { $0.dtype == wide ? $0 : $0.to(wide) }) { _, g in
+                // The inner cat's own rule, run by hand: each kept input gets its slice of G.
+                var start = 0
+                let d = dim < 0 ? dim + g.rank : dim
+                return InputGrads(shapes.map { s -> Tensor? in
+                    if s == [0] { return Tensor.zeros([0], dtype: g.dtype) }
+                    defer { start += s[d] }
+                    var outShape = g.shape
+                    outShape[d] = s[d]
+                    return g.taking(g.sliceOffsets(dim: d, start: start, length: s[d]), shape: outShape)
+                })
+            }
+        }
         var ts = tensors
         let dtypes = Set(ts.map(\.dtype))
         if dtypes.count > 1 {
@@ -127,20 +222,19 @@ extension Tensor {
         }
         guard Tensor.recordsGrad(ts) else { return out }
         let sizes = ts.map { $0.shape[d] }
-        return out.recorded("CatBackward0", formula: "dx_i = the slice of G along dim that x_i filled",
-                            inputs: ts, saves: false) { g in
+        return out.recorded(.cat, inputs: ts) { _, g in
             var start = 0
-            return sizes.map { n in
+            return InputGrads(sizes.map { n -> Tensor? in
                 defer { start += n }
                 return g.taking(g.sliceOffsets(dim: d, start: start, length: n), shape: {
                     var s = g.shape; s[d] = n; return s }())
-            }
+            })
         }
     }
 
     /// The tensors, all of one shape, joined along a new dim (PyTorch's `torch.stack`).
     ///
-    /// Backward: input i gets G's slice i along `dim` (it is `cat` of the inputs unsqueezed at `dim`).
+    /// Backward: dx_i = the slice of G along dim that x_i filled (it is `cat` of the inputs unsqueezed at `dim`).
     public static func stack(_ tensors: [Tensor], dim: Int = 0) -> Tensor {
         precondition(!tensors.isEmpty, "stack: expected a non-empty list of tensors")
         let s = tensors[0].shape
@@ -155,7 +249,7 @@ extension Tensor {
 
     /// The entries at `index` (1-d or 0-d int64) along `dim` (PyTorch's `index_select`).
     ///
-    /// Backward: dx = zeros with G added at the selected positions (repeated indices accumulate).
+    /// Backward: dx = zeros; dx[index[j]] += G[j] along dim (repeated indices accumulate).
     /// ```swift
     /// x.indexSelect(dim: 0, index: Tensor(indices: [2, 0, 2]))   // rows 2, 0, 2
     /// ```
@@ -180,10 +274,8 @@ extension Tensor {
         if rank > 0 { outShape[d] = idx.count }
         let out = taking(offsets, shape: outShape)
         guard Tensor.recordsGrad(self) else { return out }
-        let inShape = shape
-        return out.recorded("IndexSelectBackward0", formula: "dx = zeros; dx[index[j]] += G[j] along dim",
-                            self, saves: true) { g in
-            [Tensor.scatterAdding(g, offsets: offsets, into: inShape)]
+        return out.recorded(.indexSelect, self, saves: true) { node, g in
+            InputGrads(Tensor.scatterAdding(g, offsets: offsets, into: node.input(0)!.shape))
         }
     }
 
@@ -191,9 +283,16 @@ extension Tensor {
     /// out[i][j][k] = x[i][index[i][j][k]][k] (PyTorch's `gather`). The output has the index's shape,
     /// whose sizes must not exceed the input's outside `dim`.
     ///
-    /// Backward: dx = zeros with G scatter-added at the gathered positions (repeats accumulate).
+    /// An empty index gives an empty result of its shape, whatever its rank (as PyTorch).
+    ///
+    /// Backward: dx = zeros; dx[..., index[p], ...] += G[p] (scatter_add along dim)
     public func gather(dim: Int, index: Tensor) -> Tensor {
         Tensor.requireIndex(index, op: "gather")
+        if index.count == 0 && index.rank != rank {
+            let out = Tensor(shape: index.shape, dtype: dtype, zeroed: true)
+            guard Tensor.recordsGrad(self) else { return out }
+            return out.recorded(.gather, self) { node, g in InputGrads(Tensor.zeros(node.input(0)!.shape, dtype: g.dtype)) }
+        }
         precondition(index.rank == rank || (rank == 0 && index.rank <= 1) ,
                      "gather: index tensor must have the same number of dimensions as input (input \(shape), index \(index.shape))")
         let d = Shapes.normalize(dim, rank: rank, op: "gather")
@@ -221,10 +320,8 @@ extension Tensor {
         }
         let out = taking(offsets, shape: index.shape)
         guard Tensor.recordsGrad(self) else { return out }
-        let inShape = shape
-        return out.recorded("GatherBackward0", formula: "dx = zeros; dx[..., index[p], ...] += G[p] (scatter_add along dim)",
-                            self, saves: true) { g in
-            [Tensor.scatterAdding(g, offsets: offsets, into: inShape)]
+        return out.recorded(.gather, self, saves: true) { node, g in
+            InputGrads(Tensor.scatterAdding(g, offsets: offsets, into: node.input(0)!.shape))
         }
     }
 }

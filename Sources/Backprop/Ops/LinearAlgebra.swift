@@ -1,8 +1,51 @@
 // Matrix products: mm (2-d), bmm (3-d), and matmul with PyTorch's 1-d and batch rules.
 
+extension BackwardRule {
+    static let mm = BackwardRule("MmBackward0", "dA = G B^T, dB = A^T G")
+    static let bmm = BackwardRule("BmmBackward0", "dA = G B^T, dB = A^T G (per batch)")
+    static let linear = BackwardRule("AddmmBackward0", "dx = G W, dW = G^T x, db = sum(G, dim 0)")
+    static let linearNoBias = BackwardRule("MmBackward0", "dx = G W, dW = G^T x, db = sum(G, dim 0)")
+}
+
+extension OpDescription {
+    static let linearAlgebraOps: [OpDescription] = [mm, bmm, matmul, linear]
+
+    static let mm = OpDescription(
+        "mm", .linearAlgebra, pytorch: "torch.mm(a, b)", swift: "a.mm(b)", rules: [.mm], replay: binary { $0.mm($1) },
+        gradcheck: [.all("a.mm(b)") { g in
+            let (n, k, m) = (g.int(1..<4), g.int(1..<4), g.int(1..<4))
+            return ([g.normal([n, k]), g.normal([k, m])], { $0[0].mm($0[1]) })
+        }])
+    static let bmm = OpDescription(
+        "bmm", .linearAlgebra, pytorch: "torch.bmm(a, b)", swift: "a.bmm(b)", rules: [.bmm], replay: binary { $0.bmm($1) },
+        gradcheck: [.all("a.bmm(b)") { g in
+            let (b, n, k, m) = (g.int(1..<3), g.int(1..<4), g.int(1..<4), g.int(1..<4))
+            return ([g.normal([b, n, k]), g.normal([b, k, m])], { $0[0].bmm($0[1]) })
+        }])
+    static let matmul = OpDescription(
+        "matmul", .linearAlgebra, pytorch: "a @ b, torch.matmul(a, b)", swift: "a.matmul(b)",
+        note: "1-d operands and broadcast batch dims, as PyTorch", rules: [.mm, .bmm], replay: binary { $0.matmul($1) },
+        gradcheck: [.all("a.matmul(b)") { g in
+            let k = g.int(1..<4)
+            let left: [[Int]] = [[k], [g.int(1..<3), k], [g.int(1..<3), 1, g.int(1..<3), k]]
+            let right: [[Int]] = [[k], [k, g.int(1..<3)], [g.int(1..<3), k, g.int(1..<3)]]
+            return ([g.normal(left[g.int(0..<3)]), g.normal(right[g.int(0..<3)])], { $0[0].matmul($0[1]) })
+        }])
+    static let linear = OpDescription(
+        "linear", .linearAlgebra, pytorch: "F.linear(x, W, b)", swift: "x.linear(weight: W, bias: b)",
+        rules: [.linear, .linearNoBias],
+        replay: { c in [try c.tensor(0).linear(weight: try c.tensor(1), bias: c.optionalTensor(2))] },
+        gradcheck: [.problem("x.linear(weight: W, bias: b)") { g in
+            let (n, i, o) = (g.int(1..<4), g.int(1..<4), g.int(1..<4))
+            let lead: [Int] = g.int(0..<2) == 0 ? [n] : [2, n]
+            return GradcheckProblem(inputs: [g.normal(lead + [i]), g.normal([o, i]), g.normal([o])], wrt: [0, 1, 2],
+                                    function: { $0[0].linear(weight: $0[1], bias: $0[2]) })
+        }])
+}
+
 extension Tensor {
     /// The matrix product of [n, k] and [k, m] (PyTorch's `mm`).
-    /// Backward: dA = G B^T, dB = A^T G.
+    /// Backward: dA = G B^T, dB = A^T G
     public func mm(_ other: Tensor) -> Tensor {
         precondition(rank == 2 && other.rank == 2,
                      "mm: expected 2-d tensors, got shapes \(shape) and \(other.shape)")
@@ -13,7 +56,7 @@ extension Tensor {
                               outShape: [shape[0], other.shape[1]])
         guard Tensor.recordsGrad(self, other) else { return out }
         // dA needs B and dB needs A: each is saved only when the other side wants a gradient.
-        return out.recorded("MmBackward0", formula: "dA = G B^T, dB = A^T G", self, other,
+        return out.recorded(.mm, self, other,
                             save0: other.node != nil ? detached() : nil,
                             save1: node != nil ? other.detached() : nil) { node, g in
             var da: Tensor? = nil, db: Tensor? = nil
@@ -30,7 +73,7 @@ extension Tensor {
     }
 
     /// Batched matrix product of [b, n, k] and [b, k, m] (PyTorch's `bmm`).
-    /// Backward: dA = G B^T, dB = A^T G for each batch.
+    /// Backward: dA = G B^T, dB = A^T G (per batch)
     public func bmm(_ other: Tensor) -> Tensor {
         precondition(rank == 3 && other.rank == 3 && shape[0] == other.shape[0] && shape[2] == other.shape[1],
                      "bmm: \(shape) x \(other.shape): expected [b, n, k] and [b, k, m]")
@@ -38,11 +81,19 @@ extension Tensor {
         let (bs, m, k, n) = (shape[0], shape[1], shape[2], other.shape[2])
         let out = Tensor.gemm(self, false, other, false, batch: bs, m: m, n: n, k: k, outShape: [bs, m, n])
         guard Tensor.recordsGrad(self, other) else { return out }
-        let (a, b) = (detached(), other.detached())
-        let (na, nb) = (node != nil, other.node != nil)
-        return out.recorded("BmmBackward0", formula: "dA = G B^T, dB = A^T G (per batch)", self, other, saves: true) { g in
-            [na ? Tensor.gemm(g, false, b, true, batch: bs, m: m, n: k, k: n, outShape: a.shape) : nil,
-             nb ? Tensor.gemm(a, true, g, false, batch: bs, m: k, n: n, k: m, outShape: b.shape) : nil]
+        return out.recorded(.bmm, self, other, save0: other.node != nil ? detached() : nil,
+                            save1: node != nil ? other.detached() : nil) { node, g in
+            let (bs, m, n) = (g.shape[0], g.shape[1], g.shape[2])
+            var da: Tensor? = nil, db: Tensor? = nil
+            if let b = node.saved1 {
+                let k = b.shape[1]
+                da = Tensor.gemm(g, false, b, true, batch: bs, m: m, n: k, k: n, outShape: [bs, m, k])
+            }
+            if let a = node.saved0 {
+                let k = a.shape[2]
+                db = Tensor.gemm(a, true, g, false, batch: bs, m: k, n: n, k: m, outShape: [bs, k, n])
+            }
+            return InputGrads(da, db)
         }
     }
 
@@ -80,7 +131,7 @@ extension Tensor {
     ///
     /// For a 2-d input and weight this is one product with the transpose folded into the kernel (no
     /// copy of W^T) and one node, `AddmmBackward0` (`MmBackward0` without bias), as in PyTorch.
-    /// Backward: dx = G W, dW = G^T x, db = sum(G, dim 0).
+    /// Backward: dx = G W, dW = G^T x, db = sum(G, dim 0)
     public func linear(weight: Tensor, bias: Tensor? = nil) -> Tensor {
         precondition(weight.rank <= 2, "linear: weight must be 1-d or 2-d, got shape \(weight.shape)")
         if rank == 2 && weight.rank == 2 && dtype == weight.dtype && dtype.isFloatingPoint
@@ -118,8 +169,7 @@ extension Tensor {
         }
         guard Tensor.recordsGrad(self, weight) || bias.map({ Tensor.recordsGrad($0) }) == true else { return out }
         // dx needs W and dW needs x: each is saved only when the other side wants a gradient.
-        return out.recorded(bias == nil ? "MmBackward0" : "AddmmBackward0",
-                            formula: "dx = G W, dW = G^T x, db = sum(G, dim 0)", self, weight, bias,
+        return out.recorded(bias == nil ? .linearNoBias : .linear, self, weight, bias,
                             save0: weight.node != nil ? detached() : nil,
                             save1: node != nil ? weight.detached() : nil) { node, g in
             let (m, n) = (g.shape[0], g.shape[1])

@@ -6,8 +6,62 @@ public enum Reduction: String, Sendable, CaseIterable {
     case none, mean, sum
 }
 
+extension BackwardRule {
+    static let nllLoss = BackwardRule("NllLossBackward0",
+        "dx[i, t_i] = -w[t_i] * G, divided by sum_i w[t_i] for mean (no weights: dx = -onehot * G / N)")
+}
+
+extension OpDescription {
+    static let lossOps: [OpDescription] = [nllLoss, crossEntropy, oneHot]
+
+    static let nllLoss = OpDescription(
+        "nll_loss", .loss, pytorch: "F.nll_loss(x, t, weight=w, ignore_index=0, reduction=\"sum\")",
+        swift: "x.nllLoss(target: t, weight: w, ignoreIndex: 0, reduction: .sum)", rules: [.nllLoss],
+        replay: { c in
+            [try c.tensor(0).nllLoss(target: try c.tensor(1), weight: c.optionalTensor(named: "weight", default: 2),
+                                     ignoreIndex: try c.kwargs.int("ignore_index") ?? -100, reduction: try c.kwargs.reduction())]
+        },
+        gradcheck: [.problem("x.nllLoss(target:weight:ignoreIndex:reduction:)") { g in
+            let (shape, t, c) = g.classProblem()
+            let w = g.uniform([c], 0.5, 2)
+            let r = Reduction.allCases[g.int(0..<3)]
+            return GradcheckProblem(inputs: [g.normal(shape), t, w], wrt: [0],
+                                    function: { $0[0].nllLoss(target: $0[1], weight: $0[2], ignoreIndex: 0, reduction: r) })
+        }])
+    static let crossEntropy = OpDescription(
+        "cross_entropy", .loss, pytorch: "F.cross_entropy(x, t, label_smoothing=0.1)", swift: "x.crossEntropy(target: t, labelSmoothing: 0.1)",
+        note: "class indices or probabilities; composed of log_softmax and nll_loss", rules: [.logSoftmax, .nllLoss],
+        replay: { c in
+            [try c.tensor(0).crossEntropy(target: try c.tensor(1), weight: c.optionalTensor(named: "weight", default: 2),
+                                          ignoreIndex: try c.kwargs.int("ignore_index") ?? -100, reduction: try c.kwargs.reduction(),
+                                          labelSmoothing: try c.kwargs.double("label_smoothing") ?? 0)]
+        },
+        gradcheck: [
+            .problem("indices", "x.crossEntropy(target:weight:reduction:labelSmoothing:)") { g in
+                let (shape, t, c) = g.classProblem()
+                let w = g.uniform([c], 0.5, 2)
+                let r = Reduction.allCases[g.int(0..<3)]
+                let eps = [0, 0.1, 0.25][g.int(0..<3)]
+                return GradcheckProblem(inputs: [g.normal(shape), t, w], wrt: [0],
+                                        function: { $0[0].crossEntropy(target: $0[1], weight: $0[2], reduction: r, labelSmoothing: eps) })
+            },
+            .problem("probabilities", "x.crossEntropy(target: probabilities)") { g in
+                let (shape, _, _) = g.classProblem()
+                let probs = g.uniform(shape, 0.1, 1)
+                let r = Reduction.allCases[g.int(0..<3)]
+                return GradcheckProblem(inputs: [g.normal(shape), probs], wrt: [0, 1],
+                                        function: { $0[0].crossEntropy(target: $0[1], reduction: r) })
+            },
+        ])
+    static let oneHot = OpDescription(
+        "one_hot", .indexing, pytorch: "F.one_hot(t, num_classes=3)", swift: "t.oneHot(numClasses: 3)", rules: [],
+        replay: { c in [try c.tensor(0).oneHot(numClasses: try c.kwargs.int("num_classes").flatMap { $0 < 0 ? nil : $0 })] },
+        gradcheck: [])
+}
+
 extension Tensor {
     /// One-hot encoding of int64 class indices: a trailing dim of `numClasses` (default: max + 1), int64.
+    /// No gradient (an int64 result).
     public func oneHot(numClasses: Int? = nil) -> Tensor {
         precondition(dtype == .int64, "one_hot: expected an int64 tensor of class indices, got \(dtype)")
         let idx = integers
@@ -39,7 +93,9 @@ extension Tensor {
     /// The negative log-likelihood of log-probabilities `self` (N, C, d1...) at class indices `target`.
     ///
     /// loss_i = -w[t_i] * x[i, t_i] (0 where t_i == ignoreIndex); `mean` divides the sum by the summed
-    /// weights of the non-ignored targets. Backward: dx[i, t_i] = -w[t_i] * G_i (/ that sum for mean).
+    /// weights of the non-ignored targets.
+    ///
+    /// Backward: dx[i, t_i] = -w[t_i] * G, divided by sum_i w[t_i] for mean (no weights: dx = -onehot * G / N)
     public func nllLoss(target: Tensor, weight: Tensor? = nil, ignoreIndex: Int = -100,
                         reduction: Reduction = .mean) -> Tensor {
         requireFloat("nll_loss")
@@ -58,7 +114,6 @@ extension Tensor {
         // Only the N*S picked log-probabilities are read (not the whole N*C input).
         let picked = gatherPicked(t, c: c, s: s, ignoreIndex: ignoreIndex)
         var losses = [Double](repeating: 0, count: reduction == .none ? n * s : 0)
-        var coef = [Double](repeating: 0, count: n * s)   // d loss_i / d x[i, t_i] before G
         var total = 0.0, wsum = 0.0
         for i in 0..<n {
             for j in 0..<s where t[i * s + j] != ignoreIndex {
@@ -66,7 +121,6 @@ extension Tensor {
                 let wi = w?[ti] ?? 1
                 let v = picked[i * s + j]
                 if reduction == .none { losses[i * s + j] = -wi * v }
-                coef[i * s + j] = -wi
                 total += -wi * v
                 wsum += wi
             }
@@ -78,29 +132,39 @@ extension Tensor {
         case .mean: out = Tensor(scalar: total / wsum, dtype: dtype)
         }
         guard Tensor.recordsGrad(self) else { return out }
-        let inShape = shape, dt = dtype
-        return out.recorded("NllLossBackward0", formula: "dx[i, t_i] = -w[t_i] * G, divided by sum_i w[t_i] for mean (no weights: dx = -onehot * G / N)",
-                            self, saves: true) { g in
-            let gs = g.scalars
-            let dx = Tensor(shape: inShape, dtype: dt, zeroed: true)
-            func fill<T: FloatElement>(_: T.Type) {
-                dx.withFreshPointer(T.self) { p in
-                    for i in 0..<n {
-                        for j in 0..<s where t[i * s + j] != ignoreIndex {
-                            let gi: Double
-                            switch reduction {
-                            case .none: gi = gs[i * s + j]
-                            case .sum: gi = gs[0]
-                            case .mean: gi = gs[0] / wsum
-                            }
-                            p[(i * c + t[i * s + j]) * s + j] = T(coef[i * s + j] * gi)
-                        }
+        return out.recorded(.nllLoss, self, save0: target.detached(), save1: weight?.detached(), int: ignoreIndex,
+                            double: reduction == .mean ? wsum : 1, backward: Tensor.nllLossBackward)
+    }
+
+    /// The one backward function of `nllLoss` (both forward paths): -w[t] * G at each target,
+    /// G per element (`none`) or the one G divided by `node.savedDouble` (the summed weights for
+    /// `mean`, 1 for `sum`). Saved: the targets, the weights when given, the ignored index.
+    static func nllLossBackward(_ node: GradNode, _ g: Tensor) -> InputGrads {
+        let input = node.input(0)!
+        let (inShape, dt) = (input.shape, input.dtype)
+        let (n, c) = inShape.count == 1 ? (1, inShape[0]) : (inShape[0], inShape[1])
+        let s = inShape.count <= 2 ? 1 : inShape.dropFirst(2).reduce(1, *)
+        let ignoreIndex = node.savedInt, divisor = node.savedDouble
+        let w = node.saved1?.scalars
+        let perElement = g.count == n * s && g.count > 1
+        let g0 = g.dtype == .float32 ? Double(g.storage.pointer(Float.self)[0]) : g.storage.pointer(Double.self)[0]
+        let gs = perElement ? g.scalars : []
+        let tp = node.saved0!.storage.pointer(Int64.self)
+        let dx = Tensor(shape: inShape, dtype: dt, zeroed: true)
+        func fill<T: FloatElement>(_: T.Type) {
+            dx.withFreshPointer(T.self) { p in
+                for i in 0..<n {
+                    for j in 0..<s {
+                        let t = Int(tp[i * s + j])
+                        if t == ignoreIndex { continue }
+                        let gi = perElement ? gs[i * s + j] : g0 / divisor
+                        p[(i * c + t) * s + j] = T(-(w?[t] ?? 1) * gi)
                     }
                 }
             }
-            if dt == .float32 { fill(Float.self) } else { fill(Double.self) }
-            return [dx]
         }
+        if dt == .float32 { fill(Float.self) } else { fill(Double.self) }
+        return InputGrads(dx)
     }
 
     /// `nllLoss` without weights on (N, C) or (C) input with `sum` or `mean`: the same arithmetic
@@ -121,27 +185,8 @@ extension Tensor {
         if dtype == .float32 { pick(Float.self) } else { pick(Double.self) }
         let out = Tensor(scalar: reduction == .sum ? total : total / wsum, dtype: dtype)
         guard Tensor.recordsGrad(self) else { return out }
-        // The input's shape and dtype come from its node; the targets, ignore index, reduction and
-        // summed weight are saved in the node.
-        return out.recorded("NllLossBackward0", formula: "dx[i, t_i] = -w[t_i] * G, divided by sum_i w[t_i] for mean (no weights: dx = -onehot * G / N)",
-                            self, save0: target.detached(), int: ignoreIndex,
-                            double: reduction == .sum ? -1 : wsum) { node, g in
-            let input = node.input(0)!
-            let (inShape, dt) = (input.shape, input.dtype)
-            let (n, c) = inShape.count == 1 ? (1, inShape[0]) : (inShape[0], inShape[1])
-            let ignoreIndex = node.savedInt, wsum = node.savedDouble
-            let g0 = g.dtype == .float32 ? Double(g.storage.pointer(Float.self)[0]) : g.storage.pointer(Double.self)[0]
-            let gi = wsum < 0 ? g0 : g0 / wsum
-            let tp = node.saved0!.storage.pointer(Int64.self)
-            let dx = Tensor(shape: inShape, dtype: dt, zeroed: true)
-            func fill<T: FloatElement>(_: T.Type) {
-                dx.withFreshPointer(T.self) { p in
-                    for i in 0..<n where Int(tp[i]) != ignoreIndex { p[i * c + Int(tp[i])] = T(-1 * gi) }
-                }
-            }
-            if dt == .float32 { fill(Float.self) } else { fill(Double.self) }
-            return InputGrads(dx)
-        }
+        return out.recorded(.nllLoss, self, save0: target.detached(), int: ignoreIndex,
+                            double: reduction == .sum ? 1 : wsum, backward: Tensor.nllLossBackward)
     }
 
     /// Stops unless every class index of `n` targets (but `ignoreIndex`) lies in 0..<c.

@@ -10,10 +10,42 @@ struct PowGradExponentF: BinaryFunction {
     @inline(__always) static func apply<T: FloatElement>(_ x: T, _ y: T) -> T { (x == 0 && y >= 0) ? 0 : T.pow(x, y) * T.log(x) }
 }
 
+extension BackwardRule {
+    static let powScalar = BackwardRule("PowBackward0", "dx = G * e * x^(e-1) (0 when e == 0)")
+    static let powTensor = BackwardRule("PowBackward1", "dx = G * y * x^(y-1), dy = G * x^y * log(x)")
+}
+
+extension OpDescription {
+    static let powerOps: [OpDescription] = [pow]
+
+    static let pow = OpDescription(
+        "pow", .elementwise, pytorch: "x ** 2, torch.pow(x, 2.5), torch.pow(x, y)", swift: "x.pow(2), x.pow(2.5), x.pow(y)",
+        note: "pow(x, 0) has gradient 0, d/dy pow(0, y) is 0", rules: [.powScalar, .powTensor],
+        replay: { c in
+            let x = try c.firstOperand()
+            guard c.args.count > 1 else { throw c.error("pow needs an exponent") }
+            switch c.args[1] {
+            case .number(let e): return [x.pow(e)]
+            case .tensor(let e): return [x.pow(e)]
+            default: throw c.error("pow's exponent must be a tensor or a number")
+            }
+        },
+        gradcheck: [
+            .unary("scalar", "x.pow(e)") { g in
+                let e = [2.0, 3, 0.5, -1.5, 2.5][g.int(0..<5)]
+                return (g.uniform(g.shape(), 0.5, 2), { $0.pow(e) })
+            },
+            .all("tensor", "x.pow(y)") { g in
+                let (a, b) = g.broadcastPair()
+                return ([g.uniform(a, 0.5, 2), g.uniform(b, -2, 2)], { $0[0].pow($0[1]) })
+            },
+        ])
+}
+
 extension Tensor {
     /// x^exponent elementwise, the exponent a number rounded to the tensor's dtype (PyTorch's `pow(Tensor, Scalar)`).
     ///
-    /// Backward: dx = G * e * x^(e-1), and dx = 0 when e == 0.
+    /// Backward: dx = G * e * x^(e-1) (0 when e == 0)
     /// ```swift
     /// x.pow(2)      // x * x
     /// ```
@@ -21,9 +53,8 @@ extension Tensor {
         let e = scalarLike(exponent)
         let out = Tensor.zip(self, e, PowF.self, op: "pow")
         guard Tensor.recordsGrad(self) else { return out }
-        let x = detached()
-        return out.recorded("PowBackward0", formula: "dx = G * e * x^(e-1) (0 when e == 0)", self, saves: true) { g in
-            [g * Tensor.zip(x, e, PowGradBaseF.self, op: "pow")]
+        return out.recorded(.powScalar, self, save0: detached(), save1: e) { node, g in
+            InputGrads(g * Tensor.zip(node.saved0!, node.saved1!, PowGradBaseF.self, op: "pow"))
         }
     }
 
@@ -34,12 +65,10 @@ extension Tensor {
     public func pow(_ exponent: Tensor) -> Tensor {
         let out = Tensor.zip(self, exponent, PowF.self, op: "pow")
         guard Tensor.recordsGrad(self, exponent) else { return out }
-        let (x, y) = (detached(), exponent.detached())
-        let (nx, ny) = (node != nil, exponent.node != nil)
-        return out.recorded("PowBackward1", formula: "dx = G * y * x^(y-1), dy = G * x^y * log(x)",
-                            self, exponent, saves: true) { g in
-            [nx ? (g * Tensor.zip(x, y, PowGradBaseF.self, op: "pow")).sumTo(x.shape) : nil,
-             ny ? (g * Tensor.zip(x, y, PowGradExponentF.self, op: "pow")).sumTo(y.shape) : nil]
+        return out.recorded(.powTensor, self, exponent, save0: detached(), save1: exponent.detached()) { node, g in
+            let (x, y) = (node.saved0!, node.saved1!)
+            return InputGrads(node.input(0).map { _ in (g * Tensor.zip(x, y, PowGradBaseF.self, op: "pow")).sumTo(x.shape) },
+                              node.input(1).map { _ in (g * Tensor.zip(x, y, PowGradExponentF.self, op: "pow")).sumTo(y.shape) })
         }
     }
 }

@@ -1,5 +1,68 @@
 // Reductions: sum, mean, max and friends, over all elements or over dims, with `keepDim`.
 
+extension BackwardRule {
+    static let sum = BackwardRule("SumBackward0", "dx = G broadcast to x.shape")
+    static let sumDims = BackwardRule("SumBackward1", "dx = G broadcast to x.shape")
+    static let mean = BackwardRule("MeanBackward0", "dx = G / n broadcast to x.shape")
+    static let meanDims = BackwardRule("MeanBackward1", "dx = G / n broadcast to x.shape")
+    static let maxDim = BackwardRule("MaxBackward0", "dx = G at the index of the maximum, 0 elsewhere")
+    static let amax = BackwardRule("AmaxBackward0", "dx = G * (x == max) / count(x == max)")
+    static let logsumexp = BackwardRule("LogsumexpBackward0", "dx = G * exp(x - logsumexp(x))")
+}
+
+extension OpDescription {
+    static let reductionOps: [OpDescription] = [sum, mean, amax, max, argmax, logsumexp]
+
+    /// The `dim` (int or list; absent: all) and `keepdim` of a reduction.
+    static func reductionArgs(_ c: OpCall) throws -> ([Int], Bool) {
+        (try c.kwargs.ints("dim") ?? [], try c.kwargs.bool("keepdim") ?? false)
+    }
+
+    static let sum = OpDescription(
+        "sum", .reduction, pytorch: "x.sum(), x.sum(dim=[0, 2], keepdim=True)", swift: "x.sum(), x.sum(dims: [0, 2], keepDim: true)",
+        rules: [.sum, .sumDims],
+        replay: { c in let (d, k) = try reductionArgs(c); return [try c.tensor(0).sum(dims: d, keepDim: k)] },
+        gradcheck: [.unary("x.sum(dims:keepDim:)") { g in let (s, ds, k) = g.reduction(); return (g.normal(s), { $0.sum(dims: ds, keepDim: k) }) }])
+    static let mean = OpDescription(
+        "mean", .reduction, pytorch: "x.mean(dim=1)", swift: "x.mean(dim: 1)", note: "`mean(dims:keepDim:)` for lists",
+        rules: [.mean, .meanDims],
+        replay: { c in let (d, k) = try reductionArgs(c); return [try c.tensor(0).mean(dims: d, keepDim: k)] },
+        gradcheck: [.unary("x.mean(dims:keepDim:)") { g in let (s, ds, k) = g.reduction(); return (g.normal(s), { $0.mean(dims: ds, keepDim: k) }) }])
+    static let amax = OpDescription(
+        "amax", .reduction, pytorch: "torch.amax(x, dim=1)", swift: "x.amax(dim: 1)", note: "ties share the gradient",
+        rules: [.amax],
+        replay: { c in let (d, k) = try reductionArgs(c); return [try c.tensor(0).amax(dims: d, keepDim: k)] },
+        gradcheck: [.unary("x.amax(dims:keepDim:)") { g in let (s, ds, k) = g.reduction(); return (g.distinct(s), { $0.amax(dims: ds, keepDim: k) }) }])
+    static let max = OpDescription(
+        "max", .reduction, pytorch: "x.max(), values, indices = x.max(dim=1)", swift: "x.max(), let (values, indices) = x.max(dim: 1)",
+        note: "with a dim the first maximum takes the gradient; without, ties share it", rules: [.maxDim, .amax],
+        replay: { c in
+            let x = try c.tensor(0)
+            guard let d = try c.kwargs.int("dim") else { return [x.max()] }
+            let r = x.max(dim: d, keepDim: try c.kwargs.bool("keepdim") ?? false)
+            return [r.values, r.indices]
+        },
+        gradcheck: [
+            .unary("dim", "x.max(dim:keepDim:).values") { g in
+                let s = g.shape(minRank: 1, maxRank: 3)
+                let d = g.int(0..<s.count), k = g.int(0..<2) == 0
+                return (g.distinct(s), { $0.max(dim: d, keepDim: k).values })
+            },
+            .unary("all", "x.max()") { g in (g.distinct(g.shape()), { $0.max() }) },
+        ])
+    static let argmax = OpDescription(
+        "argmax", .reduction, pytorch: "x.argmax(), x.argmax(dim=1)", swift: "x.argmax(), x.argmax(dim: 1)",
+        note: "the first maximum", rules: [],
+        replay: { c in [try c.tensor(0).argmax(dim: try c.kwargs.int("dim"), keepDim: try c.kwargs.bool("keepdim") ?? false)] },
+        gradcheck: [])
+    static let logsumexp = OpDescription(
+        "logsumexp", .reduction, pytorch: "torch.logsumexp(x, dim=1)", swift: "x.logsumexp(dim: 1)", rules: [.logsumexp],
+        replay: { c in let (d, k) = try reductionArgs(c); return [try c.tensor(0).logsumexp(dims: d, keepDim: k)] },
+        gradcheck: [.unary("x.logsumexp(dims:keepDim:)") { g in
+            let (s, ds, k) = g.reduction(); return (g.normal(s), { $0.logsumexp(dims: ds, keepDim: k) })
+        }])
+}
+
 extension Tensor {
     /// Normalized, sorted, de-duplicated dims; an empty list means all dims (PyTorch's `dim=[]`/None).
     func reductionDims(_ dims: [Int]?, op: String) -> [Int] {
@@ -48,7 +111,7 @@ extension Tensor {
     /// The sum over one dim. Backward: dx = G broadcast back over the summed dim.
     public func sum(dim: Int, keepDim: Bool = false) -> Tensor { sum(dims: [dim], keepDim: keepDim) }
 
-    /// The sum over several dims (all when empty). Backward: dx = G broadcast back over the summed dims.
+    /// The sum over several dims (all when empty). Backward: dx = G broadcast to x.shape
     public func sum(dims: [Int], keepDim: Bool = false) -> Tensor {
         requireFloat("sum")
         let ds = reductionDims(dims, op: "sum")
@@ -57,9 +120,8 @@ extension Tensor {
         let out = keep.withShape(outShape)
         guard Tensor.recordsGrad(self) else { return out }
         let (s, ks) = (shape, keep.shape)
-        return out.recorded(dims.isEmpty ? "SumBackward0" : "SumBackward1", formula: "dx = G broadcast to x.shape",
-                            self, saves: false) { g in
-            [g.withShape(ks).broadcast(to: s, op: "sum")]
+        return out.recorded(dims.isEmpty ? .sum : .sumDims, self) { _, g in
+            InputGrads(g.withShape(ks).broadcast(to: s, op: "sum"))
         }
     }
 
@@ -69,7 +131,7 @@ extension Tensor {
     /// The mean over one dim.
     public func mean(dim: Int, keepDim: Bool = false) -> Tensor { mean(dims: [dim], keepDim: keepDim) }
 
-    /// The mean over several dims (all when empty). Backward: dx = G / n broadcast back.
+    /// The mean over several dims (all when empty). Backward: dx = G / n broadcast to x.shape
     public func mean(dims: [Int], keepDim: Bool = false) -> Tensor {
         requireFloat("mean")
         let ds = reductionDims(dims, op: "mean")
@@ -77,14 +139,13 @@ extension Tensor {
         let out = rawSum(ds).withShape(reducedShape(ds, keepDim: keepDim)) / Double(n)
         guard Tensor.recordsGrad(self) else { return out.detached() }
         let (s, ks) = (shape, reducedShape(ds, keepDim: true))
-        return out.detached().recorded(dims.isEmpty ? "MeanBackward0" : "MeanBackward1", formula: "dx = G / n broadcast to x.shape",
-                                       self, saves: false) { g in
-            [(g / Double(n)).withShape(ks).broadcast(to: s, op: "mean")]
+        return out.detached().recorded(dims.isEmpty ? .mean : .meanDims, self) { _, g in
+            InputGrads((g / Double(n)).withShape(ks).broadcast(to: s, op: "mean"))
         }
     }
 
     /// The largest value along `dim` and the first index where it occurs (PyTorch's `max(dim=)`).
-    /// Backward: the whole gradient goes to the chosen index.
+    /// Backward: dx = G at the index of the maximum, 0 elsewhere
     public func max(dim: Int, keepDim: Bool = false) -> (values: Tensor, indices: Tensor) {
         requireFloat("max")
         let d = Shapes.normalize(dim, rank: rank, op: "max")
@@ -107,15 +168,15 @@ extension Tensor {
         let idx = indices.withShape(outShape)
         if Tensor.recordsGrad(self) {
             let (s, ks) = (shape, keep)
-            v = v.recorded("MaxBackward0", formula: "dx = G at the index of the maximum, 0 elsewhere",
-                           self, saves: true) { g in
-                [Tensor.scatterAlong(g.withShape(ks), indices: indices, dim: d, shape: s)]
+            v = v.recorded(.maxDim, self, save0: indices) { node, g in
+                InputGrads(Tensor.scatterAlong(g.withShape(ks), indices: node.saved0!, dim: d, shape: s))
             }
         }
         return (v, idx)
     }
 
     /// The index of the largest value along `dim` (first on ties), or over all elements flattened.
+    /// No gradient (an int64 result).
     public func argmax(dim: Int? = nil, keepDim: Bool = false) -> Tensor {
         guard let dim else {
             let r = flatten().max(dim: 0).indices.detached()
@@ -125,7 +186,7 @@ extension Tensor {
     }
 
     /// The largest value over the given dims (all when empty) (PyTorch's `amax`, and `max()` with no dim).
-    /// Backward: G shared evenly among the elements equal to the maximum.
+    /// Backward: dx = G * (x == max) / count(x == max), G shared evenly among the tied maxima.
     public func amax(dims: [Int] = [], keepDim: Bool = false) -> Tensor {
         requireFloat("amax")
         let ds = reductionDims(dims, op: "amax")
@@ -139,12 +200,10 @@ extension Tensor {
         })
         let out = keep.withShape(reducedShape(ds, keepDim: keepDim))
         guard Tensor.recordsGrad(self) else { return out }
-        let x = detached()
-        return out.recorded("AmaxBackward0", formula: "dx = G * (x == max) / count(x == max)",
-                            self, saves: true) { g in
-            let mask = Tensor.equalMask(x, keep)
+        return out.recorded(.amax, self, save0: detached(), save1: keep) { node, g in
+            let mask = Tensor.equalMask(node.saved0!, node.saved1!)
             let counts = mask.rawSum(ds)
-            return [g.withShape(keepShape) * mask / counts]
+            return InputGrads(g.withShape(keepShape) * mask / counts)
         }
     }
 
@@ -155,7 +214,7 @@ extension Tensor {
     public func max() -> Tensor { amax() }
 
     /// log(sum(exp(x))) over the given dims, computed stably as m + log(sum(exp(x - m))) with m the max.
-    /// Backward: dx = G * exp(x - logsumexp(x)) = G * softmax(x).
+    /// Backward: dx = G * exp(x - logsumexp(x)), which is G * softmax(x).
     public func logsumexp(dims: [Int], keepDim: Bool = false) -> Tensor {
         requireFloat("logsumexp")
         let ds = reductionDims(dims, op: "logsumexp")
@@ -166,9 +225,8 @@ extension Tensor {
         let keep = withNoGrad { (x - m).exp().rawSum(ds).log() + m }
         let out = keep.withShape(reducedShape(ds, keepDim: keepDim))
         guard Tensor.recordsGrad(self) else { return out }
-        return out.recorded("LogsumexpBackward0", formula: "dx = G * exp(x - logsumexp(x))",
-                            self, saves: true) { g in
-            [g.withShape(keepShape) * (x - keep).exp()]
+        return out.recorded(.logsumexp, self, save0: x, save1: keep) { node, g in
+            InputGrads(g.withShape(keepShape) * (node.saved0! - node.saved1!).exp())
         }
     }
 

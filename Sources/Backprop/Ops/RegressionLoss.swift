@@ -15,6 +15,63 @@ struct BCEFloorF: UnaryFunction {
     @inline(__always) static func apply<T: FloatElement>(_ x: T) -> T { Swift.max(x, T(1e-12)) }
 }
 
+extension BackwardRule {
+    static let mseLoss = BackwardRule("MseLossBackward0", "dx = G * 2 * (x - y) / n (mean), dy = -dx")
+    static let l1Loss = BackwardRule("L1LossBackward0", "dx = G * sign(x - y) / n (mean), dy = -dx")
+    static let binaryCrossEntropy = BackwardRule("BinaryCrossEntropyBackward0",
+        "dx = G * w * (x - y) / max(x * (1 - x), 1e-12), dy = G * w * (log(1 - x) - log(x))")
+    static let binaryCrossEntropyWithLogits = BackwardRule("BinaryCrossEntropyWithLogitsBackward0",
+        "dx = G * w * ((p * y + 1 - y) * sigmoid(x) - p * y), dy = G * w * (logsigmoid(-x) - p * logsigmoid(x))")
+}
+
+extension OpDescription {
+    static let regressionLossOps: [OpDescription] = [mseLoss, l1Loss, binaryCrossEntropy, binaryCrossEntropyWithLogits]
+
+    static let mseLoss = OpDescription(
+        "mse_loss", .loss, pytorch: "F.mse_loss(x, y)", swift: "x.mseLoss(target: y)", rules: [.mseLoss],
+        replay: { c in [try c.tensor(0).mseLoss(target: try c.tensor(1), reduction: try c.kwargs.reduction())] },
+        gradcheck: [.all("x.mseLoss(target:reduction:)") { g in
+            let s = g.shape(); let r = Reduction.allCases[g.int(0..<3)]
+            return ([g.normal(s), g.normal(s)], { $0[0].mseLoss(target: $0[1], reduction: r) })
+        }])
+    static let l1Loss = OpDescription(
+        "l1_loss", .loss, pytorch: "F.l1_loss(x, y, reduction=\"none\")", swift: "x.l1Loss(target: y, reduction: .none)",
+        note: "gradient 0 where x == y", rules: [.l1Loss],
+        replay: { c in [try c.tensor(0).l1Loss(target: try c.tensor(1), reduction: try c.kwargs.reduction())] },
+        gradcheck: [.all("x.l1Loss(target:reduction:)") { g in
+            let s = g.shape(); let r = Reduction.allCases[g.int(0..<3)]
+            let x = g.normal(s)
+            return ([x, x + g.awayFromZero(s)], { $0[0].l1Loss(target: $0[1], reduction: r) })
+        }])
+    static let binaryCrossEntropy = OpDescription(
+        "binary_cross_entropy", .loss, pytorch: "F.binary_cross_entropy(p, y, weight=w)", swift: "p.binaryCrossEntropy(target: y, weight: w)",
+        rules: [.binaryCrossEntropy],
+        replay: { c in
+            [try c.tensor(0).binaryCrossEntropy(target: try c.tensor(1), weight: c.optionalTensor(named: "weight", default: 2),
+                                                reduction: try c.kwargs.reduction())]
+        },
+        gradcheck: [.problem("x.binaryCrossEntropy(target:weight:reduction:)") { g in
+            let s = g.shape(minRank: 1, maxRank: 3); let r = Reduction.allCases[g.int(0..<3)]
+            let w = g.uniform([s.last!], 0.5, 2)
+            return GradcheckProblem(inputs: [g.uniform(s, 0.1, 0.9), g.uniform(s, 0, 1), w], wrt: [0, 1],
+                                    function: { $0[0].binaryCrossEntropy(target: $0[1], weight: $0[2], reduction: r) })
+        }])
+    static let binaryCrossEntropyWithLogits = OpDescription(
+        "binary_cross_entropy_with_logits", .loss, pytorch: "F.binary_cross_entropy_with_logits(x, y, pos_weight=pw)",
+        swift: "x.binaryCrossEntropyWithLogits(target: y, posWeight: pw)", rules: [.binaryCrossEntropyWithLogits],
+        replay: { c in
+            [try c.tensor(0).binaryCrossEntropyWithLogits(target: try c.tensor(1), weight: c.optionalTensor(named: "weight", default: 2),
+                                                          posWeight: c.optionalTensor(named: "pos_weight", default: 3),
+                                                          reduction: try c.kwargs.reduction())]
+        },
+        gradcheck: [.problem("x.binaryCrossEntropyWithLogits(target:weight:posWeight:reduction:)") { g in
+            let s = g.shape(minRank: 1, maxRank: 3); let r = Reduction.allCases[g.int(0..<3)]
+            let w = g.uniform(s, 0.5, 2), p = g.uniform([s.last!], 0.5, 3)
+            return GradcheckProblem(inputs: [g.normal(s, std: 3), g.uniform(s, 0, 1), w, p], wrt: [0, 1],
+                                    function: { $0[0].binaryCrossEntropyWithLogits(target: $0[1], weight: $0[2], posWeight: $0[3], reduction: r) })
+        }])
+}
+
 extension Tensor {
     /// Applies a loss `reduction` to elementwise losses.
     func reduced(_ reduction: Reduction) -> Tensor {
@@ -45,7 +102,7 @@ extension Tensor {
 
     /// The mean squared error (x - y)², reduced (PyTorch's `mse_loss`; default mean).
     ///
-    /// Backward: dx = G * 2 (x - y) (/ n for mean), dy = -dx.
+    /// Backward: dx = G * 2 * (x - y) / n (mean), dy = -dx
     public func mseLoss(target: Tensor, reduction: Reduction = .mean) -> Tensor {
         let s = lossShape(target, op: "mse_loss")
         let (x, y) = (detached(), target.detached())
@@ -53,16 +110,15 @@ extension Tensor {
         let out = withNoGrad { (diff * diff).reduced(reduction) }
         guard Tensor.recordsGrad(self, target) else { return out }
         let (nx, ny) = (node != nil, target.node != nil)
-        return out.recorded("MseLossBackward0", formula: "dx = G * 2 * (x - y) / n (mean), dy = -dx",
-                            self, target, saves: true) { g in
+        return out.recorded(.mseLoss, self, target, saves: true) { _, g in
             let dx = Tensor.spreadLossGradient(g, reduction, shape: s) * diff * 2.0
-            return [nx ? dx.sumTo(x.shape) : nil, ny ? (-dx).sumTo(y.shape) : nil]
+            return InputGrads(nx ? dx.sumTo(x.shape) : nil, ny ? (-dx).sumTo(y.shape) : nil)
         }
     }
 
     /// The mean absolute error |x - y|, reduced (PyTorch's `l1_loss`; default mean).
     ///
-    /// Backward: dx = G * sign(x - y) (/ n for mean), 0 where x == y; dy = -dx.
+    /// Backward: dx = G * sign(x - y) / n (mean), dy = -dx (0 where x == y).
     public func l1Loss(target: Tensor, reduction: Reduction = .mean) -> Tensor {
         let s = lossShape(target, op: "l1_loss")
         let (x, y) = (detached(), target.detached())
@@ -70,10 +126,9 @@ extension Tensor {
         let out = withNoGrad { diff.abs().reduced(reduction) }
         guard Tensor.recordsGrad(self, target) else { return out }
         let (nx, ny) = (node != nil, target.node != nil)
-        return out.recorded("L1LossBackward0", formula: "dx = G * sign(x - y) / n (mean), dy = -dx",
-                            self, target, saves: true) { g in
+        return out.recorded(.l1Loss, self, target, saves: true) { _, g in
             let dx = Tensor.spreadLossGradient(g, reduction, shape: s) * diff.map(SignF.self, op: "l1_loss")
-            return [nx ? dx.sumTo(x.shape) : nil, ny ? (-dx).sumTo(y.shape) : nil]
+            return InputGrads(nx ? dx.sumTo(x.shape) : nil, ny ? (-dx).sumTo(y.shape) : nil)
         }
     }
 
@@ -81,7 +136,7 @@ extension Tensor {
     /// (PyTorch's `binary_cross_entropy`): -w (y log(x) + (1 - y) log(1 - x)), each log clamped at -100.
     /// `mean` divides by the number of elements (the weight does not change it).
     ///
-    /// Backward: dx = G * w (x - y) / max(x (1 - x), 1e-12); dy = G * w (log(1 - x) - log(x)) (logs clamped).
+    /// Backward: dx = G * w * (x - y) / max(x * (1 - x), 1e-12), dy = G * w * (log(1 - x) - log(x)) (logs clamped).
     public func binaryCrossEntropy(target: Tensor, weight: Tensor? = nil, reduction: Reduction = .mean) -> Tensor {
         let s = lossShape(target, op: "binary_cross_entropy")
         precondition(s == shape, "binary_cross_entropy: target of shape \(target.shape) must match input of shape \(shape)")
@@ -100,13 +155,11 @@ extension Tensor {
         }
         guard Tensor.recordsGrad(self, target) else { return out }
         let (nx, ny) = (node != nil, target.node != nil)
-        return out.recorded("BinaryCrossEntropyBackward0",
-                            formula: "dx = G * w * (x - y) / max(x * (1 - x), 1e-12), dy = G * w * (log(1 - x) - log(x))",
-                            self, target, saves: true) { g in
+        return out.recorded(.binaryCrossEntropy, self, target, saves: true) { _, g in
             var gs = Tensor.spreadLossGradient(g, reduction, shape: s)
             if let w { gs = gs * w }
-            return [nx ? gs * (x - y) / ((1 - x) * x).map(BCEFloorF.self, op: "binary_cross_entropy") : nil,
-                    ny ? gs * (log1mX - logX) : nil]
+            return InputGrads(nx ? gs * (x - y) / ((1 - x) * x).map(BCEFloorF.self, op: "binary_cross_entropy") : nil,
+                              ny ? gs * (log1mX - logX) : nil)
         }
     }
 
@@ -114,7 +167,7 @@ extension Tensor {
     /// stable for large |x|: loss = w ((1 - y) x - (1 + (p - 1) y) logσ(x)), which equals
     /// -w (p y logσ(x) + (1 - y) logσ(-x)) with p = `posWeight` (broadcast along the last dim, default 1).
     ///
-    /// Backward: dx = G * w ((p y + 1 - y) σ(x) - p y); dy = G * w (logσ(-x) - p logσ(x)).
+    /// Backward: dx = G * w * ((p * y + 1 - y) * sigmoid(x) - p * y), dy = G * w * (logsigmoid(-x) - p * logsigmoid(x))
     public func binaryCrossEntropyWithLogits(target: Tensor, weight: Tensor? = nil, posWeight: Tensor? = nil,
                                              reduction: Reduction = .mean) -> Tensor {
         let s = lossShape(target, op: "binary_cross_entropy_with_logits")
@@ -136,9 +189,7 @@ extension Tensor {
         }
         guard Tensor.recordsGrad(self, target) else { return out }
         let (nx, ny) = (node != nil, target.node != nil)
-        return out.recorded("BinaryCrossEntropyWithLogitsBackward0",
-                            formula: "dx = G * w * ((p * y + 1 - y) * sigmoid(x) - p * y), dy = G * w * (logsigmoid(-x) - p * logsigmoid(x))",
-                            self, target, saves: true) { g in
+        return out.recorded(.binaryCrossEntropyWithLogits, self, target, saves: true) { _, g in
             var gs = Tensor.spreadLossGradient(g, reduction, shape: s)
             if let w { gs = gs * w }
             var dx: Tensor? = nil, dy: Tensor? = nil
@@ -149,7 +200,7 @@ extension Tensor {
                 let logSigNegX = (-x).map(LogSigmoidF.self, op: "binary_cross_entropy_with_logits")
                 dy = gs * (logSigNegX - (p.map { $0 * logSigX } ?? logSigX))
             }
-            return [dx, dy]
+            return InputGrads(dx, dy)
         }
     }
 }

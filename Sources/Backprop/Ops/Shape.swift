@@ -1,16 +1,88 @@
 // Ops that move values without arithmetic: reshape, transpose, permute, expand.
 
+extension BackwardRule {
+    static let view = BackwardRule("ViewBackward0", "dx = reshape(G, x.shape)")
+    static let permute = BackwardRule("PermuteBackward0", "dx = permute(G, inverse(dims))")
+    static let t = BackwardRule("TBackward0", "dx = G^T")
+    static let expand = BackwardRule("ExpandBackward0", "dx = G summed over the expanded dims")
+}
+
+extension OpDescription {
+    static let shapeOps: [OpDescription] = [t, transpose, permute, reshape, squeeze, unsqueeze, expand]
+
+    static let t = OpDescription(
+        "t", .shape, pytorch: "x.t()", swift: "x.t()", note: "a 0-d or 1-d tensor is returned as it is", rules: [.t],
+        replay: unary { $0.t() },
+        gradcheck: [.unary("x.t()") { g in (g.normal(g.shape(minRank: 0, maxRank: 2)), { $0.t() }) }])
+    static let transpose = OpDescription(
+        "transpose", .shape, pytorch: "x.transpose(0, -1)", swift: "x.transpose(0, -1)", rules: [.permute],
+        replay: { c in
+            let d0 = try c.kwargs.required(try c.kwargs.int("dim0"), "transpose", "dim0")
+            let d1 = try c.kwargs.required(try c.kwargs.int("dim1"), "transpose", "dim1")
+            return [try c.tensor(0).transpose(d0, d1)]
+        },
+        gradcheck: [.unary("x.transpose(d0, d1)") { g in
+            let s = g.shape(minRank: 2, maxRank: 4)
+            let (d0, d1) = (g.int(0..<s.count) - s.count, g.int(0..<s.count))
+            return (g.normal(s), { $0.transpose(d0, d1) })
+        }])
+    static let permute = OpDescription(
+        "permute", .shape, pytorch: "x.permute(2, 0, 1)", swift: "x.permute(2, 0, 1)", rules: [.permute],
+        replay: { c in [try c.tensor(0).permute(try c.kwargs.required(try c.kwargs.ints("dims"), "permute", "dims"))] },
+        gradcheck: [.unary("x.permute(dims)") { g in
+            let s = g.shape(minRank: 1, maxRank: 4)
+            let p = g.permutation(s.count)
+            return (g.normal(s), { $0.permute(p) })
+        }])
+    static let reshape = OpDescription(
+        "reshape", .shape, pytorch: "x.reshape(2, -1), x.flatten()", swift: "x.reshape(2, -1), x.flatten()", rules: [.view],
+        replay: { c in [try c.tensor(0).reshape(try c.kwargs.required(try c.kwargs.ints("shape"), "reshape", "shape"))] },
+        gradcheck: [.unary("x.reshape(shape)") { g in
+            let s = g.shape(minRank: 0, maxRank: 3)
+            let n = s.reduce(1, *)
+            let target: [Int] = [[n], [-1], [1, n, 1], [n, -1]][g.int(0..<4)]
+            return (g.normal(s), { $0.reshape(target) })
+        }])
+    static let squeeze = OpDescription(
+        "squeeze", .shape, pytorch: "x.squeeze(), x.squeeze(1)", swift: "x.squeeze(), x.squeeze(1)",
+        note: "a dim of size other than 1 is left as it is", rules: [.view],
+        replay: { c in
+            let x = try c.tensor(0)
+            guard let dims = try c.kwargs.ints("dim") else { return [x.squeeze()] }
+            return [c.kwargs.values["dim"] is [Any] ? x.squeeze(dims: dims) : x.squeeze(dims[0])]
+        },
+        gradcheck: [.unary("x.squeeze(dim)") { g in
+            var s = g.shape(minRank: 1, maxRank: 3)
+            let d = g.int(0..<s.count)
+            s[d] = 1
+            return (g.normal(s), { $0.squeeze(d) })
+        }])
+    static let unsqueeze = OpDescription(
+        "unsqueeze", .shape, pytorch: "x.unsqueeze(0)", swift: "x.unsqueeze(0)", rules: [.view],
+        replay: { c in [try c.tensor(0).unsqueeze(try c.kwargs.required(try c.kwargs.int("dim"), "unsqueeze", "dim"))] },
+        gradcheck: [.unary("x.unsqueeze(dim)") { g in
+            let s = g.shape()
+            let d = g.int(0..<(s.count + 1)) - (g.int(0..<2) == 0 ? 0 : s.count + 1)
+            return (g.normal(s), { $0.unsqueeze(d) })
+        }])
+    static let expand = OpDescription(
+        "expand", .shape, pytorch: "x.expand(2, -1)", swift: "x.expand(2, -1)", rules: [.expand],
+        replay: { c in [try c.tensor(0).expand(try c.kwargs.required(try c.kwargs.ints("size"), "expand", "size"))] },
+        gradcheck: [.unary("x.expand(sizes)") { g in
+            let (small, big) = g.broadcastPair()
+            let sizes = big.count >= small.count ? Shapes.broadcast(small, big)! : small
+            return (g.normal(small), { $0.expand(sizes) })
+        }])
+}
+
 extension Tensor {
-    /// The same values under a new shape; one size may be -1 (inferred). Backward: dx = reshape(G, x.shape).
+    /// The same values under a new shape; one size may be -1 (inferred). Backward: dx = reshape(G, x.shape)
     public func reshape(_ newShape: [Int]) -> Tensor {
         let target = Tensor.inferShape(newShape, count: count, op: "reshape", from: shape)
         if target == shape { return self }
         let out = withShape(target)
         guard Tensor.recordsGrad(self) else { return out }
-        let s = shape
-        return out.recorded("ViewBackward0", formula: "dx = reshape(G, x.shape)", self, saves: false) { g in
-            [g.reshape(s)]
-        }
+        return out.recorded(.view, self) { node, g in InputGrads(g.reshape(node.input(0)!.shape)) }
     }
 
     /// `reshape` with the sizes as arguments: `x.reshape(2, -1)`.
@@ -33,7 +105,7 @@ extension Tensor {
     }
 
     /// Dims reordered: output dim i is input dim `dims[i]` (PyTorch's `permute`).
-    /// Backward: dx = permute(G, inverse(dims)).
+    /// Backward: dx = permute(G, inverse(dims))
     public func permute(_ dims: [Int]) -> Tensor {
         precondition(dims.count == rank, "permute: \(dims.count) dims given for a tensor of shape \(shape)")
         let perm = dims.map { Shapes.normalize($0, rank: rank, op: "permute") }
@@ -57,9 +129,7 @@ extension Tensor {
         guard Tensor.recordsGrad(self) else { return out }
         var inverse = [Int](repeating: 0, count: rank)
         for (i, p) in perm.enumerated() { inverse[p] = i }
-        return out.recorded("PermuteBackward0", formula: "dx = permute(G, inverse(dims))", self, saves: false) { g in
-            [g.permute(inverse)]
-        }
+        return out.recorded(.permute, self) { _, g in InputGrads(g.permute(inverse)) }
     }
 
     /// `permute` with the dims as arguments.
@@ -75,6 +145,7 @@ extension Tensor {
     }
 
     /// The transpose of a matrix; a 0-d or 1-d tensor is returned as it is (PyTorch's `t()`).
+    /// Backward: dx = G^T
     public func t() -> Tensor {
         precondition(rank <= 2, "t: expects a tensor with <= 2 dimensions, but got shape \(shape)")
         if rank < 2 { return self }
@@ -83,7 +154,7 @@ extension Tensor {
         let (r, c) = (shape[0], shape[1])
         let out = r == 1 || c == 1 ? withShape([c, r]) : permutedCopy([1, 0], [c, r])
         guard Tensor.recordsGrad(self) else { return out }
-        return out.recorded("TBackward0", formula: "dx = G^T", self) { _, g in InputGrads(g.t()) }
+        return out.recorded(.t, self) { _, g in InputGrads(g.t()) }
     }
 
     /// A new tensor of shape `outShape` holding the values with dims reordered by `perm` (no autograd).
@@ -98,7 +169,7 @@ extension Tensor {
     }
 
     /// The values broadcast to a larger shape; -1 keeps a size (PyTorch's `expand`).
-    /// Backward: dx = G summed over the expanded dims.
+    /// Backward: dx = G summed over the expanded dims
     public func expand(_ sizes: [Int]) -> Tensor {
         precondition(sizes.count >= rank, "expand: the number of sizes provided (\(sizes.count)) must be greater or equal to the number of dimensions in the tensor (\(rank))")
         let lead = sizes.count - rank
@@ -125,13 +196,10 @@ extension Tensor {
         case .int64: out.withFreshPointer(Int64.self) { o in withPointer(Int64.self) { ElementwiseKernels.expand($0, shape, o, target) } }
         }
         guard Tensor.recordsGrad(self) else { return out }
-        let s = shape
-        return out.recorded("ExpandBackward0", formula: "dx = G summed over the expanded dims", self, saves: false) { g in
-            [g.sumTo(s)]
-        }
+        return out.recorded(.expand, self) { node, g in InputGrads(g.sumTo(node.input(0)!.shape)) }
     }
 
-    /// Inserts a dim of size 1 at `dim` (PyTorch's `unsqueeze`). Backward: dx = reshape(G, x.shape).
+    /// Inserts a dim of size 1 at `dim` (PyTorch's `unsqueeze`). Backward: dx = reshape(G, x.shape)
     public func unsqueeze(_ dim: Int) -> Tensor {
         let d = Shapes.normalize(dim, rank: rank + 1, op: "unsqueeze")
         var s = shape
@@ -140,6 +208,7 @@ extension Tensor {
     }
 
     /// Removes dims of size 1: all of them, or only `dim` when it has size 1 (PyTorch's `squeeze`).
+    /// Backward: dx = reshape(G, x.shape)
     public func squeeze(_ dim: Int? = nil) -> Tensor {
         if let dim {
             if rank == 0 { _ = Shapes.normalize(dim, rank: 0, op: "squeeze"); return self }

@@ -3,29 +3,63 @@ import Foundation
 
 // softmax and log-softmax along a dim, computed stably (the max is subtracted first).
 
+extension BackwardRule {
+    static let softmax = BackwardRule("SoftmaxBackward0", "dx = y * (G - sum(G * y, dim)), y = softmax(x)")
+    static let logSoftmax = BackwardRule("LogSoftmaxBackward0", "dx = G - softmax(x) * sum(G, dim)")
+}
+
+extension OpDescription {
+    static let softmaxOps: [OpDescription] = [softmax, logSoftmax]
+
+    static let softmax = OpDescription(
+        "softmax", .softmax, pytorch: "torch.softmax(x, dim=1)", swift: "x.softmax(dim: 1)",
+        note: "`dtype:` converts first, as PyTorch's `dtype=`", rules: [.softmax],
+        replay: { c in
+            [try c.tensor(0).softmax(dim: try c.kwargs.required(try c.kwargs.int("dim"), "softmax", "dim"), dtype: try c.kwargs.dtype())]
+        },
+        gradcheck: [.unary("x.softmax(dim:)") { g in
+            let s = g.shape(minRank: 0, maxRank: 3); let d = s.isEmpty ? 0 : g.int(0..<s.count)
+            return (g.normal(s), { $0.softmax(dim: d) })
+        }])
+    static let logSoftmax = OpDescription(
+        "log_softmax", .softmax, pytorch: "torch.log_softmax(x, dim=1)", swift: "x.logSoftmax(dim: 1)",
+        note: "stable for logits like [1000, -1000]", rules: [.logSoftmax],
+        replay: { c in
+            [try c.tensor(0).logSoftmax(dim: try c.kwargs.required(try c.kwargs.int("dim"), "log_softmax", "dim"), dtype: try c.kwargs.dtype())]
+        },
+        gradcheck: [.unary("x.logSoftmax(dim:)") { g in
+            let s = g.shape(minRank: 0, maxRank: 3); let d = s.isEmpty ? 0 : g.int(0..<s.count)
+            return (g.normal(s), { $0.logSoftmax(dim: d) })
+        }])
+}
+
 extension Tensor {
-    /// exp(x - max) / sum(exp(x - max)) along `dim`.
-    /// Backward: dx = y * (G - sum(G * y, dim)), with y the softmax.
-    public func softmax(dim: Int) -> Tensor {
+    /// exp(x - max) / sum(exp(x - max)) along `dim`; with `dtype`, the input is converted to it first
+    /// (PyTorch's `dtype=`, e.g. a float64 softmax of float32 logits).
+    ///
+    /// Backward: dx = y * (G - sum(G * y, dim)), y = softmax(x)
+    public func softmax(dim: Int, dtype: DType? = nil) -> Tensor {
+        if let dtype, dtype != self.dtype { return to(dtype).softmax(dim: dim) }
         requireFloat("softmax")
         let d = Shapes.normalize(dim, rank: rank, op: "softmax")
         let out = softmaxKernel(dim: d, log: false)
         guard Tensor.recordsGrad(self) else { return out }
-        return out.recorded("SoftmaxBackward0", formula: "dx = y * (G - sum(G * y, dim)), y = softmax(x)",
-                            self, save0: out.detached(), int: d) { node, g in
+        return out.recorded(.softmax, self, save0: out.detached(), int: d) { node, g in
             InputGrads(Tensor.softmaxBackward(y: node.saved0!, g: g, dim: node.savedInt, log: false))
         }
     }
 
-    /// x - max - log(sum(exp(x - max))) along `dim`, stable for logits like [1000, -1000].
-    /// Backward: dx = G - exp(y) * sum(G, dim), with y the log-softmax (exp(y) is the softmax).
-    public func logSoftmax(dim: Int) -> Tensor {
+    /// x - max - log(sum(exp(x - max))) along `dim`, stable for logits like [1000, -1000]; with
+    /// `dtype`, the input is converted to it first (PyTorch's `dtype=`).
+    ///
+    /// Backward: dx = G - softmax(x) * sum(G, dim), computed as G - exp(y) * sum(G, dim) from the output y.
+    public func logSoftmax(dim: Int, dtype: DType? = nil) -> Tensor {
+        if let dtype, dtype != self.dtype { return to(dtype).logSoftmax(dim: dim) }
         requireFloat("log_softmax")
         let d = Shapes.normalize(dim, rank: rank, op: "log_softmax")
         let out = softmaxKernel(dim: d, log: true)
         guard Tensor.recordsGrad(self) else { return out }
-        return out.recorded("LogSoftmaxBackward0", formula: "dx = G - softmax(x) * sum(G, dim)",
-                            self, save0: out.detached(), int: d) { node, g in
+        return out.recorded(.logSoftmax, self, save0: out.detached(), int: d) { node, g in
             InputGrads(Tensor.softmaxBackward(y: node.saved0!, g: g, dim: node.savedInt, log: true))
         }
     }
@@ -65,142 +99,3 @@ extension Tensor {
     }
 }
 
-/// The softmax loop over a tensor seen as [outer, n, inner], softmax along n.
-enum SoftmaxKernels {
-    /// Elements per thread below which softmax rows stay on one thread.
-    static let grain = 32768
-
-    /// The sum of n contiguous values with eight independent partial sums (vectorizes).
-    @inline(__always)
-    static func sum<T: FloatElement>(_ p: UnsafePointer<T>, _ n: Int) -> T {
-        var acc = SIMD8<T>()
-        var i = 0
-        while i + 8 <= n {
-            acc += SIMD8<T>(UnsafeBufferPointer(start: p + i, count: 8))
-            i += 8
-        }
-        var s = acc.sum()
-        while i < n { s += p[i]; i += 1 }
-        return s
-    }
-
-    /// dx for softmax (`log` false; y the softmax) or log-softmax (`log` true; y the log-softmax).
-    static func backward<T: FloatElement>(_ y: UnsafePointer<T>, _ g: UnsafePointer<T>, _ out: UnsafeMutablePointer<T>,
-                                          outer: Int, n: Int, inner: Int, log: Bool) {
-        if n == 0 { return }
-        nonisolated(unsafe) let (y, g, out) = (y, g, out)
-        Parallelism.chunked(outer, grain: Swift.max(1, SoftmaxKernels.grain / Swift.max(n * inner, 1))) { lo, hi in
-            if log && T.self == Float.self && inner == 1 && n < 16 && (hi - lo) * n >= 16 {
-                // Short rows: the exponentials of all rows in one vectorized call first.
-                bp_exp_f32(UnsafeRawPointer(y + lo * n).assumingMemoryBound(to: Float.self),
-                           UnsafeMutableRawPointer(out + lo * n).assumingMemoryBound(to: Float.self), (hi - lo) * n)
-                for o in lo..<hi {
-                    let base = o * n
-                    var s: T = 0
-                    for j in 0..<n { s += g[base + j] }
-                    for j in 0..<n { out[base + j] = g[base + j] - out[base + j] * s }
-                }
-                return
-            }
-            for o in lo..<hi {
-                for k in 0..<inner {
-                    let base = o * n * inner + k
-                    var s: T = 0
-                    if log && T.self == Float.self && inner == 1 && n >= 16 {
-                        s = SoftmaxKernels.sum(g + base, n)
-                        bp_exp_f32(UnsafeRawPointer(y + base).assumingMemoryBound(to: Float.self),
-                                   UnsafeMutableRawPointer(out + base).assumingMemoryBound(to: Float.self), n)
-                        for j in 0..<n { out[base + j] = g[base + j] - out[base + j] * s }
-                    } else if log {
-                        for j in 0..<n { s += g[base + j * inner] }
-                        for j in 0..<n { let i = base + j * inner; out[i] = g[i] - T.exp(y[i]) * s }
-                    } else {
-                        for j in 0..<n { let i = base + j * inner; s += g[i] * y[i] }
-                        for j in 0..<n { let i = base + j * inner; out[i] = g[i] * y[i] - y[i] * s }
-                    }
-                }
-            }
-        }
-    }
-
-    /// A float32 row's shift (its max; 0 when that is infinite) and the sum of exp(x - shift), the
-    /// exponentials stored in `exps` when given: the first half of every vectorized softmax row.
-    @inline(__always)
-    static func shiftedExpSum(_ xr: UnsafePointer<Float>, _ n: Int, _ exps: UnsafeMutablePointer<Float>?) -> (Float, Float) {
-        var m = bp_max_f32(xr, n)
-        if !m.isFinite { m = m.isNaN ? m : 0 }
-        return (m, bp_exp_shift_sum_f32(xr, m, exps, n))
-    }
-
-    /// log_softmax(x)[i, t_i] of float32 rows of c >= 16 elements into `out[i]` (untouched where
-    /// t_i == ignoreIndex), with the arithmetic of `softmax(..., log: true)` on such rows.
-    static func logSoftmaxPicked(_ x: UnsafePointer<Float>, rows: Int, c: Int, targets: UnsafePointer<Int64>,
-                                 ignoreIndex: Int, _ out: UnsafeMutablePointer<Float>) {
-        nonisolated(unsafe) let (x, out, targets) = (x, out, targets)
-        Parallelism.chunked(rows, grain: Swift.max(1, grain / c)) { lo, hi in
-            for o in lo..<hi {
-                let t = Int(targets[o])
-                if t == ignoreIndex { continue }
-                let xr = x + o * c
-                let (m, s) = shiftedExpSum(xr, c, nil)
-                let ls = Foundation.logf(s)
-                out[o] = xr[t] - m - ls
-            }
-        }
-    }
-
-    static func softmax<T: FloatElement>(_ x: UnsafePointer<T>, _ out: UnsafeMutablePointer<T>,
-                                         outer: Int, n: Int, inner: Int, log: Bool) {
-        if n == 0 { return }
-        nonisolated(unsafe) let (x, out) = (x, out)
-        Parallelism.chunked(outer, grain: Swift.max(1, grain / Swift.max(n * inner, 1))) { lo, hi in
-        if T.self == Float.self && inner == 1 && n < 16 && (hi - lo) * n >= 16 {
-            // Short contiguous float32 rows (a few classes): the exponentials of a block of rows in
-            // one vectorized call instead of one libm call per element (in C, with small loops).
-            bp_softmax_short_rows_f32(UnsafeRawPointer(x + lo * n).assumingMemoryBound(to: Float.self),
-                                      UnsafeMutableRawPointer(out + lo * n).assumingMemoryBound(to: Float.self),
-                                      hi - lo, n, log ? 1 : 0)
-            return
-        }
-        if T.self == Float.self && inner == 1 && n >= 16 {
-            // Contiguous float32 rows: vectorized max and exp.
-            let xf = UnsafeRawPointer(x).assumingMemoryBound(to: Float.self)
-            let of = UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self)
-            for o in lo..<hi {
-                let xr = xf + o * n, orow = of + o * n
-                let (m, s) = shiftedExpSum(xr, n, log ? nil : orow)
-                if log {
-                    let ls = Foundation.logf(s)
-                    for j in 0..<n { orow[j] = xr[j] - m - ls }
-                } else {
-                    let inv = 1 / s
-                    for j in 0..<n { orow[j] *= inv }
-                }
-            }
-            return
-        }
-        for o in lo..<hi {
-            for k in 0..<inner {
-                let base = o * n * inner + k
-                var m = -T.infinity
-                for j in 0..<n { m = Swift.max(m, x[base + j * inner]) }
-                if !m.isFinite { m = m.isNaN ? m : 0 }
-                var s: T = 0
-                if log {
-                    for j in 0..<n { s += T.exp(x[base + j * inner] - m) }
-                    let ls = T.log(s)
-                    for j in 0..<n { out[base + j * inner] = x[base + j * inner] - m - ls }
-                } else {
-                    for j in 0..<n {
-                        let e = T.exp(x[base + j * inner] - m)
-                        out[base + j * inner] = e
-                        s += e
-                    }
-                    let inv = 1 / s
-                    for j in 0..<n { out[base + j * inner] *= inv }
-                }
-            }
-        }
-        }
-    }
-}

@@ -3,11 +3,34 @@
 // Named `variance` because `var` is a Swift keyword; the arguments follow PyTorch's
 // `torch.var(input, dim, correction=1, keepdim=False)`.
 
+extension BackwardRule {
+    static let variance = BackwardRule("VarBackward0", "dx = G * 2 * (x - mean) / (n - correction)")
+}
+
+extension OpDescription {
+    static let statisticsOps: [OpDescription] = [variance]
+
+    static let variance = OpDescription(
+        "var", .reduction, pytorch: "torch.var(x), torch.var(x, dim=1, correction=0, keepdim=True)",
+        swift: "x.variance(), x.variance(dim: 1, correction: 0, keepDim: true)", note: "`var` is a Swift keyword",
+        rules: [.variance],
+        replay: { c in
+            [try c.tensor(0).variance(dims: try c.kwargs.ints("dim") ?? [], correction: try c.kwargs.double("correction") ?? 1,
+                                      keepDim: try c.kwargs.bool("keepdim") ?? false)]
+        },
+        gradcheck: [.unary("x.variance(dims:correction:keepDim:)") { g in
+            let (s, ds, k) = g.reduction()
+            let n = ds.isEmpty ? s.reduce(1, *) : ds.reduce(1) { $0 * s[($1 + s.count) % s.count] }
+            let correction: Double = n > 1 && g.int(0..<2) == 0 ? 1 : 0
+            return (g.normal(s), { $0.variance(dims: ds, correction: correction, keepDim: k) })
+        }])
+}
+
 extension Tensor {
     /// The variance over `dims` (all when empty): sum((x - mean)²) / (n - correction)
     /// (PyTorch's `var`; the default correction 1 is the unbiased estimate, 0 divides by n).
     ///
-    /// Backward: dx = G * 2 (x - mean) / (n - correction).
+    /// Backward: dx = G * 2 * (x - mean) / (n - correction)
     /// ```swift
     /// x.variance()                          // torch.var(x)
     /// x.variance(dims: [1], correction: 0)  // torch.var(x, dim=1, correction=0)
@@ -22,9 +45,8 @@ extension Tensor {
         let denominator = Swift.max(Double(n) - correction, 0)
         let out = withNoGrad { (centered * centered).rawSum(ds) / denominator }.withShape(reducedShape(ds, keepDim: keepDim))
         guard Tensor.recordsGrad(self) else { return out }
-        return out.recorded("VarBackward0", formula: "dx = G * 2 * (x - mean) / (n - correction)",
-                            self, saves: true) { g in
-            [g.withShape(keepShape) * (centered * (2 / denominator))]
+        return out.recorded(.variance, self, save0: centered, double: denominator) { node, g in
+            InputGrads(g.withShape(keepShape) * (node.saved0! * (2 / node.savedDouble)))
         }
     }
 

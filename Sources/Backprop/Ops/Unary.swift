@@ -17,64 +17,114 @@ struct PositiveMaskF: UnaryFunction { @inline(__always) static func apply<T: Flo
 /// relu's backward in one pass: G * (y > 0), written as PyTorch's threshold_backward does.
 struct ReluGradF: BinaryFunction { @inline(__always) static func apply<T: FloatElement>(_ g: T, _ y: T) -> T { y > 0 ? g * 1 : g * 0 } }
 
+extension BackwardRule {
+    static let exp = BackwardRule("ExpBackward0", "dx = G * exp(x)")
+    static let log = BackwardRule("LogBackward0", "dx = G / x")
+    static let relu = BackwardRule("ReluBackward0", "dx = G * (x > 0)")
+    static let sigmoid = BackwardRule("SigmoidBackward0", "dx = G * y * (1 - y), y = sigmoid(x)")
+    static let tanh = BackwardRule("TanhBackward0", "dx = G * (1 - y^2), y = tanh(x)")
+    static let toCopy = BackwardRule("ToCopyBackward0", "dx = G (in the input's dtype)")
+    static let sqrt = BackwardRule("SqrtBackward0", "dx = G / (2 * sqrt(x))")
+    static let abs = BackwardRule("AbsBackward0", "dx = G * sign(x)")
+    static let gelu = BackwardRule("GeluBackward0", "dx = G * (Phi(x) + x * phi(x))")
+    static let geluTanh = BackwardRule("GeluBackward0",
+        "dx = G * (0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)), t = tanh(sqrt(2/pi) (x + 0.044715 x^3))")
+}
+
+extension OpDescription {
+    static let unaryOps: [OpDescription] = [exp, log, sqrt, abs, relu, sigmoid, tanh, gelu]
+
+    static let exp = OpDescription(
+        "exp", .elementwise, pytorch: "torch.exp(x)", swift: "x.exp()", rules: [.exp], replay: unary { $0.exp() },
+        gradcheck: [.unary("x.exp()") { g in (g.normal(g.shape()), { $0.exp() }) }])
+    static let log = OpDescription(
+        "log", .elementwise, pytorch: "torch.log(x)", swift: "x.log()", rules: [.log], replay: unary { $0.log() },
+        gradcheck: [.unary("x.log()") { g in (g.uniform(g.shape(), 0.5, 3), { $0.log() }) }])
+    static let sqrt = OpDescription(
+        "sqrt", .elementwise, pytorch: "torch.sqrt(x)", swift: "x.sqrt()", rules: [.sqrt], replay: unary { $0.sqrt() },
+        gradcheck: [.unary("x.sqrt()") { g in (g.uniform(g.shape(), 0.5, 3), { $0.sqrt() }) }])
+    static let abs = OpDescription(
+        "abs", .elementwise, pytorch: "torch.abs(x)", swift: "x.abs()", note: "abs'(0) = 0, as PyTorch",
+        rules: [.abs], replay: unary { $0.abs() },
+        gradcheck: [.unary("x.abs()") { g in (g.awayFromZero(g.shape()), { $0.abs() }) }])
+    static let relu = OpDescription(
+        "relu", .elementwise, pytorch: "torch.relu(x)", swift: "x.relu()", note: "relu'(0) = 0, as PyTorch",
+        rules: [.relu], replay: unary { $0.relu() },
+        gradcheck: [.unary("x.relu()") { g in (g.awayFromZero(g.shape()), { $0.relu() }) }])
+    static let sigmoid = OpDescription(
+        "sigmoid", .elementwise, pytorch: "torch.sigmoid(x)", swift: "x.sigmoid()", rules: [.sigmoid],
+        replay: unary { $0.sigmoid() },
+        gradcheck: [.unary("x.sigmoid()") { g in (g.normal(g.shape()), { $0.sigmoid() }) }])
+    static let tanh = OpDescription(
+        "tanh", .elementwise, pytorch: "torch.tanh(x)", swift: "x.tanh()", rules: [.tanh], replay: unary { $0.tanh() },
+        gradcheck: [.unary("x.tanh()") { g in (g.normal(g.shape()), { $0.tanh() }) }])
+    static let gelu = OpDescription(
+        "gelu", .elementwise, pytorch: "F.gelu(x), F.gelu(x, approximate=\"tanh\")", swift: "x.gelu(), x.gelu(approximate: .tanh)",
+        rules: [.gelu, .geluTanh],
+        replay: { c in
+            let name = try c.kwargs.string("approximate") ?? "none"
+            guard let approx = GeluApproximation(rawValue: name) else {
+                throw c.error("gelu's approximate must be \"none\" or \"tanh\", got \(name)")
+            }
+            return [try c.tensor(0).gelu(approximate: approx)]
+        },
+        gradcheck: [.unary("none", "x.gelu()") { g in (g.normal(g.shape()), { $0.gelu() }) },
+                    .unary("tanh", "x.gelu(approximate: .tanh)") { g in (g.normal(g.shape()), { $0.gelu(approximate: .tanh) }) }])
+}
+
 extension Tensor {
     /// e^x elementwise. Backward: dx = G * exp(x) (the saved output).
     public func exp() -> Tensor {
         let out = map(ExpF.self, op: "exp")
         guard Tensor.recordsGrad(self) else { return out }
-        let y = out.detached()
-        return out.recorded("ExpBackward0", formula: "dx = G * exp(x)", self, saves: true) { g in [g * y] }
+        return out.recorded(.exp, self, save0: out.detached()) { node, g in InputGrads(g * node.saved0!) }
     }
 
-    /// Natural logarithm elementwise. Backward: dx = G / x.
+    /// Natural logarithm elementwise. Backward: dx = G / x
     public func log() -> Tensor {
         let out = map(LogF.self, op: "log")
         guard Tensor.recordsGrad(self) else { return out }
-        let x = detached()
-        return out.recorded("LogBackward0", formula: "dx = G / x", self, saves: true) { g in [g / x] }
+        return out.recorded(.log, self, save0: detached()) { node, g in InputGrads(g / node.saved0!) }
     }
 
     /// max(x, 0) elementwise. Backward: dx = G * (x > 0) (0 at x = 0, as PyTorch).
     public func relu() -> Tensor {
         let out = map(ReluF.self, op: "relu")
         guard Tensor.recordsGrad(self) else { return out }
-        return out.recorded("ReluBackward0", formula: "dx = G * (x > 0)", self, save0: out.detached()) { node, g in
+        return out.recorded(.relu, self, save0: out.detached()) { node, g in
             let y = node.saved0!
             return InputGrads(g.shape == y.shape && g.dtype == y.dtype ? Tensor.zip(g, y, ReluGradF.self, op: "relu_backward")
                                                                        : g * y.map(PositiveMaskF.self, op: "relu"))
         }
     }
 
-    /// 1 / (1 + e^-x) elementwise. Backward: dx = G * y * (1 - y), y the output.
+    /// 1 / (1 + e^-x) elementwise. Backward: dx = G * y * (1 - y), y = sigmoid(x)
     public func sigmoid() -> Tensor {
         let out = map(SigmoidF.self, op: "sigmoid")
         guard Tensor.recordsGrad(self) else { return out }
-        let y = out.detached()
-        return out.recorded("SigmoidBackward0", formula: "dx = G * y * (1 - y), y = sigmoid(x)", self, saves: true) { g in
-            [g * y * (1 - y)]
+        return out.recorded(.sigmoid, self, save0: out.detached()) { node, g in
+            let y = node.saved0!
+            return InputGrads(g * y * (1 - y))
         }
     }
 
-    /// Hyperbolic tangent elementwise. Backward: dx = G * (1 - y^2), y the output.
+    /// Hyperbolic tangent elementwise. Backward: dx = G * (1 - y^2), y = tanh(x)
     public func tanh() -> Tensor {
         let out = map(TanhF.self, op: "tanh")
         guard Tensor.recordsGrad(self) else { return out }
-        let y = out.detached()
-        return out.recorded("TanhBackward0", formula: "dx = G * (1 - y^2), y = tanh(x)", self, saves: true) { g in
-            [g * (1 - y * y)]
+        return out.recorded(.tanh, self, save0: out.detached()) { node, g in
+            let y = node.saved0!
+            return InputGrads(g * (1 - y * y))
         }
     }
 
     /// The values in another dtype, differentiable between float types (PyTorch's `.to(dtype)`).
-    /// Backward: dx = G converted back.
+    /// Backward: dx = G (in the input's dtype)
     public func to(_ target: DType) -> Tensor {
         if target == dtype { return self }
         let out = converted(to: target)
         guard Tensor.recordsGrad(self), target.isFloatingPoint else { return out }
-        let source = dtype
-        return out.recorded("ToCopyBackward0", formula: "dx = G (in the input's dtype)", self, saves: false) { g in
-            [g.converted(to: source)]
-        }
+        return out.recorded(.toCopy, self) { node, g in InputGrads(g.converted(to: node.input(0)!.dtype)) }
     }
 }
 
@@ -125,43 +175,34 @@ public enum GeluApproximation: String, Sendable, CaseIterable {
 }
 
 extension Tensor {
-    /// Square root elementwise. Backward: dx = G / (2 sqrt(x)) (with the saved output).
+    /// Square root elementwise. Backward: dx = G / (2 * sqrt(x)) (with the saved output).
     public func sqrt() -> Tensor {
         let out = map(SqrtF.self, op: "sqrt")
         guard Tensor.recordsGrad(self) else { return out }
-        let y = out.detached()
-        return out.recorded("SqrtBackward0", formula: "dx = G / (2 * sqrt(x))", self, saves: true) { g in
-            [g / (y * 2.0)]
-        }
+        return out.recorded(.sqrt, self, save0: out.detached()) { node, g in InputGrads(g / (node.saved0! * 2.0)) }
     }
 
     /// |x| elementwise. Backward: dx = G * sign(x), which is 0 at x = 0 (as PyTorch).
     public func abs() -> Tensor {
         let out = map(AbsF.self, op: "abs")
         guard Tensor.recordsGrad(self) else { return out }
-        let x = detached()
-        return out.recorded("AbsBackward0", formula: "dx = G * sign(x)", self, saves: true) { g in
-            [g * x.map(SignF.self, op: "abs")]
-        }
+        return out.recorded(.abs, self, save0: detached()) { node, g in InputGrads(g * node.saved0!.map(SignF.self, op: "abs")) }
     }
 
     /// The Gaussian error linear unit x Φ(x) (PyTorch's `nn.functional.gelu`), exact or with the tanh formula.
     ///
-    /// Backward (exact): dx = G * (Φ(x) + x φ(x)), φ the standard normal density.
-    /// Backward (tanh): dx = G * (0.5 (1 + t) + 0.5 x (1 - t²) √(2/π) (1 + 0.134145 x²)), t = tanh(√(2/π)(x + 0.044715 x³)).
+    /// Backward (exact): dx = G * (Phi(x) + x * phi(x)), with Phi and phi the standard normal CDF and density.
+    /// Backward (tanh): dx = G * (0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)), t = tanh(sqrt(2/pi) (x + 0.044715 x^3))
     public func gelu(approximate: GeluApproximation = .none) -> Tensor {
         let out = approximate == .none ? map(GeluF.self, op: "gelu") : map(GeluTanhF.self, op: "gelu")
         guard Tensor.recordsGrad(self) else { return out }
-        let x = detached()
         if approximate == .none {
-            return out.recorded("GeluBackward0", formula: "dx = G * (Phi(x) + x * phi(x))", self, saves: true) { g in
-                [g * x.map(GeluGradF.self, op: "gelu")]
+            return out.recorded(.gelu, self, save0: detached()) { node, g in
+                InputGrads(g * node.saved0!.map(GeluGradF.self, op: "gelu"))
             }
         }
-        return out.recorded("GeluBackward0",
-                            formula: "dx = G * (0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)), t = tanh(sqrt(2/pi) (x + 0.044715 x^3))",
-                            self, saves: true) { g in
-            [g * x.map(GeluTanhGradF.self, op: "gelu")]
+        return out.recorded(.geluTanh, self, save0: detached()) { node, g in
+            InputGrads(g * node.saved0!.map(GeluTanhGradF.self, op: "gelu"))
         }
     }
 }

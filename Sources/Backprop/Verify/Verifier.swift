@@ -9,25 +9,78 @@ public struct CaseResult: Sendable {
     public let failure: String?
 }
 
+/// The tolerances of a reference file, per dtype: |got - expected| <= atol + rtol * |expected|.
+public struct Tolerances: Sendable {
+    /// (rtol, atol) for float32 values.
+    public var float32: (rtol: Double, atol: Double)
+    /// (rtol, atol) for float64 values.
+    public var float64: (rtol: Double, atol: Double)
+
+    /// The golden files' suggested tolerances (float32 rtol 1e-5, atol 1e-6; float64 rtol 1e-10, atol 1e-12).
+    public static let standard = Tolerances(float32: GoldenFormat.tolerances(.float32), float64: GoldenFormat.tolerances(.float64))
+
+    /// The tolerances for values of `dtype` (integers compare exactly in any case).
+    public func callAsFunction(_ dtype: DType) -> (rtol: Double, atol: Double) { dtype == .float32 ? float32 : float64 }
+
+    /// The standard ones, overridden by a file header's `"tolerance": {"float32": {"rtol": r, "atol": a}, ...}`.
+    static func from(header: [String: Any], context: String) throws -> Tolerances {
+        var t = Tolerances.standard
+        guard let raw = header["tolerance"] else { return t }
+        guard let obj = raw as? [String: Any] else { throw ReferenceFileError("\(context): \"tolerance\" must be an object") }
+        for (key, value) in obj {
+            guard let d = value as? [String: Any], let rtol = (d["rtol"] as? NSNumber)?.doubleValue,
+                  let atol = (d["atol"] as? NSNumber)?.doubleValue, rtol >= 0, atol >= 0 else {
+                throw ReferenceFileError("\(context): tolerance.\(key) needs non-negative numbers rtol and atol")
+            }
+            switch key {
+            case "float32": t.float32 = (rtol, atol)
+            case "float64": t.float64 = (rtol, atol)
+            default: throw ReferenceFileError("\(context): tolerance for unknown dtype \(key) (float32 or float64)")
+            }
+        }
+        return t
+    }
+}
+
 /// Replays reference files in the golden formats through Backprop and compares every number.
 public enum Verifier {
     /// Replays a file: single-op cases (as in ops.json/ties.json) or programs (as in expressions.json).
-    /// Throws when the file itself is malformed; a case that fails, or names an unknown op, is a failed result.
+    ///
+    /// Throws only when the file itself is malformed (not JSON, no `cases` list, a bad `tolerance`
+    /// header). Each case gets its verdict whatever happens to it: a mismatch, an unknown op, a
+    /// malformed field, an argument the op rejects, or an op that stops (a programmer error such
+    /// as a shape mismatch, caught on the case's own thread) is that case's failure, with the
+    /// message, and the run goes on.
     public static func verifyFile(_ path: String) throws -> [CaseResult] {
         let obj = try GoldenFormat.loadObject(path)
-        guard let cases = obj["cases"] as? [[String: Any]] else { throw ReferenceFileError("\(path): missing \"cases\" list") }
+        guard let cases = obj["cases"] as? [Any] else { throw ReferenceFileError("\(path): missing \"cases\" list") }
+        let tolerances = try Tolerances.from(header: obj, context: path)
         var results: [CaseResult] = []
-        for (i, c) in cases.enumerated() {
-            let name = c["name"] as? String ?? "case \(i)"
-            if c["steps"] != nil {
-                results.append(try verifyProgram(c, context: "\(path): \(name)"))
-            } else if c["op"] != nil {
-                results.append(try verifyOp(c, context: "\(path): \(name)"))
-            } else {
-                throw ReferenceFileError("\(path): \(name): neither \"op\" nor \"steps\"")
+        for (i, raw) in cases.enumerated() {
+            guard let c = raw as? [String: Any] else {
+                results.append(CaseResult(name: "case \(i)", op: "unknown", passed: false, failure: "case \(i) is not an object"))
+                continue
             }
+            results.append(verifyCase(c, index: i, path: path, tolerances: tolerances))
         }
         return results
+    }
+
+    /// One case's verdict, never throwing and never stopping (see `verifyFile`).
+    public static func verifyCase(_ c: [String: Any], index i: Int, path: String,
+                                  tolerances: Tolerances = .standard) -> CaseResult {
+        let name = c["name"] as? String ?? "case \(i)"
+        let op = c["steps"] != nil ? "program" : (c["op"] as? String ?? "unknown")
+        let outcome = ProgrammerErrors.catching { () throws -> CaseResult in
+            if c["steps"] != nil { return try verifyProgram(c, context: "\(path): \(name)", tolerances: tolerances) }
+            if c["op"] != nil { return try verifyOp(c, context: "\(path): \(name)", tolerances: tolerances) }
+            throw ReferenceFileError("neither \"op\" nor \"steps\"")
+        }
+        switch outcome {
+        case .success(let r): return r
+        case .failure(let e as StoppedCall): return CaseResult(name: name, op: op, passed: false, failure: "stopped: \(e.message)")
+        case .failure(let e): return CaseResult(name: name, op: op, passed: false, failure: "\(e)")
+        }
     }
 
     static func value(_ any: Any?, context: String) throws -> OpValue {
@@ -41,29 +94,33 @@ public enum Verifier {
     }
 
     /// Replays one single-op case: forward output, then the vector-Jacobian product with the cotangent.
-    public static func verifyOp(_ c: [String: Any], context: String) throws -> CaseResult {
+    public static func verifyOp(_ c: [String: Any], context: String, tolerances: Tolerances = .standard) throws -> CaseResult {
         let name = c["name"] as? String ?? context
         guard let op = c["op"] as? String else { throw ReferenceFileError("\(context): missing \"op\"") }
         guard let rawArgs = c["args"] as? [Any] else { throw ReferenceFileError("\(context): missing \"args\"") }
         let rawGrads = c["grads"] as? [Any] ?? []
         let kwargs = OpKwargs(values: c["kwargs"] as? [String: Any] ?? [:], context: context,
                               argNames: c["arg_names"] as? [String] ?? [])
-        guard OpRegistry.ops[op] != nil else { return CaseResult(name: name, op: op, passed: false, failure: "unknown op \(op)") }
+        guard OpRegistry.contains(op) else { return CaseResult(name: name, op: op, passed: false, failure: "unknown op \(op)") }
 
         // Inputs: a float tensor whose reference has a gradient becomes a leaf that requires grad.
         var args: [OpValue] = []
         for (i, raw) in rawArgs.enumerated() {
             let v = try value(raw, context: "\(context): args[\(i)]")
-            let wantsGrad = i < rawGrads.count && !(rawGrads[i] is NSNull)
+            let rawGrad: Any? = i < rawGrads.count ? rawGrads[i] : nil
+            let wantsGrad = rawGrad != nil && !(rawGrad is NSNull)
             switch v {
             case .tensor(let t) where wantsGrad && t.dtype.isFloatingPoint: args.append(.tensor(t.requiringGrad()))
-            case .tensors(let ts) where wantsGrad: args.append(.tensors(ts.map { $0.requiringGrad() }))
+            case .tensors(let ts) where wantsGrad:
+                // A list's gradient may be null per element.
+                let each = rawGrad as? [Any]
+                args.append(.tensors(ts.enumerated().map { j, t in
+                    let wanted = each.map { j < $0.count && !($0[j] is NSNull) } ?? true
+                    return wanted && t.dtype.isFloatingPoint ? t.requiringGrad() : t
+                }))
             default: args.append(v)
             }
         }
-        let dtype = DType(rawValue: c["dtype"] as? String ?? "float32") ?? .float32
-        let (rtol, atol) = GoldenFormat.tolerances(dtype == .int64 ? .float64 : dtype)
-
         let outputs = try OpRegistry.call(op, args, kwargs)
         // Forward.
         let expectedOut: [Tensor]
@@ -76,6 +133,7 @@ public enum Verifier {
             return CaseResult(name: name, op: op, passed: false, failure: "output: \(outputs.count) results, expected \(expectedOut.count)")
         }
         for (k, (got, exp)) in zip(outputs, expectedOut).enumerated() {
+            let (rtol, atol) = tolerances(exp.dtype)
             let r = GoldenFormat.compare(got, exp, rtol: rtol, atol: atol)
             if !r.ok { return CaseResult(name: name, op: op, passed: false, failure: "output\(outputs.count > 1 ? "[\(k)]" : ""): \(r.message!)") }
             if exp.dtype == .int64 && got.dtype != .int64 {
@@ -95,15 +153,27 @@ public enum Verifier {
         do { try outputs[0].tryBackward(gradient: cot) } catch {
             return CaseResult(name: name, op: op, passed: false, failure: "backward: \(error)")
         }
-        for (i, raw) in rawGrads.enumerated() where !(raw is NSNull) {
+        for (i, raw) in rawGrads.enumerated() where !(raw is NSNull) && i < args.count {
+            if case .tensors(let xs) = args[i], let list = raw as? [Any] {
+                for (j, (x, rawE)) in zip(xs, list).enumerated() where !(rawE is NSNull) {
+                    let e = try GoldenFormat.tensor(rawE, context: "\(context): grads[\(i)][\(j)]")
+                    let (rtol, atol) = tolerances(e.dtype)
+                    if let f = gradMismatch(x, e, rtol: rtol, atol: atol, field: "grads[\(i)][\(j)]") {
+                        return CaseResult(name: name, op: op, passed: false, failure: f)
+                    }
+                }
+                continue
+            }
             let expected = try value(raw, context: "\(context): grads[\(i)]")
             switch (args[i], expected) {
             case (.tensor(let x), .tensor(let e)):
+                let (rtol, atol) = tolerances(e.dtype)
                 if let f = gradMismatch(x, e, rtol: rtol, atol: atol, field: "grads[\(i)]") {
                     return CaseResult(name: name, op: op, passed: false, failure: f)
                 }
             case (.tensors(let xs), .tensors(let es)):
                 for (j, (x, e)) in zip(xs, es).enumerated() {
+                    let (rtol, atol) = tolerances(e.dtype)
                     if let f = gradMismatch(x, e, rtol: rtol, atol: atol, field: "grads[\(i)][\(j)]") {
                         return CaseResult(name: name, op: op, passed: false, failure: f)
                     }
@@ -115,19 +185,19 @@ public enum Verifier {
     }
 
     static func gradMismatch(_ x: Tensor, _ expected: Tensor, rtol: Double, atol: Double, field: String) -> String? {
-        let got = x.grad ?? Tensor.zeros(like: x)
+        let got = x.requiresGrad ? (x.grad ?? Tensor.zeros(like: x)) : Tensor.zeros(like: x)
         let r = GoldenFormat.compare(got, expected, rtol: rtol, atol: atol)
         return r.ok ? nil : "\(field): \(r.message!)"
     }
 
     /// Replays a program (expressions.json): every step's value and every leaf's gradient.
-    public static func verifyProgram(_ c: [String: Any], context: String) throws -> CaseResult {
+    public static func verifyProgram(_ c: [String: Any], context: String, tolerances: Tolerances = .standard) throws -> CaseResult {
         let name = c["name"] as? String ?? context
         guard let leaves = c["leaves"] as? [String: Any], let steps = c["steps"] as? [[String: Any]] else {
             throw ReferenceFileError("\(context): a program needs \"leaves\" and \"steps\"")
         }
         let dtype = DType(rawValue: c["dtype"] as? String ?? "float32") ?? .float32
-        let (rtol, atol) = GoldenFormat.tolerances(dtype)
+        let (rtol, atol) = tolerances(dtype)
         var env: [String: Tensor] = [:]
         for (k, v) in leaves {
             guard let d = v as? [String: Any] else { throw ReferenceFileError("\(context): leaf \(k) malformed") }
@@ -150,7 +220,7 @@ public enum Verifier {
                 } else { throw ReferenceFileError("\(context): steps[\(si)] has a bad argument") }
             }
             let kw = OpKwargs(values: step["kwargs"] as? [String: Any] ?? [:], context: "\(context): steps[\(si)]")
-            guard OpRegistry.ops[op] != nil else { return CaseResult(name: name, op: op, passed: false, failure: "unknown op \(op)") }
+            guard OpRegistry.contains(op) else { return CaseResult(name: name, op: op, passed: false, failure: "unknown op \(op)") }
             // Whole-tensor reductions in programs; a leading number is a constant of the case's dtype.
             if case .number(let v) = args.first, args.count > 1, case .tensor(let t) = args[1] { args[0] = .tensor(t.scalarLike(v)) }
             let result = try OpRegistry.call(op, args, kw)[0]

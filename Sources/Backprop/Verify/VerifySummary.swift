@@ -1,25 +1,5 @@
 import Foundation
 
-extension OpRegistry {
-    /// The family an op belongs to, for summaries: elementwise, linear algebra, shape, indexing,
-    /// reduction, softmax, loss; `program` for multi-op cases and `unknown` for ops Backprop lacks.
-    public static func family(of op: String) -> String {
-        switch op {
-        case "add", "sub", "mul", "div", "neg", "pow", "exp", "log", "sqrt", "abs", "relu", "sigmoid", "tanh",
-             "gelu", "clamp", "maximum", "minimum": return "elementwise"
-        case "mm", "bmm", "matmul", "linear": return "linear algebra"
-        case "t", "transpose", "permute", "reshape", "squeeze", "unsqueeze", "expand", "flatten": return "shape"
-        case "cat", "stack", "narrow", "index_select", "gather", "one_hot": return "indexing"
-        case "sum", "mean", "amax", "max", "argmax", "logsumexp", "var": return "reduction"
-        case "softmax", "log_softmax": return "softmax"
-        case "nll_loss", "cross_entropy", "mse_loss", "l1_loss", "binary_cross_entropy",
-             "binary_cross_entropy_with_logits": return "loss"
-        case "program": return "program"
-        default: return ops[op] == nil ? "unknown" : "other"
-        }
-    }
-}
-
 /// The outcome of replaying one reference file.
 public struct FileVerification: Sendable {
     /// The file as the user named it.
