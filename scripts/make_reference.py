@@ -87,6 +87,10 @@ def specs():
         lambda a, k: torch.sub(a[0], a[1], **k))
     add("mul", "bcast", "torch.mul", lambda d: (["input", "other"], [d.rn(2, 3), d.rn(3)], {}), lambda a, k: torch.mul(a[0], a[1]))
     add("mul", "0d", "torch.mul", lambda d: (["input", "other"], [d.rn(), d.rn(4)], {}), lambda a, k: torch.mul(a[0], a[1]))
+    add("div", "trunc", "torch.div", lambda d: (["input", "other"], [d.rn(2, 3) * 4, d.away(3)], {"rounding_mode": "trunc"}),
+        lambda a, k: torch.div(a[0], a[1], **k))
+    add("div", "floor", "torch.div", lambda d: (["input", "other"], [d.rn(2, 3) * 4, d.away(2, 3)], {"rounding_mode": "floor"}),
+        lambda a, k: torch.div(a[0], a[1], **k))
     add("div", "bcast", "torch.div", lambda d: (["input", "other"], [d.rn(2, 3), d.away(3)], {}), lambda a, k: torch.div(a[0], a[1]))
     for op, make in [("neg", lambda d: d.rn(2, 3)), ("exp", lambda d: d.rn(2, 3)), ("log", lambda d: d.uniform(0.5, 3, 2, 3)),
                      ("sqrt", lambda d: d.uniform(0.5, 3, 2, 3)), ("abs", lambda d: d.away(2, 3)), ("relu", lambda d: d.away(2, 3)),
@@ -100,6 +104,13 @@ def specs():
         lambda a, k: torch.pow(a[0], a[1]))
     add("clamp", "min_max", "torch.clamp", lambda d: (["input"], [d.away_from([-0.5, 0.5], 2, 3)], {"min": -0.5, "max": 0.5}),
         lambda a, k: torch.clamp(a[0], **k))
+    # Tensor bounds (broadcast), with their gradients; x on whole numbers, the bounds on halves.
+    add("clamp", "tensors", "torch.clamp",
+        lambda d: (lambda lo: (["input", "min", "max"], [d.grid(False, 2, 3), lo, (lo.double() + 1 + d.index(2, 3)).to(d.dtype)], {}))(d.grid(True, 3)),
+        lambda a, k: torch.clamp(a[0], a[1], a[2]))
+    add("clamp", "tensor_min", "torch.clamp",
+        lambda d: (["input", "min"], [d.grid(False, 3, 2), d.grid(True, 3, 1)], {}),
+        lambda a, k: torch.clamp(a[0], min=a[1]))
     add("clamp", "min", "torch.clamp", lambda d: (["input"], [d.away_from([-0.5], 5)], {"min": -0.5}), lambda a, k: torch.clamp(a[0], **k))
     for op in ["maximum", "minimum"]:
         add(op, "bcast", f"torch.{op}", lambda d: (["input", "other"], [d.grid(False, 2, 3), d.grid(True, 3)], {}),
@@ -122,10 +133,18 @@ def specs():
     add("expand", "new_dims", "torch.Tensor.expand", lambda d: (["input"], [d.rn(3, 1)], {"size": [2, 3, 4]}), lambda a, k: a[0].expand(*k["size"]))
     # Indexing
     add("cat", "dim1", "torch.cat", lambda d: (["tensors"], [[d.rn(2, 3), d.rn(2, 1)]], {"dim": 1}), lambda a, k: torch.cat(a[0], dim=k["dim"]))
+    # A legacy empty tensor (1-d of size 0) is skipped by cat; it gets an empty gradient.
+    add("cat", "legacy_empty", "torch.cat",
+        lambda d: (["tensors"], [[d.rn(2, 3), torch.empty(0, dtype=d.dtype), d.rn(1, 3)]], {"dim": 0}),
+        lambda a, k: torch.cat(a[0], dim=k["dim"]))
     add("stack", "neg", "torch.stack", lambda d: (["tensors"], [[d.rn(2, 3), d.rn(2, 3)]], {"dim": -1}), lambda a, k: torch.stack(a[0], dim=k["dim"]))
     add("index_select", "repeat", "torch.index_select", lambda d: (["input", "index"], [d.rn(4, 3), torch.tensor([2, 0, 2, 3])], {"dim": 0}),
         lambda a, k: torch.index_select(a[0], k["dim"], a[1]))
     add("gather", "dim1", "torch.gather", lambda d: (["input", "index"], [d.rn(2, 4), d.index(4, 2, 3)], {"dim": 1}),
+        lambda a, k: torch.gather(a[0], k["dim"], a[1]))
+    # An empty index of another rank gives an empty result of its shape.
+    add("gather", "empty_index", "torch.gather",
+        lambda d: (["input", "index"], [d.rn(2, 4), torch.empty(0, dtype=torch.long)], {"dim": 1}),
         lambda a, k: torch.gather(a[0], k["dim"], a[1]))
     # Reductions
     add("sum", "dims_keepdim", "torch.sum", lambda d: (["input"], [d.rn(2, 3, 4)], {"dim": [0, 2], "keepdim": True}),
@@ -140,6 +159,10 @@ def specs():
     add("var", "all", "torch.var", lambda d: (["input"], [d.rn(2, 3)], {}), lambda a, k: torch.var(a[0]))
     # Softmax
     add("softmax", "dim1", "torch.softmax", lambda d: (["input"], [d.rn(2, 3)], {"dim": 1}), lambda a, k: torch.softmax(a[0], **k))
+    add("softmax", "dtype", "torch.softmax", lambda d: (["input"], [d.rn(2, 3)], {"dim": 1, "dtype": "float64"}),
+        lambda a, k: torch.softmax(a[0], dim=k["dim"], dtype=getattr(torch, k["dtype"])))
+    add("log_softmax", "dtype", "torch.log_softmax", lambda d: (["input"], [d.rn(3, 2)], {"dim": 0, "dtype": "float64"}),
+        lambda a, k: torch.log_softmax(a[0], dim=k["dim"], dtype=getattr(torch, k["dtype"])))
     add("log_softmax", "dim0", "torch.log_softmax", lambda d: (["input"], [d.rn(2, 3)], {"dim": 0}), lambda a, k: torch.log_softmax(a[0], **k))
     # Losses
     add("nll_loss", "weight", "torch.nn.functional.nll_loss",

@@ -7,6 +7,7 @@ enum CLISubcommands {
         Train.self,
         Verify.self,
         GradcheckCommand.self,
+        OpsCommand.self,
         Graph.self,
     ]
 }

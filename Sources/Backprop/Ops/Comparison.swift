@@ -99,7 +99,8 @@ extension OpDescription {
 extension Tensor {
     /// The larger of two tensors elementwise, with broadcasting (PyTorch's `torch.maximum`).
     ///
-    /// Backward: da = G where a > b, db = G where b > a; at a tie each gets G / 2.
+    /// Backward: da = G * ((a > b) + (a == b) / 2), db = G * ((b > a) + (a == b) / 2)
+    /// (at a tie each gets G / 2).
     public func maximum(_ other: Tensor) -> Tensor {
         let out = Tensor.zip(self, other, MaximumF.self, op: "maximum")
         guard Tensor.recordsGrad(self, other) else { return out }
@@ -112,7 +113,8 @@ extension Tensor {
 
     /// The smaller of two tensors elementwise, with broadcasting (PyTorch's `torch.minimum`).
     ///
-    /// Backward: da = G where a < b, db = G where b < a; at a tie each gets G / 2.
+    /// Backward: da = G * ((a < b) + (a == b) / 2), db = G * ((b < a) + (a == b) / 2)
+    /// (at a tie each gets G / 2).
     public func minimum(_ other: Tensor) -> Tensor {
         let out = Tensor.zip(self, other, MinimumF.self, op: "minimum")
         guard Tensor.recordsGrad(self, other) else { return out }
@@ -126,7 +128,7 @@ extension Tensor {
     /// The values limited to [min, max]; either bound may be absent (PyTorch's `clamp`).
     /// The bounds are rounded to the tensor's dtype; when min > max every value becomes max.
     ///
-    /// Backward: dx = G strictly inside (min, max) and 0 at or beyond a bound (PyTorch's tie rule).
+    /// Backward: dx = G * (min < x < max): G strictly inside, 0 at or beyond a bound (PyTorch's tie rule).
     /// ```swift
     /// x.clamp(min: 0)              // relu-like
     /// x.clamp(min: -1, max: 1)

@@ -127,7 +127,7 @@ extension Tensor {
     // MARK: - narrow
 
     /// The `length` elements from `start` along `dim` (PyTorch's `narrow`, as a copy).
-    /// Backward: dx = G placed back at [start, start + length) along `dim`, 0 elsewhere.
+    /// Backward: dx = G placed at [start, start + length) along dim, 0 elsewhere
     public func narrow(dim: Int, start: Int, length: Int) -> Tensor {
         precondition(rank > 0, "narrow: cannot be applied to a 0-dim tensor")
         let d = Shapes.normalize(dim, rank: rank, op: "narrow")

@@ -75,9 +75,21 @@ public struct OpDescription: @unchecked Sendable {
             let rules = d.rules.isEmpty ? "no gradient"
                 : d.rules.map { "`\($0.formula)`" }.reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
                     .joined(separator: "; ")
-            let swift = "`\(d.swift)`" + (d.note.map { " (\($0))" } ?? "")
-            lines.append("| `\(d.pytorch)` | \(swift) | \(d.family.rawValue) | \(rules) |")
+            let swift = codeSpans(d.swift) + (d.note.map { " (\($0))" } ?? "")
+            lines.append("| \(codeSpans(d.pytorch)) | \(swift) | \(d.family.rawValue) | \(rules) |")
         }
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// `a + b, torch.add(a, b)` as two code spans: split at the commas outside brackets.
+    static func codeSpans(_ spellings: String) -> String {
+        var parts: [String] = [], current = "", depth = 0
+        for ch in spellings {
+            if "([".contains(ch) { depth += 1 } else if ")]".contains(ch) { depth -= 1 }
+            if ch == "," && depth == 0 { parts.append(current); current = ""; continue }
+            current.append(ch)
+        }
+        parts.append(current)
+        return parts.map { "`\($0.trimmingCharacters(in: .whitespaces))`" }.joined(separator: ", ")
     }
 }

@@ -60,8 +60,8 @@ extension Tensor {
 
     /// x^y elementwise with broadcasting (PyTorch's `pow(Tensor, Tensor)`).
     ///
-    /// Backward: dx = G * y * x^(y-1) (0 where y == 0); dy = G * x^y * log(x) (0 where x == 0 and y >= 0);
-    /// both summed back over broadcast dims.
+    /// Backward: dx = G * y * x^(y-1), dy = G * x^y * log(x)
+    /// (dx is 0 where y == 0 and dy is 0 where x == 0 and y >= 0; both summed back over broadcast dims).
     public func pow(_ exponent: Tensor) -> Tensor {
         let out = Tensor.zip(self, exponent, PowF.self, op: "pow")
         guard Tensor.recordsGrad(self, exponent) else { return out }

@@ -34,8 +34,8 @@ extension OpDescription {
         replay: { c in let (d, k) = try reductionArgs(c); return [try c.tensor(0).amax(dims: d, keepDim: k)] },
         gradcheck: [.unary("x.amax(dims:keepDim:)") { g in let (s, ds, k) = g.reduction(); return (g.distinct(s), { $0.amax(dims: ds, keepDim: k) }) }])
     static let max = OpDescription(
-        "max", .reduction, pytorch: "x.max(), values, indices = x.max(dim=1)", swift: "x.max(), let (values, indices) = x.max(dim: 1)",
-        note: "with a dim the first maximum takes the gradient; without, ties share it", rules: [.maxDim, .amax],
+        "max", .reduction, pytorch: "x.max(), x.max(dim=1)", swift: "x.max(), x.max(dim: 1)",
+        note: "with a dim: `(values, indices)`, the first maximum takes the gradient; without, ties share it", rules: [.maxDim, .amax],
         replay: { c in
             let x = try c.tensor(0)
             guard let d = try c.kwargs.int("dim") else { return [x.max()] }

@@ -191,7 +191,7 @@ extension Tensor {
 
     /// The Gaussian error linear unit x Φ(x) (PyTorch's `nn.functional.gelu`), exact or with the tanh formula.
     ///
-    /// Backward (exact): dx = G * (Phi(x) + x * phi(x)), with Phi and phi the standard normal CDF and density.
+    /// Backward: dx = G * (Phi(x) + x * phi(x)), with Phi and phi the standard normal CDF and density.
     /// Backward (tanh): dx = G * (0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)), t = tanh(sqrt(2/pi) (x + 0.044715 x^3))
     public func gelu(approximate: GeluApproximation = .none) -> Tensor {
         let out = approximate == .none ? map(GeluF.self, op: "gelu") : map(GeluTanhF.self, op: "gelu")

@@ -41,6 +41,11 @@ public struct StoppedCall: Error, CustomStringConvertible {
 
 /// Running a call that may stop (for `backprop verify`, which replays arguments that other
 /// libraries' tests chose: a case that makes an op stop is that case's failure, not the run's end).
+/// Where a caught call leaves its result.
+final class ResultBox<T> {
+    var result: Result<T, Error>?
+}
+
 public enum ProgrammerErrors {
     final class Catcher {
         var message: String?
@@ -60,10 +65,10 @@ public enum ProgrammerErrors {
     ///
     /// What the stopped call had allocated is not freed (its frames are unwound without running
     /// their cleanups), so this is for replaying test cases, not for control flow.
-    public static func catching<T>(_ body: () throws -> T) -> Result<T, Error> {
-        var result: Result<T, Error>?
-        return withoutActuallyEscaping(body) { body in
-            let catcher = Catcher { result = Result { try body() } }
+    public static func catching<T>(_ body: @escaping () throws -> T) -> Result<T, Error> {
+        let box = ResultBox<T>()
+        do {
+            let catcher = Catcher { box.result = Result { try body() } }
             let context = Unmanaged.passRetained(catcher)
             var attributes = pthread_attr_t()
             pthread_attr_init(&attributes)
@@ -92,7 +97,7 @@ public enum ProgrammerErrors {
             let stopped = catcher.message
             context.release()
             if let stopped { return .failure(StoppedCall(message: stopped)) }
-            return result ?? .failure(StoppedCall(message: "stopped"))
+            return box.result ?? .failure(StoppedCall(message: "stopped"))
         }
     }
 

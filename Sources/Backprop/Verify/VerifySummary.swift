@@ -52,14 +52,15 @@ public struct VerificationSummary {
         return counts.keys.sorted().map { ($0, counts[$0]!.0, counts[$0]!.1) }
     }
 
-    /// The report: one line per failing case, per-family and per-file counts when `verbose`,
-    /// and the last line `N passed, M failed`.
+    /// The report: every case's verdict (`ok` or `FAIL` with what differed or why it stopped),
+    /// per-family and per-file counts when `verbose`, and the last line `N passed, M failed`.
     public func text(verbose: Bool) -> String {
         var lines: [String] = []
         for f in files {
             if let e = f.error { lines.append("error: \(e)") }
-            for r in f.results where !r.passed {
-                lines.append("FAIL \(f.path): \(r.name) (\(r.op)): \(r.failure ?? "")")
+            for r in f.results {
+                lines.append(r.passed ? "ok   \(f.path): \(r.name) (\(r.op))"
+                                      : "FAIL \(f.path): \(r.name) (\(r.op)): \(r.failure ?? "")")
             }
         }
         if verbose {
