@@ -81,9 +81,7 @@ extension Tensor {
     func taking(_ offsets: [Int], shape outShape: [Int]) -> Tensor {
         let out = Tensor(shape: outShape, dtype: dtype, zeroed: false)
         func copy<T>(_: T.Type) {
-            out.withFreshPointer(T.self) { o in withPointer(T.self) { x in
-                for i in offsets.indices { o[i] = x[offsets[i]] }
-            } }
+            out.withFreshPointer(T.self) { o in withPointer(T.self) { x in IndexKernels.take(x, offsets, o) } }
         }
         switch dtype {
         case .float32: copy(Float.self)
@@ -97,9 +95,7 @@ extension Tensor {
     static func scatterAdding(_ g: Tensor, offsets: [Int], into shape: [Int]) -> Tensor {
         let out = Tensor.zeros(shape, dtype: g.dtype)
         func add<T: FloatElement>(_: T.Type) {
-            out.withFreshPointer(T.self) { o in g.withPointer(T.self) { gp in
-                for i in offsets.indices { o[offsets[i]] += gp[i] }
-            } }
+            out.withFreshPointer(T.self) { o in g.withPointer(T.self) { gp in IndexKernels.scatterAdd(gp, offsets, o) } }
         }
         g.dispatchFloat("scatter_add", { add(Float.self) }, { add(Double.self) })
         return out
@@ -108,15 +104,7 @@ extension Tensor {
     /// The flat offsets of the elements [start, start + length) along `dim` (others whole).
     func sliceOffsets(dim: Int, start: Int, length: Int) -> [Int] {
         let split = DimSplit(shape, dim)
-        var offsets: [Int] = []
-        offsets.reserveCapacity(split.outer * length * split.inner)
-        for o in 0..<split.outer {
-            for j in start..<(start + length) {
-                let base = (o * split.n + j) * split.inner
-                for k in 0..<split.inner { offsets.append(base + k) }
-            }
-        }
-        return offsets
+        return IndexKernels.sliceOffsets(outer: split.outer, n: split.n, inner: split.inner, start: start, length: length)
     }
 
     /// Checks that `index` is an int64 tensor; names the op.
@@ -262,14 +250,7 @@ extension Tensor {
         for v in idx {
             precondition(v >= 0 && v < split.n, "index_select: index \(v) is out of range for dimension \(dim) of size \(split.n) (shape \(shape))")
         }
-        var offsets: [Int] = []
-        offsets.reserveCapacity(split.outer * idx.count * split.inner)
-        for o in 0..<split.outer {
-            for j in idx {
-                let base = (o * split.n + j) * split.inner
-                for k in 0..<split.inner { offsets.append(base + k) }
-            }
-        }
+        let offsets = IndexKernels.selectOffsets(outer: split.outer, n: split.n, inner: split.inner, index: idx)
         var outShape = shape
         if rank > 0 { outShape[d] = idx.count }
         let out = taking(offsets, shape: outShape)

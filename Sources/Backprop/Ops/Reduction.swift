@@ -243,10 +243,7 @@ extension Tensor {
         let idx = indices.integers
         func fill<T: FloatElement>(_: T.Type) {
             out.withFreshPointer(T.self) { o in g.withPointer(T.self) { gp in
-                for a in 0..<split.outer { for k in 0..<split.inner {
-                    let i = a * split.inner + k
-                    o[(a * split.n + idx[i]) * split.inner + k] += gp[i]
-                } }
+                IndexKernels.scatterAlong(gp, idx, o, outer: split.outer, n: split.n, inner: split.inner)
             } }
         }
         g.dtype == .float32 ? fill(Float.self) : fill(Double.self)

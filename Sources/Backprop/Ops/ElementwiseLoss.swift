@@ -1,4 +1,4 @@
-// Losses on real-valued targets: mseLoss, l1Loss, binaryCrossEntropy and
+// Losses of elementwise targets: mseLoss, l1Loss, binaryCrossEntropy and
 // binaryCrossEntropyWithLogits, with PyTorch's reductions. The target is differentiable too
 // (PyTorch gives it a gradient); a `weight`/`posWeight` is a constant and broadcasts to the input.
 
@@ -25,7 +25,7 @@ extension BackwardRule {
 }
 
 extension OpDescription {
-    static let regressionLossOps: [OpDescription] = [mseLoss, l1Loss, binaryCrossEntropy, binaryCrossEntropyWithLogits]
+    static let elementwiseLossOps: [OpDescription] = [mseLoss, l1Loss, binaryCrossEntropy, binaryCrossEntropyWithLogits]
 
     static let mseLoss = OpDescription(
         "mse_loss", .loss, pytorch: "F.mse_loss(x, y)", swift: "x.mseLoss(target: y)", rules: [.mseLoss],
