@@ -13,7 +13,9 @@ gradient of sum(output * cotangent) with respect to every differentiable argumen
 random (seeded) and kept away from kinks and ties (|x| >= 0.2 for abs/relu, no equal pairs for
 maximum/minimum/amax, ...), so that any PyTorch version gives well-defined gradients.
 
-Options: --seed, --dtype float32|float64|both, --ops add,mm,... (default: all), --cases N per op.
+Options: --seed, --dtype float32|float64|both, --ops add,mm,... (default: all), --cases N per op,
+--extra (only the cases beyond the shared golden set: the project's fixture, refreshed with
+    python3 scripts/make_reference.py --extra --out Tests/BackpropTests/Fixtures/more_ops.json).
 Needs only PyTorch (and Python 3.8+). The file is written to a temporary name, then renamed.
 """
 import argparse
@@ -76,8 +78,8 @@ def specs():
     """op -> list of (variant, fn name, builder(draw) -> (arg_names, args, kwargs), call(args, kwargs) -> output)."""
     S = {}
 
-    def add(op, variant, fn, build, call):
-        S.setdefault(op, []).append((variant, fn, build, call))
+    def add(op, variant, fn, build, call, extra=False):
+        S.setdefault(op, []).append((variant, fn, build, call, extra))
 
     # Elementwise
     add("add", "bcast_alpha", "torch.add", lambda d: (["input", "other"], [d.rn(2, 3), d.rn(3)], {"alpha": 2.0}),
@@ -88,9 +90,9 @@ def specs():
     add("mul", "bcast", "torch.mul", lambda d: (["input", "other"], [d.rn(2, 3), d.rn(3)], {}), lambda a, k: torch.mul(a[0], a[1]))
     add("mul", "0d", "torch.mul", lambda d: (["input", "other"], [d.rn(), d.rn(4)], {}), lambda a, k: torch.mul(a[0], a[1]))
     add("div", "trunc", "torch.div", lambda d: (["input", "other"], [d.rn(2, 3) * 4, d.away(3)], {"rounding_mode": "trunc"}),
-        lambda a, k: torch.div(a[0], a[1], **k))
+        lambda a, k: torch.div(a[0], a[1], **k), extra=True)
     add("div", "floor", "torch.div", lambda d: (["input", "other"], [d.rn(2, 3) * 4, d.away(2, 3)], {"rounding_mode": "floor"}),
-        lambda a, k: torch.div(a[0], a[1], **k))
+        lambda a, k: torch.div(a[0], a[1], **k), extra=True)
     add("div", "bcast", "torch.div", lambda d: (["input", "other"], [d.rn(2, 3), d.away(3)], {}), lambda a, k: torch.div(a[0], a[1]))
     for op, make in [("neg", lambda d: d.rn(2, 3)), ("exp", lambda d: d.rn(2, 3)), ("log", lambda d: d.uniform(0.5, 3, 2, 3)),
                      ("sqrt", lambda d: d.uniform(0.5, 3, 2, 3)), ("abs", lambda d: d.away(2, 3)), ("relu", lambda d: d.away(2, 3)),
@@ -107,10 +109,10 @@ def specs():
     # Tensor bounds (broadcast), with their gradients; x on whole numbers, the bounds on halves.
     add("clamp", "tensors", "torch.clamp",
         lambda d: (lambda lo: (["input", "min", "max"], [d.grid(False, 2, 3), lo, (lo.double() + 1 + d.index(2, 3)).to(d.dtype)], {}))(d.grid(True, 3)),
-        lambda a, k: torch.clamp(a[0], a[1], a[2]))
+        lambda a, k: torch.clamp(a[0], a[1], a[2]), extra=True)
     add("clamp", "tensor_min", "torch.clamp",
         lambda d: (["input", "min"], [d.grid(False, 3, 2), d.grid(True, 3, 1)], {}),
-        lambda a, k: torch.clamp(a[0], min=a[1]))
+        lambda a, k: torch.clamp(a[0], min=a[1]), extra=True)
     add("clamp", "min", "torch.clamp", lambda d: (["input"], [d.away_from([-0.5], 5)], {"min": -0.5}), lambda a, k: torch.clamp(a[0], **k))
     for op in ["maximum", "minimum"]:
         add(op, "bcast", f"torch.{op}", lambda d: (["input", "other"], [d.grid(False, 2, 3), d.grid(True, 3)], {}),
@@ -136,7 +138,7 @@ def specs():
     # A legacy empty tensor (1-d of size 0) is skipped by cat; it gets an empty gradient.
     add("cat", "legacy_empty", "torch.cat",
         lambda d: (["tensors"], [[d.rn(2, 3), torch.empty(0, dtype=d.dtype), d.rn(1, 3)]], {"dim": 0}),
-        lambda a, k: torch.cat(a[0], dim=k["dim"]))
+        lambda a, k: torch.cat(a[0], dim=k["dim"]), extra=True)
     add("stack", "neg", "torch.stack", lambda d: (["tensors"], [[d.rn(2, 3), d.rn(2, 3)]], {"dim": -1}), lambda a, k: torch.stack(a[0], dim=k["dim"]))
     add("index_select", "repeat", "torch.index_select", lambda d: (["input", "index"], [d.rn(4, 3), torch.tensor([2, 0, 2, 3])], {"dim": 0}),
         lambda a, k: torch.index_select(a[0], k["dim"], a[1]))
@@ -145,7 +147,7 @@ def specs():
     # An empty index of another rank gives an empty result of its shape.
     add("gather", "empty_index", "torch.gather",
         lambda d: (["input", "index"], [d.rn(2, 4), torch.empty(0, dtype=torch.long)], {"dim": 1}),
-        lambda a, k: torch.gather(a[0], k["dim"], a[1]))
+        lambda a, k: torch.gather(a[0], k["dim"], a[1]), extra=True)
     # Reductions
     add("sum", "dims_keepdim", "torch.sum", lambda d: (["input"], [d.rn(2, 3, 4)], {"dim": [0, 2], "keepdim": True}),
         lambda a, k: torch.sum(a[0], **k))
@@ -160,9 +162,9 @@ def specs():
     # Softmax
     add("softmax", "dim1", "torch.softmax", lambda d: (["input"], [d.rn(2, 3)], {"dim": 1}), lambda a, k: torch.softmax(a[0], **k))
     add("softmax", "dtype", "torch.softmax", lambda d: (["input"], [d.rn(2, 3)], {"dim": 1, "dtype": "float64"}),
-        lambda a, k: torch.softmax(a[0], dim=k["dim"], dtype=getattr(torch, k["dtype"])))
+        lambda a, k: torch.softmax(a[0], dim=k["dim"], dtype=getattr(torch, k["dtype"])), extra=True)
     add("log_softmax", "dtype", "torch.log_softmax", lambda d: (["input"], [d.rn(3, 2)], {"dim": 0, "dtype": "float64"}),
-        lambda a, k: torch.log_softmax(a[0], dim=k["dim"], dtype=getattr(torch, k["dtype"])))
+        lambda a, k: torch.log_softmax(a[0], dim=k["dim"], dtype=getattr(torch, k["dtype"])), extra=True)
     add("log_softmax", "dim0", "torch.log_softmax", lambda d: (["input"], [d.rn(2, 3)], {"dim": 0}), lambda a, k: torch.log_softmax(a[0], **k))
     # Losses
     add("nll_loss", "weight", "torch.nn.functional.nll_loss",
@@ -253,18 +255,24 @@ def main():
     p.add_argument("--dtype", choices=["float32", "float64", "both"], default="both")
     p.add_argument("--ops", default="", help="comma-separated PyTorch op names (default: all)")
     p.add_argument("--cases", type=int, default=1, help="random cases per op variant and dtype (default 1)")
+    p.add_argument("--extra", action="store_true",
+                   help="only the cases beyond the shared golden set (the project's Fixtures/more_ops.json)")
     opts = p.parse_args()
 
     torch.set_num_threads(1)
     all_specs = specs()
     wanted = [o for o in opts.ops.split(",") if o] or list(all_specs)
+    if opts.extra:
+        wanted = [o for o in wanted if any(spec[4] for spec in all_specs[o])]
     unknown = [o for o in wanted if o not in all_specs]
     if unknown:
         sys.exit(f"error: unknown op(s) {', '.join(unknown)}; known: {', '.join(sorted(all_specs))}")
     dtypes = {"float32": [torch.float32], "float64": [torch.float64], "both": [torch.float32, torch.float64]}[opts.dtype]
     cases = []
     for op in wanted:
-        for variant, fn, build, call in all_specs[op]:
+        for variant, fn, build, call, extra in all_specs[op]:
+            if opts.extra and not extra:
+                continue
             for dt in dtypes if op != "one_hot" else [torch.float64]:
                 for r in range(opts.cases):
                     suffix = ("f32" if dt == torch.float32 else "f64") if op != "one_hot" else "i64"

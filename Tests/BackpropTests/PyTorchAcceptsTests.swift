@@ -2,14 +2,15 @@ import Foundation
 import Testing
 @testable import Backprop
 
-/// Inputs PyTorch accepts that Backprop once rejected: legacy empty tensors in cat, an empty
-/// gather index of another rank, tensor bounds in clamp, div's rounding_mode, softmax's dtype.
-/// The reference file is made by PyTorch (`scripts/make_reference.py --ops ...`, see below).
+/// PyTorch's values for the cases beyond the shared golden set (Fixtures/more_ops.json, made by
+/// `scripts/make_reference.py --extra`): ops added since, and inputs PyTorch accepts that Backprop
+/// once rejected (legacy empty tensors in cat, an empty gather index of another rank, tensor
+/// bounds in clamp, div's rounding_mode, softmax's dtype).
 @Suite struct PyTorchAcceptsTests {
-    @Test("PyTorch's values for the newly accepted inputs, forward and backward", arguments: Fixtures.caseNames("pytorch_accepts.json"))
+    @Test("more_ops.json: PyTorch's values, forward and backward", arguments: Fixtures.caseNames("more_ops.json"))
     func reference(name: String) throws {
-        let c = Fixtures.cases("pytorch_accepts.json").first { $0["name"] as? String == name }!
-        let r = Verifier.verifyCase(c, index: 0, path: "pytorch_accepts.json")
+        let c = Fixtures.cases("more_ops.json").first { $0["name"] as? String == name }!
+        let r = Verifier.verifyCase(c, index: 0, path: "more_ops.json")
         #expect(r.passed, "\(name): \(r.failure ?? "")")
     }
 
