@@ -57,6 +57,7 @@ public struct Standardizer: Sendable {
     /// [features] column standard deviations (1 where a column is constant).
     public let std: Tensor
 
+    /// A standardizer with known statistics: `mean` and `std`, both of shape [features].
     public init(mean: Tensor, std: Tensor) {
         precondition(mean.shape == std.shape && mean.rank == 1, "Standardizer: mean \(mean.shape) and std \(std.shape) must be equal 1-d shapes")
         self.mean = mean; self.std = std

@@ -11,6 +11,8 @@ public struct Dataset: Sendable {
     /// The label of each class index, as written in the file (sorted numerically when all are numbers).
     public var classNames: [String]
 
+    /// A data set of `features` [rows, features] and int64 `labels` [rows], with the names of the
+    /// columns and of the classes.
     public init(features: Tensor, labels: Tensor, featureNames: [String], classNames: [String]) {
         precondition(features.rank == 2, "Dataset: features must be [rows, features], got \(features.shape)")
         precondition(labels.shape == [features.shape[0]] && labels.dtype == .int64,

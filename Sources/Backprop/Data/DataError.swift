@@ -11,6 +11,7 @@ public struct DataError: Error, CustomStringConvertible, Equatable {
     /// What is wrong.
     public let message: String
 
+    /// A problem in `file` at `line` and `column` (1-based, either may be unknown): `message`.
     public init(file: String, line: Int? = nil, column: Int? = nil, _ message: String) {
         self.file = file; self.line = line; self.column = column; self.message = message
     }

@@ -2,7 +2,9 @@ import Foundation
 
 /// A problem with text that was meant to be a tensor: what is wrong, in one sentence.
 public struct TensorParseError: Error, CustomStringConvertible {
+    /// What is wrong, in one sentence.
     public let message: String
+    /// The message.
     public var description: String { message }
 }
 

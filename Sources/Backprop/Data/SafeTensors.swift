@@ -17,6 +17,7 @@ public enum SafeTensors {
         /// The string-to-string `__metadata__` of the header (empty when absent).
         public var metadata: [String: String]
 
+        /// Contents to write: the tensors in order, and metadata strings.
         public init(tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:]) {
             self.tensors = tensors; self.metadata = metadata
         }

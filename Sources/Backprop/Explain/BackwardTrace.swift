@@ -75,8 +75,14 @@ public struct BackwardTrace {
 
     /// Runs `output.backward(gradient:retainGraph:)` and records what it did.
     ///
-    /// - Parameter names: names for tensors that need no gradient (data such as `x`), matched by
-    ///   storage, so that traces and graphs can say "x" rather than "constant".
+    /// - Parameters:
+    ///   - output: the tensor to backpropagate from (the loss).
+    ///   - gradient: the gradient of `output`, of its shape; nil when `output` has one element.
+    ///   - retainGraph: keep the tensors the graph saved, so that backward can run through it again.
+    ///   - names: names for tensors that need no gradient (data such as `x`), matched by
+    ///     storage, so that traces and graphs can say "x" rather than "constant".
+    /// - Throws: the `AutogradError` of `tryBackward` (a second backward through a freed graph, a
+    ///   missing gradient for an output of more than one element).
     public static func record(_ output: Tensor, gradient: Tensor? = nil, retainGraph: Bool = false,
                               names: [(String, Tensor)] = []) throws -> BackwardTrace {
         var ids: [ObjectIdentifier: Int] = [:]

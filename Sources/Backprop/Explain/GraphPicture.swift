@@ -8,8 +8,10 @@ import Foundation
 extension ComputationGraph {
     /// A standalone SVG document of the graph.
     ///
-    /// - Parameter fitWidth: size the picture to the width of its container (for a page) instead
-    ///   of its natural size in pixels.
+    /// - Parameters:
+    ///   - limit: how many values of each tensor to show before abridging (as in `lines(_:limit:)`).
+    ///   - fitWidth: size the picture to the width of its container (for a page) instead
+    ///     of its natural size in pixels.
     public func svg(limit: Int = 8, fitWidth: Bool = false) -> String {
         let charW = 6.6, lineH = 15.0, padX = 10.0, padY = 8.0, gapX = 60.0, gapY = 22.0
         let texts = nodes.map { lines($0, limit: limit).flatMap { ComputationGraph.wrap($0, width: 46) } }

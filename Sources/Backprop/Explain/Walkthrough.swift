@@ -6,17 +6,23 @@
 /// step.gradWManual   // tensor([[-7.9996,  7.9996], [ 1.9999, -1.9999]])
 /// ```
 public struct NotebookStep {
-    // Inputs.
+    /// The inputs: the weights `W` [F, C] and the bias `b` (leaves that require grad, named "W" and
+    /// "b"), the features `x` [N, F], the class indices `target` [N], their one-hot rows `oneHot`
+    /// [N, C] in x's dtype, and the learning rate `lr`.
     public let W: Tensor, b: Tensor, x: Tensor, target: Tensor, oneHot: Tensor, lr: Double
-    // Forward pass.
+    /// The forward pass, the notebook's cells: `c = x.mm(W) + b`, `softmax` and `logSoftmax` of c
+    /// along dim 1, `nllLoss` of the log-softmax, and `crossEntropy` of c (the loss; equal to nllLoss).
     public let c: Tensor, softmax: Tensor, logSoftmax: Tensor, nllLoss: Tensor, crossEntropy: Tensor
-    // Gradients derived by hand, with tensor ops and no autograd.
+    /// The gradients derived by hand, with tensor ops and no autograd: `gradCManual` =
+    /// (softmax - onehot) / N, `gradWManual` = x^T gradCManual, `gradBManual` = gradCManual summed over
+    /// the rows.
     public let gradCManual: Tensor, gradWManual: Tensor, gradBManual: Tensor
-    // Gradients from autograd (`crossEntropy(...).backward(retainGraph: true)`).
+    /// The gradients from autograd (`crossEntropy(...).backward(retainGraph: true)`): `c.grad`,
+    /// `W.grad` and `b.grad`.
     public let gradCAutograd: Tensor, gradWAutograd: Tensor, gradBAutograd: Tensor
     /// The largest |manual - autograd| over grad_c, grad_W and grad_b.
     public let maxAbsDiff: Double
-    // The SGD update.
+    /// The SGD update: `WNew` = W - lr * W.grad, `bNew` = b - lr * b.grad.
     public let WNew: Tensor, bNew: Tensor
     /// The record of the backward pass (with every node's value), when made with `explain: true`.
     public let trace: BackwardTrace?
@@ -88,8 +94,11 @@ public struct NotebookStep {
 
 /// Repeated notebook steps: step k uses row (k - 1) mod N of the features (or all rows with `batch`).
 public struct NotebookRun {
+    /// The steps in order; each starts from the previous step's `WNew` and `bNew`.
     public let steps: [NotebookStep]
 
+    /// Runs `count` steps from `W` and `b` at learning rate `lr`: step k on row (k - 1) mod N of `x`
+    /// and `target`, or on all rows at once with `batch`.
     public init(W: Tensor, b: Tensor, x: Tensor, target: Tensor, lr: Double, steps count: Int, batch: Bool) {
         var W = W, b = b
         var out: [NotebookStep] = []

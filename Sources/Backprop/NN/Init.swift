@@ -7,6 +7,8 @@ import Foundation
 public enum Init {
     /// The nonlinearities that `gain(for:)` knows (PyTorch's `calculate_gain`).
     public enum Nonlinearity: String, Sendable {
+        /// PyTorch's `calculate_gain` names in Swift casing: `linear`, `sigmoid`, `tanh`, `relu`, `leakyRelu`
+        /// (`leaky_relu`, its slope given as `negativeSlope`) and `selu`.
         case linear, sigmoid, tanh, relu, leakyRelu, selu
     }
 

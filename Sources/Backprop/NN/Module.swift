@@ -56,8 +56,11 @@ public protocol Module: AnyObject {
 }
 
 extension Module {
+    /// None: a module without parameters of its own (an activation) needs no list.
     public var directParameters: [(name: String, parameter: Parameter)] { [] }
+    /// None: a module without sub-modules needs no list.
     public var children: [(name: String, module: any Module)] { [] }
+    /// Does nothing: only modules that behave differently in training (`Dropout`) implement it.
     public func setTraining(_ training: Bool) {}
 
     /// `forward(x)`: `model(x)`.
@@ -132,6 +135,8 @@ extension Module {
 
 /// Parameters that do not fit a model: names and shapes that differ.
 public struct ModuleLoadError: Error, CustomStringConvertible, Equatable {
+    /// What differs (missing and unexpected names, other shapes, non-floating-point values), joined by "; ".
     public let message: String
+    /// The message in one line: `parameters do not match the model: ...`.
     public var description: String { "parameters do not match the model: \(message)" }
 }

@@ -13,13 +13,21 @@ import Foundation
 ///     denom = sqrt(v) / sqrt(1 - beta2^t) + eps
 ///     p = p - (lr / (1 - beta1^t)) * m / denom
 public class Adam: Optimizer {
+    /// The parameters updated by `step()`; their positions name the state (`state.0.exp_avg`).
     public let parameters: [Parameter]
+    /// The learning rate of the next `step()` (a schedule may change it).
     public var lr: Double
+    /// The decay rate of the first moment (PyTorch's `betas[0]`, default 0.9).
     public let beta1: Double
+    /// The decay rate of the second moment (PyTorch's `betas[1]`, default 0.999).
     public let beta2: Double
+    /// Added to the denominator for numerical stability (default 1e-8).
     public let eps: Double
+    /// The L2 penalty (Adam: added to the gradient) or the decoupled decay (AdamW).
     public let weightDecay: Double
+    /// Whether the running maximum of the second moment replaces it (the AMSGrad variant).
     public let amsgrad: Bool
+    /// Whether to maximize the objective (step along the gradient) instead of minimizing it.
     public let maximize: Bool
     /// Whether weight decay multiplies the parameters directly (AdamW) instead of joining the gradient.
     public let decoupledWeightDecay: Bool
@@ -29,6 +37,12 @@ public class Adam: Optimizer {
     var expAvgSq: [Tensor?]
     var maxExpAvgSq: [Tensor?]
 
+    /// An Adam optimizer over `parameters` with PyTorch's defaults (`torch.optim.Adam`); `betas` are
+    /// (beta1, beta2). `decoupledWeightDecay: true` makes it AdamW.
+    ///
+    /// ```swift
+    /// let opt = Adam(model.parameters(), lr: 0.01)
+    /// ```
     public init(_ parameters: [Parameter], lr: Double = 1e-3, betas: (Double, Double) = (0.9, 0.999),
                 eps: Double = 1e-8, weightDecay: Double = 0, amsgrad: Bool = false, maximize: Bool = false,
                 decoupledWeightDecay: Bool = false) {
@@ -47,6 +61,7 @@ public class Adam: Optimizer {
         maxExpAvgSq = expAvg
     }
 
+    /// One Adam update of every parameter that has a gradient, by the formulas above.
     public func step() {
         for (i, p) in parameters.enumerated() {
             guard let grad = p.grad else { continue }
@@ -121,6 +136,8 @@ public class Adam: Optimizer {
         }
     }
 
+    /// The step counts and moments with PyTorch's names: `state.0.step`, `state.0.exp_avg`,
+    /// `state.0.exp_avg_sq` (and `state.0.max_exp_avg_sq` with amsgrad), for parameters that took a step.
     public func stateDict() -> [(name: String, tensor: Tensor)] {
         var out: [(name: String, tensor: Tensor)] = []
         for i in parameters.indices where steps[i] > 0 {
@@ -132,6 +149,9 @@ public class Adam: Optimizer {
         return out
     }
 
+    /// Restores the state that `stateDict()` wrote; a parameter without `state.i.step` starts afresh.
+    /// Throws `OptimizerStateError` for a missing moment, another shape or a step count that is not a
+    /// positive whole number; nothing changes on error.
     public func load(stateDict: [String: Tensor]) throws {
         var newSteps = steps, m = expAvg, v = expAvgSq, x = maxExpAvgSq
         for (i, p) in parameters.enumerated() {
@@ -154,6 +174,7 @@ public class Adam: Optimizer {
 /// Adam with decoupled weight decay (`torch.optim.AdamW`, default weight decay 0.01): each step
 /// first scales the parameters by (1 - lr * weightDecay), then applies Adam without weight decay.
 public final class AdamW: Adam {
+    /// An AdamW optimizer over `parameters` with PyTorch's defaults (`torch.optim.AdamW`: weight decay 0.01).
     public init(_ parameters: [Parameter], lr: Double = 1e-3, betas: (Double, Double) = (0.9, 0.999),
                 eps: Double = 1e-8, weightDecay: Double = 1e-2, amsgrad: Bool = false, maximize: Bool = false) {
         super.init(parameters, lr: lr, betas: betas, eps: eps, weightDecay: weightDecay, amsgrad: amsgrad,

@@ -28,7 +28,9 @@ extension Optimizer {
 
 /// A saved optimizer state that does not fit the optimizer.
 public struct OptimizerStateError: Error, CustomStringConvertible, Equatable {
+    /// What does not fit: a missing name, another shape, an invalid step count.
     public let message: String
+    /// The message in one line: `optimizer state does not fit: ...`.
     public var description: String { "optimizer state does not fit: \(message)" }
 }
 
@@ -64,16 +66,28 @@ func stateTensor(_ dict: [String: Tensor], _ name: String, shape: [Int], dtype: 
 ///     g = nesterov ? g + momentum * buf : buf
 ///     p = p - lr * g
 public final class SGD: Optimizer {
+    /// The parameters updated by `step()`; their positions name the state (`state.0.momentum_buffer`).
     public let parameters: [Parameter]
+    /// The learning rate of the next `step()` (a schedule may change it).
     public var lr: Double
+    /// The momentum factor (0: plain SGD, no buffers).
     public let momentum: Double
+    /// Scales the gradient's share of the momentum buffer by (1 - dampening).
     public let dampening: Double
+    /// The L2 penalty: `weightDecay * p` is added to the gradient.
     public let weightDecay: Double
+    /// Whether to use Nesterov momentum (needs a momentum and zero dampening).
     public let nesterov: Bool
+    /// Whether to maximize the objective (step along the gradient) instead of minimizing it.
     public let maximize: Bool
     /// One momentum buffer per parameter, nil until its first step.
     public private(set) var momentumBuffers: [Tensor?]
 
+    /// An SGD optimizer over `parameters` with PyTorch's defaults (`torch.optim.SGD`).
+    ///
+    /// ```swift
+    /// let opt = SGD(model.parameters(), lr: 0.05, momentum: 0.9)
+    /// ```
     public init(_ parameters: [Parameter], lr: Double = 1e-3, momentum: Double = 0, dampening: Double = 0,
                 weightDecay: Double = 0, nesterov: Bool = false, maximize: Bool = false) {
         precondition(lr >= 0, "SGD: invalid learning rate: \(lr)")
@@ -87,6 +101,7 @@ public final class SGD: Optimizer {
         momentumBuffers = Array(repeating: nil, count: parameters.count)
     }
 
+    /// One SGD update of every parameter that has a gradient, by the formulas above.
     public func step() {
         for (i, p) in parameters.enumerated() {
             guard let grad = p.grad else { continue }
@@ -124,10 +139,13 @@ public final class SGD: Optimizer {
         }
     }
 
+    /// The momentum buffers with PyTorch's names (`state.0.momentum_buffer`), for the parameters that have one.
     public func stateDict() -> [(name: String, tensor: Tensor)] {
         momentumBuffers.enumerated().compactMap { i, b in b.map { ("state.\(i).momentum_buffer", $0) } }
     }
 
+    /// Restores the momentum buffers that `stateDict()` wrote (with momentum; a missing one starts
+    /// afresh). Throws `OptimizerStateError` when a buffer's shape differs; nothing changes on error.
     public func load(stateDict: [String: Tensor]) throws {
         var buffers: [Tensor?] = []
         for (i, p) in parameters.enumerated() {

@@ -1,11 +1,16 @@
 /// A number or a nested array of numbers, so that `let W: Tensor = [[1, 2], [2, 1]]` works.
 public indirect enum TensorLiteral: ExpressibleByArrayLiteral, ExpressibleByIntegerLiteral,
     ExpressibleByFloatLiteral, Sendable {
+    /// A single number (a 0-d tensor, or an element of an enclosing array).
     case number(Double)
+    /// A list of literals of one shape: one more dimension.
     case array([TensorLiteral])
 
+    /// `[a, b, ...]`: an array of nested literals.
     public init(arrayLiteral elements: TensorLiteral...) { self = .array(elements) }
+    /// An integer literal, as a number.
     public init(integerLiteral value: Int) { self = .number(Double(value)) }
+    /// A floating-point literal, as a number.
     public init(floatLiteral value: Double) { self = .number(value) }
 
     /// Flattens the literal, checking that it is rectangular.
@@ -129,6 +134,12 @@ public struct RandomGenerator: RandomNumberGenerator, Sendable {
     private var s: (UInt64, UInt64, UInt64, UInt64)
     private var spareNormal: Double?
 
+    /// A generator whose state is expanded from `seed` by SplitMix64; the same seed gives the same draws.
+    ///
+    /// ```swift
+    /// var g = RandomGenerator(seed: 0)
+    /// let w = Tensor.randn([2, 3], using: &g)
+    /// ```
     public init(seed: UInt64) {
         var x = seed
         func splitmix() -> UInt64 {
@@ -141,6 +152,7 @@ public struct RandomGenerator: RandomNumberGenerator, Sendable {
         s = (splitmix(), splitmix(), splitmix(), splitmix())
     }
 
+    /// The next 64 random bits (xoshiro256**).
     public mutating func next() -> UInt64 {
         let result = ((s.1 &* 5) << 7 | (s.1 &* 5) >> 57) &* 9
         let t = s.1 << 17

@@ -7,6 +7,7 @@ import Foundation
 /// and scientific notation when the values span more than three orders of magnitude, exceed 1e8, or
 /// go below 1e-4.
 extension Tensor: CustomStringConvertible {
+    /// The tensor as PyTorch's `repr` shows it, e.g. `tensor([[ 4., 14.]], grad_fn=<AddBackward0>)`.
     public var description: String {
         let prefix = "tensor("
         let indent = prefix.count

@@ -16,6 +16,7 @@ public struct Tensor: @unchecked Sendable {
     /// The autograd node: nil when the tensor does not require grad.
     var node: GradNode?
 
+    /// The element type: `.float32`, `.float64` or `.int64`.
     public var dtype: DType { storage.dtype }
     /// The number of elements.
     public var count: Int { storage.count }

@@ -15,6 +15,8 @@ public struct Checkpoint: Sendable {
     /// Free-form strings: `hidden`, `activation`, `optimizer`, `epoch`, ...
     public var metadata: [String: String]
 
+    /// A checkpoint of the model's parameters, and optionally the optimizer state, the standardization
+    /// and metadata strings.
     public init(model: [(name: String, tensor: Tensor)], optimizer: [(name: String, tensor: Tensor)] = [],
                 standardizer: Standardizer? = nil, metadata: [String: String] = [:]) {
         self.model = model; self.optimizer = optimizer; self.standardizer = standardizer; self.metadata = metadata

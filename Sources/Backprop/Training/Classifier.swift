@@ -2,6 +2,7 @@ import Foundation
 
 /// The activation between the layers of an MLP.
 public enum Activation: String, CaseIterable, Sendable {
+    /// `ReLU`, `Tanh`, `Sigmoid` or `GELU` (exact), named as `backprop train --activation` names them.
     case relu, tanh, sigmoid, gelu
 
     /// A new module computing this activation.
@@ -52,6 +53,7 @@ public struct EpochRecord: Sendable {
     public let trainAccuracy: Double
     /// Loss and accuracy on the test part after the epoch, when there is one.
     public let testLoss: Double?
+    /// Accuracy on the test part after the epoch, when there is one.
     public let testAccuracy: Double?
     /// Optimizer steps taken in this epoch.
     public let steps: Int
@@ -63,11 +65,17 @@ public struct EpochRecord: Sendable {
 
 /// Progress within an epoch, for progress bars.
 public struct BatchProgress: Sendable {
+    /// The 1-based epoch number.
     public let epoch: Int
+    /// The 1-based number of the batch just trained.
     public let batch: Int
+    /// The number of batches in this epoch.
     public let batches: Int
+    /// Mean loss over the epoch's rows so far (weighted by batch size).
     public let runningLoss: Double
+    /// Accuracy over the epoch's rows so far.
     public let runningAccuracy: Double
+    /// Rows trained per second of wall-clock time since the epoch started.
     public let samplesPerSecond: Double
 }
 
@@ -76,12 +84,19 @@ public struct BatchProgress: Sendable {
 /// Each epoch shuffles the training rows with a generator seeded from `seed` and the epoch number,
 /// so a run resumed from a checkpoint draws the same batches as an uninterrupted one.
 public final class ClassifierTraining {
+    /// The classifier: its output is one logit per class.
     public let model: any Module
+    /// The optimizer over the model's parameters.
     public let optimizer: any Optimizer
+    /// The rows trained on.
     public let train: Dataset
+    /// The rows evaluated after each epoch, or nil (also when given an empty set).
     public let test: Dataset?
+    /// Rows per mini-batch (0: the whole training set in one batch).
     public let batchSize: Int
+    /// Whether each epoch reshuffles the training rows.
     public let shuffle: Bool
+    /// The seed of the epochs' shuffles (with the epoch number).
     public let seed: UInt64
     /// Epochs completed (including those of the run a checkpoint came from).
     public private(set) var epochsDone: Int
@@ -90,6 +105,8 @@ public final class ClassifierTraining {
     /// The records of the epochs run by this object.
     public private(set) var history: [EpochRecord] = []
 
+    /// A training loop for `model` on `train`, evaluated on `test`; `epochsDone` and `stepsDone`
+    /// continue the counts of a resumed run.
     public init(model: any Module, optimizer: any Optimizer, train: Dataset, test: Dataset?, batchSize: Int,
                 shuffle: Bool = true, seed: UInt64 = 0, epochsDone: Int = 0, stepsDone: Int = 0) {
         self.model = model; self.optimizer = optimizer; self.train = train
