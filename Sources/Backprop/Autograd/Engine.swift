@@ -3,7 +3,9 @@ import Synchronization
 
 /// An error of the autograd engine, with PyTorch's wording.
 public struct AutogradError: Error, CustomStringConvertible, Equatable {
+    /// PyTorch's message for the misuse.
     public let message: String
+    /// The message.
     public var description: String { message }
 
     static let secondBackward = AutogradError(message:

@@ -76,8 +76,9 @@ public final class GradNode: @unchecked Sendable {
     let savesTensors: Bool
     /// Set once a backward pass without `retainGraph` freed the saved tensors.
     @exclusivity(unchecked) var released = false
-    /// The output's shape and dtype, to check and create incoming gradients.
+    /// The output's shape, to check and create incoming gradients.
     public let shape: [Int]
+    /// The output's dtype.
     public let dtype: DType
 
     /// For leaves: the accumulated gradient. For op nodes: the gradient kept by `retainGrad()`.

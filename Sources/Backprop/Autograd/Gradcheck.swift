@@ -66,7 +66,8 @@ public struct GradcheckReport: Sendable, CustomStringConvertible {
 ///   - inputs: its arguments.
 ///   - wrt: the positions of the inputs to check (default: every floating point input).
 ///   - eps: the finite-difference step.
-///   - atol, rtol: the tolerance (PyTorch's defaults).
+///   - atol: the absolute tolerance (PyTorch's default 1e-5).
+///   - rtol: the relative tolerance (PyTorch's default 1e-3).
 ///   - seed: the seed of the random cotangent.
 public func gradcheck(_ function: ([Tensor]) -> Tensor, inputs: [Tensor], wrt: [Int]? = nil,
                       eps: Double = 1e-6, atol: Double = 1e-5, rtol: Double = 1e-3,

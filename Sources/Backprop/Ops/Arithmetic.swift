@@ -160,35 +160,56 @@ extension Tensor {
 
     // Scalar operands are rounded to the tensor's dtype first, as PyTorch does.
 
+    /// `a + b` with broadcasting (`add`).
     public static func + (a: Tensor, b: Tensor) -> Tensor { a.add(b) }
+    /// `a - b` with broadcasting (`sub`).
     public static func - (a: Tensor, b: Tensor) -> Tensor { a.sub(b) }
+    /// `a * b` elementwise with broadcasting (`mul`).
     public static func * (a: Tensor, b: Tensor) -> Tensor { a.mul(b) }
+    /// `a / b` elementwise with broadcasting (`div`).
     public static func / (a: Tensor, b: Tensor) -> Tensor { a.div(b) }
+    /// `-a` (`neg`).
     public static prefix func - (a: Tensor) -> Tensor { a.neg() }
 
     // When no graph is recorded, a scalar operand goes straight into the loop (rounded to the
     // dtype exactly as the 0-d tensor would be), without allocating that tensor.
 
+    /// `a + b` with the number rounded to the tensor's dtype first, as PyTorch does.
     public static func + (a: Tensor, b: Double) -> Tensor { a.scalarOp(b, AddF.self, scalarFirst: false) ?? a.add(a.scalarLike(b)) }
+    /// `a + b` with the number rounded to the tensor's dtype first, as PyTorch does.
     public static func + (a: Double, b: Tensor) -> Tensor { b.scalarOp(a, AddF.self, scalarFirst: true) ?? b.scalarLike(a).add(b) }
+    /// `a - b` with the number rounded to the tensor's dtype first, as PyTorch does.
     public static func - (a: Tensor, b: Double) -> Tensor { a.scalarOp(b, SubF.self, scalarFirst: false) ?? a.sub(a.scalarLike(b)) }
+    /// `a - b` with the number rounded to the tensor's dtype first, as PyTorch does.
     public static func - (a: Double, b: Tensor) -> Tensor { b.scalarOp(a, SubF.self, scalarFirst: true) ?? b.scalarLike(a).sub(b) }
+    /// `a * b` with the number rounded to the tensor's dtype first, as PyTorch does.
     public static func * (a: Tensor, b: Double) -> Tensor { a.scalarOp(b, MulF.self, scalarFirst: false) ?? a.mul(a.scalarLike(b)) }
+    /// `a * b` with the number rounded to the tensor's dtype first, as PyTorch does.
     public static func * (a: Double, b: Tensor) -> Tensor { b.scalarOp(a, MulF.self, scalarFirst: true) ?? b.scalarLike(a).mul(b) }
+    /// `a / b` with the number rounded to the tensor's dtype first, as PyTorch does.
     public static func / (a: Tensor, b: Double) -> Tensor { a.scalarOp(b, DivF.self, scalarFirst: false) ?? a.div(a.scalarLike(b)) }
+    /// `a / b` with the number rounded to the tensor's dtype first, as PyTorch does.
     public static func / (a: Double, b: Tensor) -> Tensor { b.scalarOp(a, DivF.self, scalarFirst: true) ?? b.scalarLike(a).div(b) }
 
     // Compound assignment writes into the tensor's own storage when nothing is recorded, the
     // storage is not shared (copy-on-write: graphs that saved the old values keep them) and the
     // shapes agree; otherwise it computes a new value as `a = a op b` does.
 
+    /// `a = a + b`, in the tensor's own storage when nothing is recorded and it is not shared.
     public static func += (a: inout Tensor, b: Tensor) { if !a.updateInPlace(b, AddF.self) { a.assignKeepingIdentity(a + b) } }
+    /// `a = a - b`, in the tensor's own storage when nothing is recorded and it is not shared.
     public static func -= (a: inout Tensor, b: Tensor) { if !a.updateInPlace(b, SubF.self) { a.assignKeepingIdentity(a - b) } }
+    /// `a = a * b`, in the tensor's own storage when nothing is recorded and it is not shared.
     public static func *= (a: inout Tensor, b: Tensor) { if !a.updateInPlace(b, MulF.self) { a.assignKeepingIdentity(a * b) } }
+    /// `a = a / b`, in the tensor's own storage when nothing is recorded and it is not shared.
     public static func /= (a: inout Tensor, b: Tensor) { if !a.updateInPlace(b, DivF.self) { a.assignKeepingIdentity(a / b) } }
+    /// `a = a + b`, in the tensor's own storage when nothing is recorded and it is not shared.
     public static func += (a: inout Tensor, b: Double) { a.assignKeepingIdentity(a + b) }
+    /// `a = a - b`, in the tensor's own storage when nothing is recorded and it is not shared.
     public static func -= (a: inout Tensor, b: Double) { a.assignKeepingIdentity(a - b) }
+    /// `a = a * b`, in the tensor's own storage when nothing is recorded and it is not shared.
     public static func *= (a: inout Tensor, b: Double) { a.assignKeepingIdentity(a * b) }
+    /// `a = a / b`, in the tensor's own storage when nothing is recorded and it is not shared.
     public static func /= (a: inout Tensor, b: Double) { a.assignKeepingIdentity(a / b) }
 
     /// `self op s` (or `s op self`) for a float tensor when no graph is recorded; nil otherwise.

@@ -3,7 +3,12 @@
 
 /// How a loss combines its per-element values (PyTorch's `reduction=`).
 public enum Reduction: String, Sendable, CaseIterable {
-    case none, mean, sum
+    /// One loss per element (or per row of class scores).
+    case none
+    /// The mean (for class targets: divided by the summed weights of the non-ignored targets).
+    case mean
+    /// The sum.
+    case sum
 }
 
 extension BackwardRule {

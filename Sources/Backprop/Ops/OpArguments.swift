@@ -1,11 +1,14 @@
 import Foundation
 
-/// A value passed to or returned by a replayed op: a tensor, a list of tensors, a number, a
-/// string (PyTorch's `"trunc"`, `"float64"` as an argument) or nothing.
+/// A value passed to or returned by a replayed op: a tensor, a list of tensors, a number or nothing.
 public enum OpValue {
+    /// A tensor argument.
     case tensor(Tensor)
+    /// A list of tensors (`tensors` of cat and stack).
     case tensors([Tensor])
+    /// A Python number.
     case number(Double)
+    /// An absent or null argument.
     case none
 
     var tensor: Tensor? { if case .tensor(let t) = self { return t }; return nil }

@@ -6,12 +6,19 @@
 
 /// The family an op belongs to, for summaries and the op table.
 public enum OpFamily: String, CaseIterable, Sendable {
+    /// Elementwise arithmetic and functions, with broadcasting.
     case elementwise
+    /// Matrix products.
     case linearAlgebra = "linear algebra"
+    /// Views and copies that move values: reshape, transpose, expand.
     case shape
+    /// Selecting and joining by position: cat, gather, one_hot.
     case indexing
+    /// Sums, means, maxima and variances over dims.
     case reduction
+    /// softmax and log_softmax.
     case softmax
+    /// Loss functions.
     case loss
 }
 

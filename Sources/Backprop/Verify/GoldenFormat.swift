@@ -2,8 +2,11 @@ import Foundation
 
 /// A problem in a reference file: which case and which field.
 public struct ReferenceFileError: Error, CustomStringConvertible {
+    /// What is wrong, naming the file, case and field.
     public let message: String
+    /// An error with `message`.
     public init(_ message: String) { self.message = message }
+    /// The message.
     public var description: String { message }
 }
 

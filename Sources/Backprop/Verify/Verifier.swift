@@ -2,8 +2,11 @@ import Foundation
 
 /// The result of replaying one reference case.
 public struct CaseResult: Sendable {
+    /// The case's name in its file.
     public let name: String
+    /// The PyTorch op it replays, `program` for a multi-op case.
     public let op: String
+    /// Whether every value and gradient matched.
     public let passed: Bool
     /// What differed, naming the field (`output`, `grads[1]`, a step name); nil when passed.
     public let failure: String?
