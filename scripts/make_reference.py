@@ -113,6 +113,11 @@ def specs():
     add("clamp", "tensor_min", "torch.clamp",
         lambda d: (["input", "min"], [d.grid(False, 3, 2), d.grid(True, 3, 1)], {}),
         lambda a, k: torch.clamp(a[0], min=a[1]), extra=True)
+    add("softplus", "default", "torch.nn.functional.softplus", lambda d: (["input"], [d.rn(2, 3) * 3], {}),
+        lambda a, k: F.softplus(a[0], **k), extra=True)
+    add("softplus", "beta_threshold", "torch.nn.functional.softplus",
+        lambda d: (["input"], [d.away_from([1.0], 3, 4) * 2], {"beta": 2.0, "threshold": 4.0}),
+        lambda a, k: F.softplus(a[0], **k), extra=True)
     add("clamp", "min", "torch.clamp", lambda d: (["input"], [d.away_from([-0.5], 5)], {"min": -0.5}), lambda a, k: torch.clamp(a[0], **k))
     for op in ["maximum", "minimum"]:
         add(op, "bcast", f"torch.{op}", lambda d: (["input", "other"], [d.grid(False, 2, 3), d.grid(True, 3)], {}),

@@ -27,12 +27,13 @@ extension BackwardRule {
     static let sqrt = BackwardRule("SqrtBackward0", "dx = G / (2 * sqrt(x))")
     static let abs = BackwardRule("AbsBackward0", "dx = G * sign(x)")
     static let gelu = BackwardRule("GeluBackward0", "dx = G * (Phi(x) + x * phi(x))")
+    static let softplus = BackwardRule("SoftplusBackward0", "dx = G * sigmoid(beta * x), G where beta * x > threshold")
     static let geluTanh = BackwardRule("GeluBackward0",
         "dx = G * (0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)), t = tanh(sqrt(2/pi) (x + 0.044715 x^3))")
 }
 
 extension OpDescription {
-    static let unaryOps: [OpDescription] = [exp, log, sqrt, abs, relu, sigmoid, tanh, gelu]
+    static let unaryOps: [OpDescription] = [exp, log, sqrt, abs, relu, sigmoid, tanh, gelu, softplus]
 
     static let exp = OpDescription(
         "exp", .elementwise, pytorch: "torch.exp(x)", swift: "x.exp()", rules: [.exp], replay: unary { $0.exp() },
@@ -70,6 +71,17 @@ extension OpDescription {
         },
         gradcheck: [.unary("none", "x.gelu()") { g in (g.normal(g.shape()), { $0.gelu() }) },
                     .unary("tanh", "x.gelu(approximate: .tanh)") { g in (g.normal(g.shape()), { $0.gelu(approximate: .tanh) }) }])
+    static let softplus = OpDescription(
+        "softplus", .elementwise, pytorch: "F.softplus(x, beta=1, threshold=20)", swift: "x.softplus(beta: 1, threshold: 20)",
+        rules: [.softplus],
+        replay: { c in
+            [try c.tensor(0).softplus(beta: try c.kwargs.double("beta") ?? 1, threshold: try c.kwargs.double("threshold") ?? 20)]
+        },
+        gradcheck: [.unary("x.softplus(beta:threshold:)") { g in
+            let beta = [1.0, 2, 0.5][g.int(0..<3)]
+            // Away from the threshold, where the value jumps from softplus to x.
+            return (g.awayFrom(g.shape(), points: [1 / beta]), { $0.softplus(beta: beta, threshold: 1) })
+        }])
 }
 
 extension Tensor {
@@ -203,6 +215,30 @@ extension Tensor {
         }
         return out.recorded(.geluTanh, self, save0: detached()) { node, g in
             InputGrads(g * node.saved0!.map(GeluTanhGradF.self, op: "gelu"))
+        }
+    }
+}
+
+extension Tensor {
+    /// log(1 + exp(beta x)) / beta elementwise, and x itself where beta x > threshold, as PyTorch's
+    /// `F.softplus(input, beta=1, threshold=20)` (computed as max(z, 0) + log(1 + exp(-|z|)), z = beta x,
+    /// finite for any x).
+    ///
+    /// Backward: dx = G * sigmoid(beta * x), G where beta * x > threshold
+    public func softplus(beta: Double = 1, threshold: Double = 20) -> Tensor {
+        requireFloat("softplus")
+        let x = detached()
+        let out: Tensor = withNoGrad {
+            let z = x * beta
+            let soft = -((-z).map(LogSigmoidF.self, op: "softplus")) / beta
+            let above = Tensor.zip(z, z.scalarLike(threshold), GreaterMaskF.self, op: "softplus")
+            return above * x + (1 - above) * soft
+        }
+        guard Tensor.recordsGrad(self) else { return out }
+        return out.recorded(.softplus, self, save0: x, double: beta, saves: true) { node, g in
+            let z = node.saved0! * node.savedDouble
+            let above = Tensor.zip(z, z.scalarLike(threshold), GreaterMaskF.self, op: "softplus")
+            return InputGrads(g * (above + (1 - above) * z.sigmoid()))
         }
     }
 }
