@@ -54,15 +54,16 @@ import Testing
         }
     }
 
-    @Test("the README's op table is the one generated from the descriptions")
-    func readmeTable() throws {
-        let readme = try String(contentsOf: Self.root.appendingPathComponent("README.md"), encoding: .utf8)
-        guard let a = readme.range(of: "<!-- ops:begin -->\n"), let b = readme.range(of: "<!-- ops:end -->") else {
-            Issue.record("README.md lacks the <!-- ops:begin --> / <!-- ops:end --> markers")
+    @Test("the op tables of the README and the docs are the ones generated from the descriptions",
+          arguments: ["README.md", "Sources/Backprop/Backprop.docc/OpTable.md"])
+    func generatedTables(file: String) throws {
+        let text = try String(contentsOf: Self.root.appendingPathComponent(file), encoding: .utf8)
+        guard let a = text.range(of: "<!-- ops:begin -->\n"), let b = text.range(of: "<!-- ops:end -->") else {
+            Issue.record("\(file) lacks the <!-- ops:begin --> / <!-- ops:end --> markers")
             return
         }
-        let table = String(readme[a.upperBound..<b.lowerBound])
-        #expect(table == OpDescription.markdownTable, "README's op table is stale: run scripts/update_op_table.sh")
+        let table = String(text[a.upperBound..<b.lowerBound])
+        #expect(table == OpDescription.markdownTable, "\(file)'s op table is stale: run scripts/update_op_table.sh")
     }
 
     @Test("every op of PyTorch's reference files is described")
