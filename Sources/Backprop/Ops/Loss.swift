@@ -158,6 +158,15 @@ extension Tensor {
         let dx = Tensor(shape: inShape, dtype: dt, zeroed: true)
         func fill<T: FloatElement>(_: T.Type) {
             dx.withFreshPointer(T.self) { p in
+                if !perElement && w == nil && s == 1 {
+                    // The common case (rows of class scores, no weights, one G): one value at each target.
+                    let v = T(-1 * (g0 / divisor))
+                    for i in 0..<n {
+                        let t = Int(tp[i])
+                        if t != ignoreIndex { p[i * c + t] = v }
+                    }
+                    return
+                }
                 for i in 0..<n {
                     for j in 0..<s {
                         let t = Int(tp[i * s + j])
