@@ -78,7 +78,7 @@ import Testing
     func nodesCarryTheRule() {
         let a = Tensor([[1, 2]]).requiringGrad(), b = Tensor([[3], [4]]).requiringGrad()
         let y = a.mm(b)
-        #expect(y.gradNode?.rule === BackwardRule.mm)
+        #expect(y.gradNode?.rule == BackwardRule.mm)
         #expect(y.gradNode?.formula == OpDescription.mm.rules[0].formula)
         let z = a.add(Tensor([[1, 1]]).requiringGrad(), alpha: 2)
         #expect(z.gradNode?.formula == "da = G, db = alpha * G (summed over broadcast dims)")

@@ -6,9 +6,8 @@ import Synchronization
 /// holds the op's backward rule, the nodes of its inputs (never of its outputs, so that ARC frees
 /// a graph as soon as its result is dropped) and the formula of the rule for explanations.
 public final class GradNode: @unchecked Sendable {
-    /// The op's backward rule as its description states it: PyTorch's name and the formula. (Rules
-    /// are immortal: each is a `static let` of `BackwardRule`, so the node holds it without counting.)
-    public unowned(unsafe) let rule: BackwardRule
+    /// The op's backward rule as its description states it: PyTorch's name and the formula.
+    public let rule: BackwardRule
     /// PyTorch's name for the backward function, e.g. `MmBackward0`; "AccumulateGrad" for leaves.
     public var name: String { rule.name }
     /// The local rule, written in terms of the op's inputs and the incoming gradient `G`.
