@@ -42,7 +42,7 @@ enum CLI {
         let r = try CLI.run(["walkthrough", "--json"] + args)
         #expect(r.status == 0, "\(r.stderr)")
         let got = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
-        let v = Fixtures.cases("seed.json").first { $0["name"] as? String == name }!["values"] as! [String: Any]
+        let v = Golden.cases("seed.json").first { $0["name"] as? String == name }!["values"] as! [String: Any]
         let pairs = ["c": "c", "softmax": "softmax", "log_softmax": "log_softmax", "nll_loss": "nll_loss",
                      "cross_entropy": "cross_entropy", "grad_c": "grad_c_manual", "grad_W_manual": "grad_W_manual",
                      "grad_b_manual": "grad_b_manual", "grad_W_autograd": "grad_W_autograd",
@@ -63,7 +63,7 @@ enum CLI {
         let got = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
         let steps = got["steps"] as! [[String: Any]]
         #expect(steps.count == 100)
-        let c = Fixtures.cases("seed.json").first { $0["name"] as? String == "seed_train_alternating_100" }!
+        let c = Golden.cases("seed.json").first { $0["name"] as? String == "seed_train_alternating_100" }!
         let losses = c["losses"] as! [Double]
         for (k, s) in steps.enumerated() {
             let l = s["cross_entropy"] as! Double
