@@ -61,9 +61,12 @@ struct GradcheckCommand: ParsableCommand {
     @Flag(help: "Print one JSON object instead of a table.")
     var json = false
 
+    func validate() throws {
+        guard trials > 0 else { throw ValidationError("--trials must be at least 1, got \(trials)") }
+    }
+
     func run() throws {
         try reportingErrors {
-            guard trials > 0 else { throw CLIError("--trials must be at least 1, got \(trials)") }
             var cases = GradcheckSuite.cases
             if !ops.isEmpty {
                 for o in ops where !cases.contains(where: { $0.op == o || $0.name == o }) {

@@ -18,13 +18,21 @@ enum CLI {
         p.executableURL = exe
         p.arguments = args
         if let environment { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
-        let out = Pipe(), err = Pipe()
+        // stderr goes to a file: reading two pipes one after the other would deadlock once the
+        // child fills the second pipe's buffer (64 KB) while the first is still open.
+        let errPath = FileManager.default.temporaryDirectory.appendingPathComponent("backprop-cli-\(UUID().uuidString).err").path
+        guard FileManager.default.createFile(atPath: errPath, contents: nil), let err = FileHandle(forWritingAtPath: errPath) else {
+            throw CLIMissing()
+        }
+        defer { try? FileManager.default.removeItem(atPath: errPath) }
+        let out = Pipe()
         p.standardOutput = out
         p.standardError = err
         try p.run()
+        try? err.close()
         let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
+        let e = FileManager.default.contents(atPath: errPath) ?? Data()
         return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
     }
 
@@ -104,6 +112,9 @@ enum CLI {
         (["--steps", "-3"], "--steps"),
         (["--bias", "[[0,0,0]]"], "--bias"),
         (["--lr", "abc"], "--lr"),
+        (["--target", "[1e30]"], "--target"),
+        (["--target", "[0.5]"], "--target"),
+        (["--steps", "99999999999999999999"], "--steps"),
     ])
     func badInput(_ args: [String], _ flag: String) throws {
         let r = try CLI.run(["walkthrough"] + args)
