@@ -227,7 +227,8 @@ final class Output {
     }
 
     static func duration(_ s: Double) -> String {
-        guard s.isFinite, s >= 0 else { return "?" }
+        // Past a billion seconds an estimate says nothing (and Int() of a huge one would trap).
+        guard s.isFinite, s >= 0, s < 1e9 else { return "?" }
         let t = Int(s.rounded())
         return t >= 60 ? String(format: "%d:%02d", t / 60, t % 60) : String(format: "%.1fs", s)
     }
