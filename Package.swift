@@ -25,12 +25,16 @@ let package = Package(
                 "Backprop",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            // PyTorch reference files that `backprop verify` checks when given no file.
+            // The PyTorch golden files, the project's one copy of ../shared/golden (refreshed by
+            // scripts/refresh_golden.sh): `backprop verify` checks ops, ties and expressions.json
+            // when given no file; the tests read all of them from this folder (Golden in
+            // Tests/BackpropTests/Fixtures.swift).
             resources: [.copy("Reference")]
         ),
         .testTarget(
             name: "BackpropTests",
             dependencies: ["Backprop"],
+            // Test-only data: iris, NumPy/safetensors files from Python, optim.json, printing.json.
             resources: [.copy("Fixtures")]
         ),
     ]

@@ -15,7 +15,7 @@ maximum/minimum/amax, ...), so that any PyTorch version gives well-defined gradi
 
 Options: --seed, --dtype float32|float64|both, --ops add,mm,... (default: all), --cases N per op,
 --extra (only the cases beyond the shared golden set: the project's fixture, refreshed with
-    python3 scripts/make_reference.py --extra --out Tests/BackpropTests/Fixtures/more_ops.json).
+    python3 scripts/make_reference.py --extra --out Sources/backprop/Reference/more_ops.json).
 Needs only PyTorch (and Python 3.8+). The file is written to a temporary name, then renamed.
 """
 import argparse
@@ -261,7 +261,7 @@ def main():
     p.add_argument("--ops", default="", help="comma-separated PyTorch op names (default: all)")
     p.add_argument("--cases", type=int, default=1, help="random cases per op variant and dtype (default 1)")
     p.add_argument("--extra", action="store_true",
-                   help="only the cases beyond the shared golden set (the project's Fixtures/more_ops.json)")
+                   help="only the cases beyond the shared golden set (the project's Sources/backprop/Reference/more_ops.json)")
     opts = p.parse_args()
 
     torch.set_num_threads(1)

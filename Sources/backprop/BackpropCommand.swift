@@ -13,7 +13,8 @@ struct BackpropCommand: ParsableCommand {
         defaultSubcommand: Walkthrough.self
     )
 
-    /// Like ParsableCommand's own `main`, but every error is one line on stderr (no usage dump).
+    /// Like ParsableCommand's own `main`, but every error is one line on stderr (no usage dump), and
+    /// a bad argument exits with status 1 like every other bad input (ArgumentParser's own is 64).
     static func main() {
         // Answered here rather than through the configuration, so that an ordinary run does not
         // look for a BLAS library before it needs one.
@@ -30,13 +31,23 @@ struct BackpropCommand: ParsableCommand {
                 print(fullMessage(for: error))
                 Foundation.exit(0)
             }
-            let message = self.message(for: error)
+            let message = abridgingLongArguments(self.message(for: error)
                 .split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
-                .filter { !$0.isEmpty }.joined(separator: " ")
+                .filter { !$0.isEmpty }.joined(separator: " "))
             if !message.isEmpty {
                 FileHandle.standardError.write(Data("error: \(message)\n".utf8))
             }
-            Foundation.exit(code.rawValue)
+            Foundation.exit(code == .validationFailure ? EXIT_FAILURE : code.rawValue)
         }
+    }
+
+    /// The message with each command-line argument longer than 80 characters that it quotes cut
+    /// to its start and end, so that a huge bad value still gives one readable line.
+    static func abridgingLongArguments(_ message: String) -> String {
+        var out = message
+        for arg in Set(CommandLine.arguments.dropFirst()) where arg.count > 80 && out.contains(arg) {
+            out = out.replacingOccurrences(of: arg, with: "\(arg.prefix(40))...\(arg.suffix(10)) (\(arg.count) characters)")
+        }
+        return out
     }
 }

@@ -30,6 +30,10 @@ struct Graph: ParsableCommand {
     @Option(help: ArgumentHelp("Render the graph to this SVG file with Graphviz's dot.", valueName: "file"))
     var svg: String?
 
+    func validate() throws {
+        guard limit >= 1 else { throw ValidationError("--limit must be at least 1, got \(limit)") }
+    }
+
     func run() throws {
         try reportingErrors {
             let trace: BackwardTrace
@@ -46,7 +50,7 @@ struct Graph: ParsableCommand {
                 title = "mlp_step"
             } else {
                 if let data = model.data { throw CLIError("--data \(data) applies to --mlp only") }
-                let lr = try model.number("--lr", model.lr, "a number") ?? 0.01
+                let lr = model.lr ?? 0.01
                 let (W, b, x, t) = try notebook.inputs(dtype: model.dtype)
                 let one = notebook.isOneStep(rows: x.shape[0])
                 let xs = one ? x : x.rows(0..<1)

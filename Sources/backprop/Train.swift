@@ -4,8 +4,8 @@ import Foundation
 
 /// `backprop train`: an MLP classifier trained on a CSV file with cross-entropy.
 ///
-/// Options are read as text and checked (here and in `ModelOptions`), so that every bad value gives one line on stderr
-/// and exit status 1. The maths lives in the library (`ClassifierTraining`, `Checkpoint`, ...).
+/// Options are typed and their ranges checked (here and in `ModelOptions`), so that every bad value gives one line
+/// on stderr and exit status 1. The maths lives in the library (`ClassifierTraining`, `Checkpoint`, ...).
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train an MLP classifier on a CSV file (numeric features and a class label) with cross-entropy.",
@@ -19,13 +19,13 @@ struct Train: ParsableCommand {
 
     @OptionGroup(title: "Model and data (shared with backprop graph --mlp)") var options: ModelOptions
     @Option(help: ArgumentHelp("Number of epochs (passes over the training part; default 30).", valueName: "n"))
-    var epochs: String?
+    var epochs: Int?
     @Option(help: ArgumentHelp("Number of optimizer steps instead of --epochs.", valueName: "n"))
-    var steps: String?
+    var steps: Int?
     @Option(help: ArgumentHelp("Learning-rate schedule over the epochs of this run: constant, cosine (annealed toward 0 over the run) or step (x0.1 after each third of the run) (default constant).", valueName: "name"))
-    var lrSchedule: String?
+    var lrSchedule: LRScheduleName?
     @Option(help: ArgumentHelp("Epochs of linear learning-rate warm-up from lr/10 before the schedule (default 0).", valueName: "n"))
-    var warmupEpochs: String?
+    var warmupEpochs: Int?
     @Option(help: ArgumentHelp("Save the model, optimizer state and standardization to this safetensors file (atomically).", valueName: "file.safetensors"))
     var save: String?
     @Option(help: ArgumentHelp("Continue training from a checkpoint written by --save (architecture, optimizer state, split and standardization come from it).", valueName: "file.safetensors"))
@@ -35,24 +35,29 @@ struct Train: ParsableCommand {
     @Flag(help: "Print one JSON object (per-epoch history and final metrics) instead of text.")
     var json = false
 
-    func run() throws {
-        try reportingErrors { try train() }
+    /// The most epochs or steps one run takes, and the most a checkpoint may count: far beyond any
+    /// real run, and small enough that no sum of them overflows an Int.
+    static let maxCount = 1_000_000_000
+    static let maxCheckpointCount = 1 << 53
+
+    func validate() throws {
+        if epochs != nil && steps != nil { throw ValidationError("give either --epochs or --steps, not both") }
+        for (flag, value, least) in [("--epochs", epochs, 1), ("--steps", steps, 1), ("--warmup-epochs", warmupEpochs, 0)] {
+            if let value, !(least...Self.maxCount).contains(value) {
+                throw ValidationError("\(flag) must be a whole number from \(least) to \(Self.maxCount), got \(value)")
+            }
+        }
+        if resume != nil && options.initFile != nil { throw ValidationError("give either --init or --resume, not both") }
     }
 
-    func number<T: LosslessStringConvertible>(_ flag: String, _ text: String?, _ what: String) throws -> T? {
-        try options.number(flag, text, what)
+    func run() throws {
+        try reportingErrors { try train() }
     }
 
     // MARK: - Training
 
     func train() throws {
         guard let dataPath = options.data else { throw CLIError("--data FILE.csv is required (try data/iris.csv or data/digits.csv)") }
-        if epochs != nil && steps != nil { throw CLIError("give either --epochs or --steps, not both") }
-        let epochCount: Int? = try number("--epochs", epochs, "a whole number >= 1")
-        let stepCount: Int? = try number("--steps", steps, "a whole number >= 1")
-        if let e = epochCount, e < 1 { throw CLIError("--epochs must be at least 1, got \(e)") }
-        if let s = stepCount, s < 1 { throw CLIError("--steps must be at least 1, got \(s)") }
-        if resume != nil && options.initFile != nil { throw CLIError("give either --init or --resume, not both") }
         for (flag, path) in [("--save", save), ("--plot", plot)] {
             guard let path else { continue }
             let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
@@ -72,38 +77,35 @@ struct Train: ParsableCommand {
         let s = setup.settings
         let (dataset, trainPart, testPart, standardizer) = (setup.dataset, setup.train, setup.test, setup.standardizer)
         let (model, opt) = (setup.model, setup.optimizer)
-        let epochsBefore = Int(checkpoint?.metadata["epoch"] ?? "") ?? 0
-        let stepsBefore = Int(checkpoint?.metadata["step"] ?? "") ?? 0
-        let scheduleName = (lrSchedule ?? "constant").lowercased()
-        guard ["constant", "cosine", "step"].contains(scheduleName) else {
-            throw CLIError("--lr-schedule must be constant, cosine or step; got '\(lrSchedule!)'")
-        }
-        let warmup: Int = try number("--warmup-epochs", warmupEpochs, "a whole number >= 0") ?? 0
-        guard warmup >= 0 else { throw CLIError("--warmup-epochs must be 0 or more, got \(warmup)") }
+        let saved = CheckpointMetadata(checkpoint?.metadata, path: resume ?? "")
+        func count(_ text: String) -> Int? { Int(text).flatMap { (0...Self.maxCheckpointCount).contains($0) ? $0 : nil } }
+        let epochsBefore = try saved.optional("epoch", "a whole number from 0 to 2^53", count) ?? 0
+        let stepsBefore = try saved.optional("step", "a whole number from 0 to 2^53", count) ?? 0
+        let warmup = warmupEpochs ?? 0
         let run = ClassifierTraining(model: model, optimizer: opt, train: trainPart, test: testPart, batchSize: s.batchSize,
                                      shuffle: !options.noShuffle, seed: s.seed, epochsDone: epochsBefore, stepsDone: stepsBefore)
 
-        let batchesPerEpoch = s.batchSize == 0 ? 1 : (trainPart.count + s.batchSize - 1) / s.batchSize
-        let plannedEpochs = stepCount.map { ($0 + batchesPerEpoch - 1) / batchesPerEpoch } ?? epochCount ?? 30
+        let batchesPerEpoch = s.batchSize == 0 || s.batchSize >= trainPart.count ? 1 : (trainPart.count + s.batchSize - 1) / s.batchSize
+        let plannedEpochs = steps.map { ($0 + batchesPerEpoch - 1) / batchesPerEpoch } ?? epochs ?? 30
         let lastEpoch = epochsBefore + plannedEpochs
         // The schedule spans this run's epochs (a resumed run starts a new schedule).
         let main: any LRSchedule
-        switch scheduleName {
-        case "cosine": main = CosineAnnealingLR(tMax: max(1, plannedEpochs - warmup))
-        case "step": main = StepLR(stepSize: max(1, (plannedEpochs - warmup) / 3), gamma: 0.1)
-        default: main = LinearLR(startFactor: 1, endFactor: 1, totalIters: 1)
+        switch lrSchedule ?? .constant {
+        case .cosine: main = CosineAnnealingLR(tMax: max(1, plannedEpochs - warmup))
+        case .step: main = StepLR(stepSize: max(1, (plannedEpochs - warmup) / 3), gamma: 0.1)
+        case .constant: main = LinearLR(startFactor: 1, endFactor: 1, totalIters: 1)
         }
         let schedule: any LRSchedule = warmup > 0
             ? WarmupSchedule(warmup: LinearLR(startFactor: 0.1, totalIters: warmup), then: main, milestone: warmup) : main
         let interactive = isatty(STDERR_FILENO) == 1
         let out = Output(json: json, interactive: interactive)
-        out.line("model: \(describe(model)), \(model.parameterCount) parameters; \(s.optimizer) lr \(s.lr)"
+        out.line("model: \(describe(model)), \(model.parameterCount) parameters; \(s.optimizer.rawValue) lr \(s.lr)"
                  + (s.momentum != 0 ? " momentum \(s.momentum)" : "") + (s.weightDecay != 0 ? " weight decay \(s.weightDecay)" : ""))
         out.line("data: \(dataPath): \(trainPart.count) training rows, \(testPart.count) test rows, \(dataset.featureCount) features, \(dataset.classCount) classes"
                  + (standardizer != nil ? ", standardized" : "") + (resume != nil ? "; resuming after epoch \(epochsBefore)" : ""))
 
         let start = Date()
-        var stepsLeft = stepCount
+        var stepsLeft = steps
         while run.epochsDone < lastEpoch && (stepsLeft ?? 1) > 0 {
             let epochStart = Date()
             opt.lr = schedule.learningRate(epoch: run.epochsDone - epochsBefore, baseLR: s.lr)
@@ -130,20 +132,20 @@ struct Train: ParsableCommand {
 
         if let save {
             var meta: [String: String] = [
-                "format": "backprop-mlp", "hidden": s.hidden.map(String.init).joined(separator: ","),
-                "activation": s.activation.rawValue, "optimizer": s.optimizer, "lr": "\(s.lr)",
+                "format": "backprop-mlp", "hidden": HiddenSizes.text(s.hidden),
+                "activation": s.activation.rawValue, "optimizer": s.optimizer.rawValue, "lr": "\(s.lr)",
                 "momentum": "\(s.momentum)", "weight_decay": "\(s.weightDecay)", "batch_size": "\(s.batchSize)",
                 "seed": "\(s.seed)", "test_split": "\(s.testSplit)", "standardized": standardizer != nil ? "true" : "false",
                 "epoch": "\(run.epochsDone)", "step": "\(run.stepsDone)", "features": dataset.featureNames.joined(separator: ","),
                 "class_names": dataset.classNames.joined(separator: ","), "data": dataPath,
             ]
-            if let l = s.labelColumn { meta["label_column"] = l }
+            if let l = s.labelColumn?.text { meta["label_column"] = l }
             do {
                 try Checkpoint(model: model.stateDict(), optimizer: opt.stateDict(), standardizer: standardizer, metadata: meta).write(to: save)
             } catch { throw CLIError("--save \(save): \(error)") }
         }
         if let plot {
-            let title = "\(URL(fileURLWithPath: dataPath).lastPathComponent): \(describe(model)), \(s.optimizer) lr \(s.lr)"
+            let title = "\(URL(fileURLWithPath: dataPath).lastPathComponent): \(describe(model)), \(s.optimizer.rawValue) lr \(s.lr)"
             do { try AtomicFile.write(Data(TrainingPlot.svg(history: run.history, title: title).utf8), to: plot) }
             catch { throw CLIError("--plot \(plot): \(error)") }
         }
@@ -151,7 +153,7 @@ struct Train: ParsableCommand {
         if json {
             var o: [String: Any] = [
                 "data": dataPath, "model": describe(model), "parameters": model.parameterCount,
-                "optimizer": s.optimizer, "lr": s.lr, "momentum": s.momentum, "weight_decay": s.weightDecay,
+                "optimizer": s.optimizer.rawValue, "lr": s.lr, "momentum": s.momentum, "weight_decay": s.weightDecay,
                 "batch_size": s.batchSize, "seed": s.seed, "test_split": s.testSplit, "standardized": standardizer != nil,
                 "classes": dataset.classNames, "epochs": run.epochsDone, "steps": run.stepsDone, "seconds": seconds,
                 "history": run.history.map { r -> [String: Any] in
@@ -197,6 +199,13 @@ struct Train: ParsableCommand {
     }
 }
 
+/// The learning-rate schedules of `backprop train --lr-schedule`.
+enum LRScheduleName: String, CaseIterable, ExpressibleByArgument {
+    case constant, cosine, step
+
+    init?(argument: String) { self.init(rawValue: argument.lowercased()) }
+}
+
 /// Progress and epoch lines: a redrawn bar on stderr when it is a terminal, plain lines otherwise;
 /// nothing but the final JSON on stdout with --json.
 final class Output {
@@ -218,7 +227,8 @@ final class Output {
     }
 
     static func duration(_ s: Double) -> String {
-        guard s.isFinite, s >= 0 else { return "?" }
+        // Past a billion seconds an estimate says nothing (and Int() of a huge one would trap).
+        guard s.isFinite, s >= 0, s < 1e9 else { return "?" }
         let t = Int(s.rounded())
         return t >= 60 ? String(format: "%d:%02d", t / 60, t % 60) : String(format: "%.1fs", s)
     }

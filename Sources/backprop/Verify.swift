@@ -8,10 +8,12 @@ struct Verify: ParsableCommand {
         abstract: "Replay PyTorch reference files (ops.json / expressions.json formats) and compare every value and gradient.",
         discussion: """
             Each single-op case is run forward and backward with its cotangent; each program case replays its \
-            steps and compares every step value and leaf gradient. Prints one line per failing case and \
-            'N passed, M failed'. With no FILE, checks the reference files shipped with Backprop \
-            (ops.json, ties.json, expressions.json, made with PyTorch 2.15). Make your own with \
-            scripts/make_reference.py. Exits 1 when a case fails or a file is malformed.
+            steps and compares every step value and leaf gradient. Prints every case's verdict and \
+            'N passed, M failed'; a case whose op stops or rejects its arguments fails alone and the run goes on. \
+            A file may set its tolerances per dtype in its header ("tolerance": {"float32": {"rtol": r, "atol": a}}). \
+            With no FILE, checks the reference files shipped with Backprop (ops.json, ties.json, expressions.json \
+            and more_ops.json, made with PyTorch 2.15). Make your own with scripts/make_reference.py. \
+            Exits 1 when a case fails or a file is malformed.
             """)
 
     @Argument(help: "Reference JSON files. Default: the files shipped with Backprop.")
@@ -28,7 +30,7 @@ struct Verify: ParsableCommand {
                 guard let dir = Bundle.module.resourceURL?.appendingPathComponent("Reference") else {
                     throw CLIError("cannot find the reference files shipped with backprop")
                 }
-                targets = ["ops.json", "ties.json", "expressions.json"].map { (dir.appendingPathComponent($0).path, $0) }
+                targets = ["ops.json", "ties.json", "expressions.json", "more_ops.json"].map { (dir.appendingPathComponent($0).path, $0) }
             }
             let summary = VerificationSummary(files: targets.map { FileVerification.run($0.path, displayName: $0.name) })
             if json {
@@ -61,9 +63,12 @@ struct GradcheckCommand: ParsableCommand {
     @Flag(help: "Print one JSON object instead of a table.")
     var json = false
 
+    func validate() throws {
+        guard trials > 0 else { throw ValidationError("--trials must be at least 1, got \(trials)") }
+    }
+
     func run() throws {
         try reportingErrors {
-            guard trials > 0 else { throw CLIError("--trials must be at least 1, got \(trials)") }
             var cases = GradcheckSuite.cases
             if !ops.isEmpty {
                 for o in ops where !cases.contains(where: { $0.op == o || $0.name == o }) {

@@ -12,26 +12,49 @@ struct NotebookOptions: ParsableArguments {
     /// Whether all rows form one step (--batch).
     var batch: Bool { data.batch }
 
+    func validate() throws {
+        guard lr.isFinite else { throw ValidationError("--lr must be a finite number, got \(lr)") }
+    }
+
     /// The checked inputs: W, b [1, classes], x and the class indices.
     func inputs() throws -> (W: Tensor, b: Tensor, x: Tensor, target: Tensor) {
-        guard lr.isFinite else { throw CLIError("--lr must be a finite number, got \(lr)") }
-        return try data.inputs(dtype: float64 ? .float64 : .float32)
+        try data.inputs(dtype: float64 ? .float64 : .float32)
     }
 
     /// Whether the options describe one step (one row, or all rows with --batch).
     func isOneStep(rows: Int) -> Bool { data.isOneStep(rows: rows) }
 }
 
+/// A tensor written as a nested list on the command line, e.g. `[[1,2],[2,1]]`, parsed with the
+/// other arguments so that malformed text is reported with its flag.
+struct TensorLiteral: Sendable, CustomStringConvertible {
+    let text: String
+    let shape: [Int]
+    let values: [Double]
+
+    init(_ text: String) throws {
+        do { (shape, values) = try TensorTextParser.parse(text) } catch let e as TensorParseError { throw CLIError(e.message) }
+        self.text = text
+    }
+
+    /// A literal written in this file.
+    init(known text: String) {
+        do { try self.init(text) } catch { fatalError("TensorLiteral(known: \(text)): \(error)") }
+    }
+
+    var description: String { text }
+}
+
 /// The notebook's inputs, shared by `walkthrough` and `graph` (whose --lr and --float64 are those of `ModelOptions`).
 struct NotebookInputs: ParsableArguments {
-    @Option(help: "Weights W [features, classes] as a nested list.")
-    var weights = "[[1,2],[2,1]]"
-    @Option(help: "Bias b [1, classes].")
-    var bias = "[[0,0]]"
-    @Option(help: "Features x [rows, features]; one row per step unless --batch.")
-    var features = "[[8,-2]]"
-    @Option(help: "Class index of each row.")
-    var target = "[0]"
+    @Option(help: "Weights W [features, classes] as a nested list (default: [[1,2],[2,1]]).", transform: { try TensorLiteral($0) })
+    var weights = TensorLiteral(known: "[[1,2],[2,1]]")
+    @Option(help: "Bias b [1, classes] (default: [[0,0]]).", transform: { try TensorLiteral($0) })
+    var bias = TensorLiteral(known: "[[0,0]]")
+    @Option(help: "Features x [rows, features]; one row per step unless --batch (default: [[8,-2]]).", transform: { try TensorLiteral($0) })
+    var features = TensorLiteral(known: "[[8,-2]]")
+    @Option(help: "Class index of each row (default: [0]).", transform: { try TensorLiteral($0) })
+    var target = TensorLiteral(known: "[0]")
     @Flag(help: "Use the notebook's second data point: features [[-10,20]], target [1].")
     var secondPoint = false
     @Flag(help: "Use all rows in one step (the mean reduction divides grad_c by N).")
@@ -39,10 +62,11 @@ struct NotebookInputs: ParsableArguments {
 
     /// The checked inputs in `dtype`: W, b [1, classes], x and the class indices.
     func inputs(dtype: DType) throws -> (W: Tensor, b: Tensor, x: Tensor, target: Tensor) {
-        let x = try parseMatrix(secondPoint ? "[[-10,20]]" : features, flag: "--features", dtype: dtype)
-        let W = try parseMatrix(weights, flag: "--weights", dtype: dtype)
-        var b = try parseMatrix(bias, flag: "--bias", dtype: dtype, allowVector: true)
-        let (tShape, tValues) = try parseText(secondPoint ? "[1]" : target, flag: "--target")
+        let x = try matrix(secondPoint ? TensorLiteral(known: "[[-10,20]]") : features, flag: "--features", dtype: dtype)
+        let W = try matrix(weights, flag: "--weights", dtype: dtype)
+        var b = try matrix(bias, flag: "--bias", dtype: dtype, allowVector: true)
+        let t = secondPoint ? TensorLiteral(known: "[1]") : target
+        let (tShape, tValues) = (t.shape, t.values)
 
         guard x.shape[1] == W.shape[0] else {
             throw CLIError("--features has \(x.shape[1]) columns but --weights has \(W.shape[0]) rows: x [\(x.shape[0]), \(x.shape[1])] cannot multiply W [\(W.shape[0]), \(W.shape[1])]")
@@ -58,7 +82,10 @@ struct NotebookInputs: ParsableArguments {
         }
         for v in tValues {
             guard v == v.rounded() else { throw CLIError("--target: \(v) is not an integer class index") }
-            guard v >= 0 && Int(v) < classes else { throw CLIError("--target: class index \(Int(v)) is out of range for \(classes) classes (0...\(classes - 1))") }
+            // Compared as doubles: Int(v) of a value past Int's range would stop the program.
+            guard v >= 0 && v < Double(classes) else {
+                throw CLIError("--target: class index \(v.magnitude < 1e15 ? String(Int(v)) : "\(v)") is out of range for \(classes) classes (0...\(classes - 1))")
+            }
         }
         return (W, b, x, Tensor(indices: tValues.map { Int($0) }))
     }
@@ -66,14 +93,8 @@ struct NotebookInputs: ParsableArguments {
     /// Whether the options describe one step (one row, or all rows with --batch).
     func isOneStep(rows: Int) -> Bool { batch || rows == 1 }
 
-    func parseText(_ text: String, flag: String) throws -> (shape: [Int], values: [Double]) {
-        do { return try TensorTextParser.parse(text) } catch let e as TensorParseError {
-            throw CLIError("\(flag): \(e.message) in '\(text)'")
-        }
-    }
-
-    func parseMatrix(_ text: String, flag: String, dtype: DType, allowVector: Bool = false) throws -> Tensor {
-        let (shape, values) = try parseText(text, flag: flag)
+    func matrix(_ literal: TensorLiteral, flag: String, dtype: DType, allowVector: Bool = false) throws -> Tensor {
+        let (shape, values) = (literal.shape, literal.values)
         guard shape.count == 2 || (allowVector && shape.count == 1) else {
             throw CLIError("\(flag) must be a matrix like [[1,2],[3,4]], got \(shape.count)-d shape \(shape)")
         }
@@ -90,6 +111,15 @@ struct Walkthrough: ParsableCommand {
     @OptionGroup var notebook: NotebookOptions
     @Option(help: "Number of SGD steps (cycling through the rows of the features).")
     var steps: Int?
+
+    /// The most steps one run takes: each is kept for the report.
+    static let maxSteps = 1_000_000
+
+    func validate() throws {
+        if let steps, !(0...Self.maxSteps).contains(steps) {
+            throw ValidationError("--steps must be a whole number from 0 to \(Self.maxSteps), got \(steps)")
+        }
+    }
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
     @Flag(help: "After the forward pass, explain the backward pass: every node's rule and numbers, and the chain rule behind grad_c, grad_W and grad_b.")
@@ -100,7 +130,6 @@ struct Walkthrough: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let (W, b, x, t) = try notebook.inputs()
-            if let steps, steps < 0 { throw CLIError("--steps must be zero or more, got \(steps)") }
             let oneStep = steps == nil && notebook.isOneStep(rows: x.shape[0])
             if (explain || html != nil) && !oneStep && steps != 1 {
                 throw CLIError("--explain and --html explain one step: use one row, --batch, or --steps 1")

@@ -5,7 +5,7 @@ import Foundation
 /// The cases of autograd.json, each written as the Swift twin of its PyTorch program.
 @Suite struct AutogradSemanticsTests {
     nonisolated(unsafe) static let cases: [String: [String: Any]] = Dictionary(uniqueKeysWithValues:
-        Fixtures.cases("autograd.json").map { ($0["name"] as! String, $0["expected"] as! [String: Any]) })
+        Golden.cases("autograd.json").map { ($0["name"] as! String, $0["expected"] as! [String: Any]) })
 
     func expected(_ name: String, _ key: String) -> Tensor {
         try! GoldenFormat.tensor(Self.cases[name]![key], context: "\(name).\(key)")

@@ -18,13 +18,21 @@ enum CLI {
         p.executableURL = exe
         p.arguments = args
         if let environment { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
-        let out = Pipe(), err = Pipe()
+        // stderr goes to a file: reading two pipes one after the other would deadlock once the
+        // child fills the second pipe's buffer (64 KB) while the first is still open.
+        let errPath = FileManager.default.temporaryDirectory.appendingPathComponent("backprop-cli-\(UUID().uuidString).err").path
+        guard FileManager.default.createFile(atPath: errPath, contents: nil), let err = FileHandle(forWritingAtPath: errPath) else {
+            throw CLIMissing()
+        }
+        defer { try? FileManager.default.removeItem(atPath: errPath) }
+        let out = Pipe()
         p.standardOutput = out
         p.standardError = err
         try p.run()
+        try? err.close()
         let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
+        let e = FileManager.default.contents(atPath: errPath) ?? Data()
         return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
     }
 
@@ -42,7 +50,7 @@ enum CLI {
         let r = try CLI.run(["walkthrough", "--json"] + args)
         #expect(r.status == 0, "\(r.stderr)")
         let got = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
-        let v = Fixtures.cases("seed.json").first { $0["name"] as? String == name }!["values"] as! [String: Any]
+        let v = Golden.cases("seed.json").first { $0["name"] as? String == name }!["values"] as! [String: Any]
         let pairs = ["c": "c", "softmax": "softmax", "log_softmax": "log_softmax", "nll_loss": "nll_loss",
                      "cross_entropy": "cross_entropy", "grad_c": "grad_c_manual", "grad_W_manual": "grad_W_manual",
                      "grad_b_manual": "grad_b_manual", "grad_W_autograd": "grad_W_autograd",
@@ -63,7 +71,7 @@ enum CLI {
         let got = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
         let steps = got["steps"] as! [[String: Any]]
         #expect(steps.count == 100)
-        let c = Fixtures.cases("seed.json").first { $0["name"] as? String == "seed_train_alternating_100" }!
+        let c = Golden.cases("seed.json").first { $0["name"] as? String == "seed_train_alternating_100" }!
         let losses = c["losses"] as! [Double]
         for (k, s) in steps.enumerated() {
             let l = s["cross_entropy"] as! Double
@@ -104,6 +112,9 @@ enum CLI {
         (["--steps", "-3"], "--steps"),
         (["--bias", "[[0,0,0]]"], "--bias"),
         (["--lr", "abc"], "--lr"),
+        (["--target", "[1e30]"], "--target"),
+        (["--target", "[0.5]"], "--target"),
+        (["--steps", "99999999999999999999"], "--steps"),
     ])
     func badInput(_ args: [String], _ flag: String) throws {
         let r = try CLI.run(["walkthrough"] + args)

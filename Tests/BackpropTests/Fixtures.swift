@@ -1,21 +1,49 @@
 import Foundation
 @testable import Backprop
 
-/// The PyTorch reference files copied into the test bundle.
+/// The test bundle's own files (Tests/BackpropTests/Fixtures): the iris data and parameters, the
+/// NumPy and safetensors files written by Python, optim.json and printing.json.
 enum Fixtures {
     static func path(_ file: String) -> String {
         Bundle.module.resourceURL!.appendingPathComponent("Fixtures").appendingPathComponent(file).path
     }
 
-    static func object(_ file: String) -> [String: Any] {
-        try! GoldenFormat.loadObject(path(file))
+    static func object(_ file: String) -> [String: Any] { JSONFile.object(path(file)) }
+    static func cases(_ file: String) -> [[String: Any]] { JSONFile.cases(path(file)) }
+    static func caseNames(_ file: String) -> [String] { JSONFile.caseNames(path(file)) }
+}
+
+/// The PyTorch golden reference files (ops.json, ties.json, expressions.json, seed.json,
+/// autograd.json), read from their one copy in the project: Sources/backprop/Reference, which the
+/// `backprop` executable ships for `backprop verify` and scripts/refresh_golden.sh refreshes from
+/// ../shared/golden. Found from this file's path, so the tests need nothing outside the checkout.
+enum Golden {
+    static let directory = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent()  // Tests/BackpropTests
+        .deletingLastPathComponent()  // Tests
+        .deletingLastPathComponent()  // the package root
+        .appendingPathComponent("Sources/backprop/Reference")
+
+    static func path(_ file: String) -> String { directory.appendingPathComponent(file).path }
+
+    static func object(_ file: String) -> [String: Any] { JSONFile.object(path(file)) }
+    static func cases(_ file: String) -> [[String: Any]] { JSONFile.cases(path(file)) }
+    static func caseNames(_ file: String) -> [String] { JSONFile.caseNames(path(file)) }
+}
+
+/// A reference file's top-level object and its `cases` list; stops the test run naming the file
+/// when it is missing or malformed.
+enum JSONFile {
+    static func object(_ path: String) -> [String: Any] {
+        do { return try GoldenFormat.loadObject(path) } catch { fatalError("\(error)") }
     }
 
-    static func cases(_ file: String) -> [[String: Any]] {
-        object(file)["cases"] as! [[String: Any]]
+    static func cases(_ path: String) -> [[String: Any]] {
+        guard let cases = object(path)["cases"] as? [[String: Any]] else { fatalError("\(path): no \"cases\" list") }
+        return cases
     }
 
-    static func caseNames(_ file: String) -> [String] {
-        cases(file).map { $0["name"] as! String }
+    static func caseNames(_ path: String) -> [String] {
+        cases(path).map { $0["name"] as! String }
     }
 }

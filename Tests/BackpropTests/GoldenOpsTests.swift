@@ -5,17 +5,17 @@ import Foundation
 /// Every single-op case of PyTorch's reference values: forward output and vector-Jacobian product.
 @Suite struct GoldenOpsTests {
     nonisolated(unsafe) static let opsCases: [String: [String: Any]] = Dictionary(uniqueKeysWithValues:
-        Fixtures.cases("ops.json").map { ($0["name"] as! String, $0) })
+        Golden.cases("ops.json").map { ($0["name"] as! String, $0) })
     nonisolated(unsafe) static let tieCases: [String: [String: Any]] = Dictionary(uniqueKeysWithValues:
-        Fixtures.cases("ties.json").map { ($0["name"] as! String, $0) })
+        Golden.cases("ties.json").map { ($0["name"] as! String, $0) })
 
-    @Test("ops.json", arguments: Fixtures.caseNames("ops.json"))
+    @Test("ops.json", arguments: Golden.caseNames("ops.json"))
     func opCase(_ name: String) throws {
         let r = try Verifier.verifyOp(Self.opsCases[name]!, context: name)
         #expect(r.passed, "\(name) (\(r.op)): \(r.failure ?? "")")
     }
 
-    @Test("ties.json", arguments: Fixtures.caseNames("ties.json"))
+    @Test("ties.json", arguments: Golden.caseNames("ties.json"))
     func tieCase(_ name: String) throws {
         let r = try Verifier.verifyOp(Self.tieCases[name]!, context: name)
         #expect(r.passed, "\(name) (\(r.op)): \(r.failure ?? "")")
@@ -23,7 +23,7 @@ import Foundation
 
     @Test("expressions.json: every step value and leaf gradient")
     func expressions() throws {
-        for c in Fixtures.cases("expressions.json") {
+        for c in Golden.cases("expressions.json") {
             let r = try Verifier.verifyProgram(c, context: c["name"] as! String)
             #expect(r.passed, "\(r.name): \(r.failure ?? "")")
         }
@@ -33,6 +33,6 @@ import Foundation
     func counts() {
         #expect(Self.opsCases.count == 376)
         #expect(Self.tieCases.count == 14)
-        #expect(Fixtures.cases("expressions.json").count == 8)
+        #expect(Golden.cases("expressions.json").count == 8)
     }
 }

@@ -62,7 +62,7 @@ import Foundation
     func coversReference() {
         let covered = Set(GradcheckSuite.cases.map(\.op))
         let nonDifferentiable: Set<String> = ["argmax", "one_hot"]
-        let reference = Set(Fixtures.cases("ops.json").map { $0["op"] as! String })
+        let reference = Set(Golden.cases("ops.json").map { $0["op"] as! String })
         #expect(reference.subtracting(nonDifferentiable).subtracting(covered).isEmpty,
                 "missing: \(reference.subtracting(nonDifferentiable).subtracting(covered).sorted())")
     }

@@ -4,7 +4,7 @@ import Foundation
 
 /// The notebook exercise against seed.json: every value of both data points, and 100 alternating steps.
 @Suite struct NotebookTests {
-    nonisolated(unsafe) static let cases = Fixtures.cases("seed.json")
+    nonisolated(unsafe) static let cases = Golden.cases("seed.json")
 
     static func tensor(_ values: [String: Any], _ key: String) -> Tensor {
         try! GoldenFormat.tensor(values[key], context: key)

@@ -68,7 +68,7 @@ import Testing
 
     @Test("every op of PyTorch's reference files is described")
     func goldenOpsAreDescribed() {
-        for c in Fixtures.cases("ops.json") {
+        for c in Golden.cases("ops.json") {
             let op = c["op"] as! String
             #expect(OpDescription.named(op) != nil, "\(op) has no description")
         }

@@ -2,14 +2,14 @@ import Foundation
 import Testing
 @testable import Backprop
 
-/// PyTorch's values for the cases beyond the shared golden set (Fixtures/more_ops.json, made by
+/// PyTorch's values for the cases beyond the shared golden set (Sources/backprop/Reference/more_ops.json, made by
 /// `scripts/make_reference.py --extra`): ops added since, and inputs PyTorch accepts that Backprop
 /// once rejected (legacy empty tensors in cat, an empty gather index of another rank, tensor
 /// bounds in clamp, div's rounding_mode, softmax's dtype).
 @Suite struct PyTorchAcceptsTests {
-    @Test("more_ops.json: PyTorch's values, forward and backward", arguments: Fixtures.caseNames("more_ops.json"))
+    @Test("more_ops.json: PyTorch's values, forward and backward", arguments: Golden.caseNames("more_ops.json"))
     func reference(name: String) throws {
-        let c = Fixtures.cases("more_ops.json").first { $0["name"] as? String == name }!
+        let c = Golden.cases("more_ops.json").first { $0["name"] as? String == name }!
         let r = Verifier.verifyCase(c, index: 0, path: "more_ops.json")
         #expect(r.passed, "\(name): \(r.failure ?? "")")
     }

@@ -14,7 +14,7 @@ import Foundation
 
     @Test("ops.json: 376 passed, 0 failed, with per-family counts")
     func opsSummary() {
-        let s = VerificationSummary(files: [FileVerification.run(Fixtures.path("ops.json"), displayName: "ops.json")])
+        let s = VerificationSummary(files: [FileVerification.run(Golden.path("ops.json"), displayName: "ops.json")])
         #expect(s.succeeded)
         let text = s.text(verbose: true)
         #expect(text.hasSuffix("376 passed, 0 failed\n"), "\(text)")
@@ -24,7 +24,7 @@ import Foundation
 
     @Test("an unknown op counts as a failed case, by name")
     func unknownOp() {
-        var cases = Fixtures.cases("ops.json").prefix(2).map { $0 }
+        var cases = Golden.cases("ops.json").prefix(2).map { $0 }
         cases[1]["op"] = "frobnicate"
         let path = Self.write(["cases": cases])
         defer { try? FileManager.default.removeItem(atPath: path) }
@@ -37,7 +37,7 @@ import Foundation
 
     @Test("a malformed case fails by itself, naming the case and the field; the others still run")
     func malformed() {
-        var cases = Fixtures.cases("ops.json").prefix(3).map { $0 }
+        var cases = Golden.cases("ops.json").prefix(3).map { $0 }
         cases[1]["cotangent"] = ["shape": [2, 3], "dtype": "float32", "data": [1]]
         let name = cases[1]["name"] as! String
         let path = Self.write(["cases": cases])
@@ -60,7 +60,7 @@ import Foundation
 
     @Test("a wrong reference value fails its case and says which element")
     func wrongValue() {
-        var cases = Fixtures.cases("ops.json").prefix(1).map { $0 }
+        var cases = Golden.cases("ops.json").prefix(1).map { $0 }
         var out = cases[0]["output"] as! [String: Any]
         out["data"] = (out["data"] as! [Double]).map { $0 + 1 }
         cases[0]["output"] = out
@@ -95,12 +95,12 @@ import Foundation
     func verifyShipped() throws {
         let r = try Self.run(["verify"])
         #expect(r.status == 0, "\(r.out)")
-        #expect(r.out.hasSuffix("398 passed, 0 failed\n"), "\(r.out)")
+        #expect(r.out.hasSuffix("418 passed, 0 failed\n"), "\(r.out)")
     }
 
     @Test("backprop verify exits 1 on a failing case and on a malformed file", .enabled(if: executable != nil, "backprop executable not built next to the tests"))
     func verifyFails() throws {
-        var cases = Fixtures.cases("ops.json").prefix(2).map { $0 }
+        var cases = Golden.cases("ops.json").prefix(2).map { $0 }
         cases[0]["op"] = "frobnicate"
         let path = Self.write(["cases": cases])
         defer { try? FileManager.default.removeItem(atPath: path) }

@@ -10,7 +10,7 @@ import Testing
     /// rounding_mode), unknown and malformed cases, then a passing one.
     static func mixedFile() -> String {
         var cases: [[String: Any]] = []
-        let golden = Fixtures.cases("ops.json")
+        let golden = Golden.cases("ops.json")
         let add = golden.first { $0["name"] as? String == "add_same_f32" }!
         cases.append(add)
         var wrong = add
@@ -53,7 +53,7 @@ import Testing
 
     @Test("a file's own tolerances, per dtype, replace the suggested ones")
     func fileTolerances() throws {
-        var c = Fixtures.cases("ops.json").first { $0["name"] as? String == "add_same_f32" }!
+        var c = Golden.cases("ops.json").first { $0["name"] as? String == "add_same_f32" }!
         var out = c["output"] as! [String: Any]
         out["data"] = (out["data"] as! [Double]).map { $0 * (1 + 1e-4) }
         c["output"] = out

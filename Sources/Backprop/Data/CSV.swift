@@ -132,14 +132,15 @@ public enum CSVReader {
         var classNames: [String]
         var index: [String: Int] = [:]
         if numeric.allSatisfy({ $0 != nil }) {
-            for (k, v) in numeric.enumerated() where v! != v!.rounded() {
-                throw DataError(file: file, line: lines[k].number, column: labelIndex + 1,
-                                "label '\(rawLabels[k])' is not a whole number (labels are class ids or names)")
+            var ids: [Int] = []
+            ids.reserveCapacity(numeric.count)
+            for (k, v) in numeric.enumerated() {
+                ids.append(try classID(v!, text: rawLabels[k], file: file, line: lines[k].number, column: labelIndex + 1))
             }
-            let distinct = Set(numeric.map { Int($0!) }).sorted()
+            let distinct = Set(ids).sorted()
             classNames = distinct.map(String.init)
             for (k, v) in distinct.enumerated() { index[String(v)] = k }
-            rawLabels = numeric.map { String(Int($0!)) }
+            rawLabels = ids.map(String.init)
         } else {
             classNames = Set(rawLabels).sorted()
             for (k, v) in classNames.enumerated() { index[v] = k }
@@ -148,6 +149,21 @@ public enum CSVReader {
         let names = header.map { h in featureColumns.map { h[$0] } } ?? featureColumns.map { "x\($0)" }
         return Dataset(features: Tensor(values, shape: [lines.count, featureColumns.count], dtype: dtype),
                        labels: Tensor(indices: labels), featureNames: names, classNames: classNames)
+    }
+
+    /// Doubles are exact integers up to this magnitude; a larger label would name a class other
+    /// than the one written (and one past `Int`'s range would stop the program when converted).
+    static let largestClassID = 9_007_199_254_740_992.0  // 2^53
+
+    /// The class id of a numeric label: a whole, finite number of at most 2^53 in magnitude.
+    static func classID(_ v: Double, text: String, file: String, line: Int, column: Int) throws -> Int {
+        func fail(_ m: String) -> DataError {
+            DataError(file: file, line: line, column: column, "label '\(text)' \(m) (labels are class ids or names)")
+        }
+        guard v.isFinite else { throw fail("is not a finite number") }
+        guard v == v.rounded() else { throw fail("is not a whole number") }
+        guard abs(v) <= largestClassID else { throw fail("is past 2^53 = 9007199254740992, the largest class id") }
+        return Int(v)
     }
 
     /// The fields of one line: split at commas outside double quotes, trimmed.

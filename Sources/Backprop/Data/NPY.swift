@@ -51,17 +51,19 @@ public enum NPY {
         case "<i4", "=i4": (elementBytes, dtype) = (4, .int64)
         default: throw fail("unsupported dtype '\(descr)' (supported: <f4, <f8, <i8, <i4)")
         }
-        let count = shape.reduce(1, *)
+        guard let (count, byteCount) = FileShape.sizes(shape, elementBytes: elementBytes) else {
+            throw fail("shape (\(shapeText)) is too large: its size in bytes does not fit in a 64-bit integer")
+        }
         let dataStart = start + headerLength
-        guard b.count - dataStart >= count * elementBytes else {
-            throw fail("shape \(shape) needs \(count * elementBytes) bytes of \(descr) data, the file has \(b.count - dataStart)")
+        guard b.count - dataStart >= byteCount else {
+            throw fail("shape \(shape) needs \(byteCount) bytes of \(descr) data, the file has \(b.count - dataStart)")
         }
         let storedShape = fortran ? Array(shape.reversed()) : shape
         var t = Tensor(shape: storedShape, dtype: dtype, zeroed: false)
         b.withUnsafeBytes { raw in
             let src = raw.baseAddress! + dataStart
             if elementBytes == dtype.byteSize {
-                t.storage.raw.copyMemory(from: src, byteCount: count * elementBytes)
+                t.storage.raw.copyMemory(from: src, byteCount: byteCount)
             } else {
                 let dst = t.storage.pointer(Int64.self)
                 for i in 0..<count { dst[i] = Int64(src.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self)) }

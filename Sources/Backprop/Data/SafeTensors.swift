@@ -82,11 +82,11 @@ public enum SafeTensors {
             guard off[1] <= dataLength else {
                 throw fail("tensor '\(name)' has data_offsets [\(off[0]), \(off[1])] past the end of the data (\(dataLength) bytes)")
             }
-            let (count, overflow) = shape.reduce((1, false)) { acc, d in
-                let (p, o) = acc.0.multipliedReportingOverflow(by: d); return (p, acc.1 || o)
+            guard let (_, byteCount) = FileShape.sizes(shape, elementBytes: dtype.byteSize) else {
+                throw fail("tensor '\(name)' has shape \(shape), too large: its size in bytes does not fit in a 64-bit integer")
             }
-            guard !overflow, count * dtype.byteSize == off[1] - off[0] else {
-                throw fail("tensor '\(name)' of shape \(shape) and dtype \(code) needs \(count * dtype.byteSize) bytes but data_offsets [\(off[0]), \(off[1])] hold \(off[1] - off[0])")
+            guard byteCount == off[1] - off[0] else {
+                throw fail("tensor '\(name)' of shape \(shape) and dtype \(code) needs \(byteCount) bytes but data_offsets [\(off[0]), \(off[1])] hold \(off[1] - off[0])")
             }
             entries.append((name, dtype, shape, off[0], off[1]))
         }

@@ -159,7 +159,9 @@ public class Adam: Optimizer {
                 newSteps[i] = 0; m[i] = nil; v[i] = nil; x[i] = nil
                 continue
             }
-            guard s.count == 1, s.item >= 1, s.item == s.item.rounded() else {
+            // At most 2^53: beyond it the count is not exact in a double (and Int() of one past
+            // Int's range, or of infinity, would stop the program).
+            guard s.count == 1, s.item >= 1, s.item == s.item.rounded(), s.item <= 9_007_199_254_740_992 else {
                 throw OptimizerStateError(message: "state.\(i).step must be a positive whole number, got \(s.scalars)")
             }
             newSteps[i] = Int(s.item)

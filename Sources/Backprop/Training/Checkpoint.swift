@@ -62,6 +62,12 @@ public struct Checkpoint: Sendable {
             guard mean.rank == 1, mean.shape == std.shape, mean.dtype.isFloatingPoint, std.dtype.isFloatingPoint else {
                 throw DataError(file: path, "standardizer.mean \(mean.shape) and standardizer.std \(std.shape) must be float vectors of one length")
             }
+            guard mean.scalars.allSatisfy(\.isFinite) else {
+                throw DataError(file: path, "standardizer.mean must hold finite numbers")
+            }
+            guard std.scalars.allSatisfy({ $0.isFinite && $0 > 0 }) else {
+                throw DataError(file: path, "standardizer.std must hold positive finite numbers")
+            }
             cp.standardizer = Standardizer(mean: mean, std: std)
         } else if mean != nil || std != nil {
             throw DataError(file: path, "has only one of standardizer.mean and standardizer.std")

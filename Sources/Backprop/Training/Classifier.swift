@@ -129,7 +129,7 @@ public final class ClassifierTraining {
 
     /// The mini-batches of epoch `epoch` (1-based, counting earlier runs), in the order `runEpoch` takes them.
     public func batches(epoch: Int) -> [(x: Tensor, y: Tensor)] {
-        var g = RandomGenerator(seed: seed &* 0x9E37_79B9 &+ UInt64(epoch))
+        var g = RandomGenerator(seed: seed &* 0x9E37_79B9 &+ UInt64(truncatingIfNeeded: epoch))
         return train.batches(size: batchSize, shuffle: shuffle, using: &g)
     }
 

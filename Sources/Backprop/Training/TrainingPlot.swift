@@ -80,7 +80,14 @@ public enum TrainingPlot {
         let step = [1.0, 2, 5, 10].map { $0 * mag }.first { $0 >= raw } ?? 10 * mag
         var t = (lo / step).rounded(.up) * step
         var out: [Double] = []
-        while t <= hi + step * 1e-9 { out.append(abs(t) < step * 1e-9 ? 0 : t); t += step }
+        // At most a few dozen ticks, and none once a step no longer moves t (a span far below the
+        // spacing of doubles near lo, as a diverged loss of 1e20 gives): never an endless loop.
+        while t <= hi + step * 1e-9 && out.count < 50 {
+            out.append(abs(t) < step * 1e-9 ? 0 : t)
+            let next = t + step
+            guard next > t else { break }
+            t = next
+        }
         return out
     }
 

@@ -10,6 +10,10 @@ public struct TensorParseError: Error, CustomStringConvertible {
 
 /// Parses nested-list text such as `[[1, 2], [2, 1]]` (JSON numbers, also `1e-3`, `-2.`).
 public enum TensorTextParser {
+    /// The deepest nesting accepted: the parser recurses once per level, and text from outside
+    /// must not be able to exhaust the stack.
+    public static let maxDepth = 32
+
     /// The shape and row-major values of the text; throws for malformed, ragged or non-finite input.
     public static func parse(_ text: String) throws -> (shape: [Int], values: [Double]) {
         var chars = Array(text.utf8)
@@ -18,14 +22,15 @@ public enum TensorTextParser {
         func skip() { while chars[i] == 32 || chars[i] == 9 || chars[i] == 10 || chars[i] == 13 { i += 1 } }
         func fail(_ m: String) -> TensorParseError { TensorParseError(message: m) }
         enum Node { case num(Double), list([Node]) }
-        func value() throws -> Node {
+        func value(depth: Int) throws -> Node {
             skip()
             if chars[i] == UInt8(ascii: "[") {
+                guard depth < maxDepth else { throw fail("lists nested deeper than \(maxDepth) levels at character \(i + 1)") }
                 i += 1; skip()
                 var items: [Node] = []
                 if chars[i] == UInt8(ascii: "]") { i += 1; return .list(items) }
                 while true {
-                    items.append(try value())
+                    items.append(try value(depth: depth + 1))
                     skip()
                     if chars[i] == UInt8(ascii: ",") { i += 1; continue }
                     if chars[i] == UInt8(ascii: "]") { i += 1; return .list(items) }
@@ -42,7 +47,7 @@ public enum TensorTextParser {
             guard v.isFinite else { throw fail("'\(token)' is not a finite number") }
             return .num(v)
         }
-        let root = try value()
+        let root = try value(depth: 0)
         skip()
         if chars[i] != 0 { throw fail("unexpected text after the value at character \(i + 1)") }
         func shapeOf(_ n: Node) -> [Int] {
