@@ -11,7 +11,7 @@
 # Each file is written to a temporary name in the folder, then renamed over the old copy.
 set -euo pipefail
 
-FILES=(ops.json ties.json expressions.json seed.json autograd.json)
+FILES=(ops.json ties.json expressions.json seed.json autograd.json gradgrad.json)
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 check=0

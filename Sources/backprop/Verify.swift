@@ -11,8 +11,9 @@ struct Verify: ParsableCommand {
             steps and compares every step value and leaf gradient. Prints every case's verdict and \
             'N passed, M failed'; a case whose op stops or rejects its arguments fails alone and the run goes on. \
             A file may set its tolerances per dtype in its header ("tolerance": {"float32": {"rtol": r, "atol": a}}). \
-            With no FILE, checks the reference files shipped with Backprop (ops.json, ties.json, expressions.json \
-            and more_ops.json, made with PyTorch 2.15). Make your own with scripts/make_reference.py. \
+            A case with cotangent2 and grads2 (gradgrad.json) is also checked to second order: its gradients, \
+            recorded with createGraph, are differentiated again. With no FILE, checks the reference files shipped \
+            with Backprop (ops.json, ties.json, expressions.json, more_ops.json and gradgrad.json, made with PyTorch 2.15). Make your own with scripts/make_reference.py. \
             Exits 1 when a case fails or a file is malformed.
             """)
 
@@ -30,7 +31,7 @@ struct Verify: ParsableCommand {
                 guard let dir = Bundle.module.resourceURL?.appendingPathComponent("Reference") else {
                     throw CLIError("cannot find the reference files shipped with backprop")
                 }
-                targets = ["ops.json", "ties.json", "expressions.json", "more_ops.json"].map { (dir.appendingPathComponent($0).path, $0) }
+                targets = ["ops.json", "ties.json", "expressions.json", "more_ops.json", "gradgrad.json"].map { (dir.appendingPathComponent($0).path, $0) }
             }
             let summary = VerificationSummary(files: targets.map { FileVerification.run($0.path, displayName: $0.name) })
             if json {
@@ -51,7 +52,9 @@ struct GradcheckCommand: ParsableCommand {
         discussion: """
             For each op, draws --trials random problems (random shapes with broadcasting, size-1 dims and \
             0-d tensors; values away from kinks), and compares the vector-Jacobian product of backward with \
-            central differences (eps 1e-6, atol 1e-5, rtol 1e-3). Exits 1 when any op fails.
+            central differences (eps 1e-6, atol 1e-5, rtol 1e-3). With --order 2, checks the second \
+            derivatives instead (gradgradcheck: the gradients, recorded with createGraph, against finite \
+            differences of the gradients). Exits 1 when any op fails.
             """)
 
     @Option(help: "Seed of the random inputs.")
@@ -60,11 +63,14 @@ struct GradcheckCommand: ParsableCommand {
     var trials = 10
     @Option(name: .customLong("op"), help: "Check only this op (PyTorch name or case name, e.g. pow or pow.tensor); repeatable.")
     var ops: [String] = []
+    @Option(help: "1: first derivatives (gradcheck); 2: second derivatives (gradgradcheck).")
+    var order = 1
     @Flag(help: "Print one JSON object instead of a table.")
     var json = false
 
     func validate() throws {
         guard trials > 0 else { throw ValidationError("--trials must be at least 1, got \(trials)") }
+        guard order == 1 || order == 2 else { throw ValidationError("--order must be 1 or 2, got \(order)") }
     }
 
     func run() throws {
@@ -76,11 +82,11 @@ struct GradcheckCommand: ParsableCommand {
                 }
                 cases = cases.filter { ops.contains($0.op) || ops.contains($0.name) }
             }
-            let results = cases.map { GradcheckSuite.run($0, seed: seed, trials: trials) }
+            let results = cases.map { GradcheckSuite.run($0, seed: seed, trials: trials, order: order) }
             let failed = results.filter { !$0.passed }
             if json {
                 let obj: [String: Any] = [
-                    "seed": seed, "trials": trials, "passed": results.count - failed.count, "failed": failed.count,
+                    "seed": seed, "trials": trials, "order": order, "passed": results.count - failed.count, "failed": failed.count,
                     "ops": results.map { r -> [String: Any] in
                         var o: [String: Any] = ["name": r.name, "op": r.op, "passed": r.passed, "inputs_checked": r.inputsChecked,
                                                 "elements_checked": r.elementsChecked,
@@ -100,7 +106,7 @@ struct GradcheckCommand: ParsableCommand {
                     print("\(pad(r.name, w))  \(pad(String(r.inputsChecked), 6))  \(pad(String(r.elementsChecked), 8))  \(pad(abs, 13))  \(pad(rel, 13))  \(r.passed ? "pass" : "FAIL")")
                 }
                 for r in failed { print("FAIL \(r.name): \(r.failure ?? "")") }
-                print("\(results.count - failed.count) ops passed, \(failed.count) failed (seed \(seed), \(trials) trials each, Float64, eps 1e-6, atol 1e-5, rtol 1e-3)")
+                print("\(results.count - failed.count) ops passed, \(failed.count) failed (seed \(seed), \(trials) trials each, \(order == 1 ? "first" : "second") order, Float64, eps 1e-6, atol 1e-5, rtol 1e-3)")
             }
             if !failed.isEmpty { throw ExitCode(1) }
         }

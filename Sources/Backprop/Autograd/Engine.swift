@@ -36,6 +36,11 @@ enum Engine {
         if sum == nil { sum = consume g } else { sum! += g }
     }
 
+    /// `sum = sum + g` as a recorded op (createGraph: the sum stays differentiable), or `sum = g`.
+    static func addRecorded(_ g: Tensor, into sum: inout Tensor?) {
+        if let s = sum { sum = s + g } else { sum = g }
+    }
+
     /// A rule's gradient for `input` (nil when it sent none) goes into the input's pending sum, and
     /// the edge is released.
     @inline(__always)
@@ -66,7 +71,9 @@ enum Engine {
     /// The walk holds the nodes without reference counting (`Unmanaged`): every node is kept alive by
     /// `root`, which the caller holds, through the input edges that nothing here removes. The work
     /// arrays are kept per thread between passes, so a small backward allocates none.
-    static func run(root: GradNode, seed: Tensor, retainGraph: Bool, accumulate: Bool,
+    ///   - createGraph: run the rules with grad mode on, so that the gradients they compute are
+    ///     recorded (differentiable: gradients of gradients); sums are then taken out of place.
+    static func run(root: GradNode, seed: Tensor, retainGraph: Bool, accumulate: Bool, createGraph: Bool = false,
                     capture: [GradNode] = [], observe: ((BackwardStep) -> Void)? = nil) throws -> [ObjectIdentifier: Tensor] {
         let scratch = Scratch.take()
         defer { Scratch.giveBack(scratch) }
@@ -102,7 +109,7 @@ enum Engine {
             }
         }
         let gradWasEnabled = GradMode.isEnabled
-        GradMode.set(enabled: false)
+        GradMode.set(enabled: createGraph)
         defer { GradMode.set(enabled: gradWasEnabled) }
         root.pending = seed
         scratch.work.append(Unmanaged.passUnretained(root))
@@ -118,15 +125,24 @@ enum Engine {
             if !capture.isEmpty, captureIDs.contains(ObjectIdentifier(n)) { captured[ObjectIdentifier(n)] = g }
             if n.isLeaf {
                 observe?(BackwardStep(node: n, incoming: g, sent: []))
-                if accumulate { Engine.add(g, into: &n.grad) }
+                if accumulate { createGraph ? Engine.addRecorded(g, into: &n.grad) : Engine.add(g, into: &n.grad) }
                 continue
             }
-            if n.retainsGrad && accumulate { Engine.add(g, into: &n.grad) }
+            if n.retainsGrad && accumulate { createGraph ? Engine.addRecorded(g, into: &n.grad) : Engine.add(g, into: &n.grad) }
             guard let rule = n.backward else { throw AutogradError.secondBackward }
             var grads = rule(n, g)
             observe?(BackwardStep(node: n, incoming: g, sent: grads.array(n.inputCount)))
             for i in 0..<n.inputCount {
-                if let u = n.inputRef(i) { Engine.send(grads.take(i), to: u, into: scratch) }
+                guard let u = n.inputRef(i) else { continue }
+                if createGraph {
+                    if let gi = grads.take(i) {
+                        unowned(unsafe) let input = u.takeUnretainedValue()
+                        Engine.addRecorded(gi, into: &input.pending)
+                    }
+                    Engine.release(u, into: scratch)
+                } else {
+                    Engine.send(grads.take(i), to: u, into: scratch)
+                }
             }
         }
         if !retainGraph {

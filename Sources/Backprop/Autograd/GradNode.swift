@@ -258,3 +258,29 @@ struct InputGrads {
         return Array([g0, g1, g2].prefix(count)) + [Tensor?](repeating: nil, count: Swift.max(0, count - 3))
     }
 }
+
+extension GradNode {
+    /// Whether the backward pass running this rule records the gradients it computes (PyTorch's
+    /// `create_graph=True`): the rule must then compute them with recorded ops, from the values
+    /// below, instead of raw kernels.
+    @inline(__always) static var recordsGradients: Bool { GradMode.isEnabled }
+
+    /// `value`, the saved value of input `i`, as a tensor of the graph when the gradients are
+    /// recorded (so that they depend on the input); else `value` as it is.
+    @inline(__always) func input(_ i: Int, value: Tensor) -> Tensor {
+        guard GradNode.recordsGradients else { return value }
+        var t = value
+        t.node = input(i)
+        return t
+    }
+
+    /// `value`, the saved output of this node, as the output tensor itself when the gradients are
+    /// recorded (a gradient that depends on the output depends on the inputs through this node).
+    @inline(__always) func output(value: Tensor) -> Tensor {
+        guard GradNode.recordsGradients else { return value }
+        precondition(value.shape == shape, "backward: saved output of shape \(value.shape) for a node of shape \(shape)")
+        var t = value
+        t.node = self
+        return t
+    }
+}

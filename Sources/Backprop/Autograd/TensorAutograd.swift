@@ -66,29 +66,35 @@ extension Tensor {
     ///
     /// A tensor with one element needs no `gradient`; any other needs one of its shape (the vector of
     /// the vector-Jacobian product). Without `retainGraph`, the tensors the graph saved are freed and
-    /// a second backward through it stops. Misuse stops the program with PyTorch's message; use
-    /// `tryBackward` to get it as an error instead.
-    public func backward(gradient: Tensor? = nil, retainGraph: Bool = false) {
-        do { try tryBackward(gradient: gradient, retainGraph: retainGraph) } catch {
+    /// a second backward through it stops. With `createGraph`, the gradients are themselves recorded
+    /// (each leaf's `.grad` then has a graph of its own, and accumulation into an existing `.grad`
+    /// stays differentiable), so they can be differentiated again; `retainGraph` then defaults to
+    /// true, as in PyTorch. Misuse stops the program with PyTorch's message; use `tryBackward` to
+    /// get it as an error instead.
+    public func backward(gradient: Tensor? = nil, retainGraph: Bool? = nil, createGraph: Bool = false) {
+        do { try tryBackward(gradient: gradient, retainGraph: retainGraph, createGraph: createGraph) } catch {
             fatalError("backward: \(error)")
         }
     }
 
     /// `backward`, throwing an `AutogradError` instead of stopping.
-    public func tryBackward(gradient: Tensor? = nil, retainGraph: Bool = false,
+    public func tryBackward(gradient: Tensor? = nil, retainGraph: Bool? = nil, createGraph: Bool = false,
                             observe: ((BackwardStep) -> Void)? = nil) throws {
         guard let node else { throw AutogradError.noGradFn }
-        let seed = try seedGradient(gradient)
-        _ = try Engine.run(root: node, seed: seed, retainGraph: retainGraph, accumulate: true, observe: observe)
+        let seed = try seedGradient(gradient, keepGraph: createGraph)
+        _ = try Engine.run(root: node, seed: seed, retainGraph: retainGraph ?? createGraph, accumulate: true,
+                           createGraph: createGraph, observe: observe)
     }
 
     static let scalarOne32 = Tensor.ones([], dtype: .float32)
     static let scalarOne64 = Tensor.ones([], dtype: .float64)
 
-    func seedGradient(_ gradient: Tensor?) throws -> Tensor {
+    func seedGradient(_ gradient: Tensor?, keepGraph: Bool = false) throws -> Tensor {
         if let gradient {
             precondition(gradient.shape == shape,
                          "backward: gradient of shape \(gradient.shape) for a tensor of shape \(shape)")
+            // With createGraph, a seed that requires grad stays in the graph (PyTorch's grad_outputs).
+            if keepGraph { return gradient.dtype == dtype ? gradient : withGrad { gradient.to(dtype) } }
             return gradient.dtype == dtype ? gradient.detached() : gradient.to(dtype)
         }
         guard count == 1 else { throw AutogradError.implicitNonScalar }
@@ -106,16 +112,29 @@ extension Tensor {
 
 /// The gradients of `output` with respect to `inputs`, without touching any `.grad`
 /// (PyTorch's `torch.autograd.grad`). An input that `output` does not depend on gets nil.
-public func gradients(of output: Tensor, wrt inputs: [Tensor], gradient: Tensor? = nil,
-                      retainGraph: Bool = false) throws -> [Tensor?] {
+///
+/// - Parameters:
+///   - gradOutputs: the vector of the vector-Jacobian product (PyTorch's `grad_outputs`); needed
+///     unless `output` has one element. With `createGraph` it may itself require grad.
+///   - createGraph: record the gradients, so that they can be differentiated again.
+///   - retainGraph: keep the graph's saved tensors for another backward (default: `createGraph`).
+public func gradients(of output: Tensor, wrt inputs: [Tensor], gradOutputs: Tensor? = nil,
+                      createGraph: Bool = false, retainGraph: Bool? = nil) throws -> [Tensor?] {
     guard let root = output.node else { throw AutogradError.noGradFn }
     let nodes = inputs.map { x -> GradNode in
         guard let n = x.node else { preconditionFailure("gradients(of:wrt:): an input does not require grad") }
         return n
     }
-    let seed = try output.seedGradient(gradient)
-    let got = try Engine.run(root: root, seed: seed, retainGraph: retainGraph, accumulate: false, capture: nodes)
+    let seed = try output.seedGradient(gradOutputs, keepGraph: createGraph)
+    let got = try Engine.run(root: root, seed: seed, retainGraph: retainGraph ?? createGraph, accumulate: false,
+                             createGraph: createGraph, capture: nodes)
     return nodes.map { got[ObjectIdentifier($0)] }
+}
+
+/// `gradients(of:wrt:gradOutputs:...)` under its first name (`gradient:` for `gradOutputs:`).
+public func gradients(of output: Tensor, wrt inputs: [Tensor], gradient: Tensor?,
+                      retainGraph: Bool = false) throws -> [Tensor?] {
+    try gradients(of: output, wrt: inputs, gradOutputs: gradient, createGraph: false, retainGraph: retainGraph)
 }
 
 extension Tensor {

@@ -122,7 +122,8 @@ extension Tensor {
         return out.recorded(.mul, self, other,
                             save0: other.node != nil ? detached() : nil,
                             save1: node != nil ? other.detached() : nil) { node, g in
-            InputGrads(node.input(0).map { (g * node.saved1!).sumTo($0.shape) }, node.input(1).map { (g * node.saved0!).sumTo($0.shape) })
+            InputGrads(node.input(0).map { (g * node.input(1, value: node.saved1!)).sumTo($0.shape) },
+                       node.input(1).map { (g * node.input(0, value: node.saved0!)).sumTo($0.shape) })
         }
     }
 
@@ -131,7 +132,7 @@ extension Tensor {
         let out = Tensor.zip(self, other, DivF.self, op: "div")
         guard Tensor.recordsGrad(self, other) else { return out }
         return out.recorded(.div, self, other, save0: detached(), save1: other.detached()) { node, g in
-            let (a, b) = (node.saved0!, node.saved1!)
+            let (a, b) = (node.input(0, value: node.saved0!), node.input(1, value: node.saved1!))
             return InputGrads(node.input(0).map { _ in (g / b).sumTo(a.shape) },
                               node.input(1).map { _ in (-g * a / (b * b)).sumTo(b.shape) })
         }

@@ -110,8 +110,9 @@ extension Tensor {
         let out = withNoGrad { (diff * diff).reduced(reduction) }
         guard Tensor.recordsGrad(self, target) else { return out }
         let (nx, ny) = (node != nil, target.node != nil)
-        return out.recorded(.mseLoss, self, target, saves: true) { _, g in
-            let dx = Tensor.spreadLossGradient(g, reduction, shape: s) * diff * 2.0
+        return out.recorded(.mseLoss, self, target, saves: true) { node, g in
+            let d = GradNode.recordsGradients ? node.input(0, value: x) - node.input(1, value: y) : diff
+            let dx = Tensor.spreadLossGradient(g, reduction, shape: s) * d * 2.0
             return InputGrads(nx ? dx.sumTo(x.shape) : nil, ny ? (-dx).sumTo(y.shape) : nil)
         }
     }
@@ -155,9 +156,15 @@ extension Tensor {
         }
         guard Tensor.recordsGrad(self, target) else { return out }
         let (nx, ny) = (node != nil, target.node != nil)
-        return out.recorded(.binaryCrossEntropy, self, target, saves: true) { _, g in
+        return out.recorded(.binaryCrossEntropy, self, target, saves: true) { node, g in
             var gs = Tensor.spreadLossGradient(g, reduction, shape: s)
             if let w { gs = gs * w }
+            if GradNode.recordsGradients {
+                // Recorded, from x and y themselves: the floor and the log clamps as clamp ops.
+                let (x, y) = (node.input(0, value: x), node.input(1, value: y))
+                return InputGrads(nx ? gs * (x - y) / ((1 - x) * x).clamp(min: 1e-12) : nil,
+                                  ny ? gs * ((1 - x).log().clamp(min: -100) - x.log().clamp(min: -100)) : nil)
+            }
             return InputGrads(nx ? gs * (x - y) / ((1 - x) * x).map(BCEFloorF.self, op: "binary_cross_entropy") : nil,
                               ny ? gs * (log1mX - logX) : nil)
         }
@@ -189,9 +196,22 @@ extension Tensor {
         }
         guard Tensor.recordsGrad(self, target) else { return out }
         let (nx, ny) = (node != nil, target.node != nil)
-        return out.recorded(.binaryCrossEntropyWithLogits, self, target, saves: true) { _, g in
+        return out.recorded(.binaryCrossEntropyWithLogits, self, target, saves: true) { node, g in
             var gs = Tensor.spreadLossGradient(g, reduction, shape: s)
             if let w { gs = gs * w }
+            if GradNode.recordsGradients {
+                // Recorded, from x and y themselves; logsigmoid(x) = -softplus(-x).
+                let (x, y) = (node.input(0, value: x), node.input(1, value: y))
+                var dx: Tensor? = nil, dy: Tensor? = nil
+                if nx {
+                    if let p { let py = p * y; dx = gs * ((py + 1 - y) * x.sigmoid() - py) } else { dx = gs * (x.sigmoid() - y) }
+                }
+                if ny {
+                    let logSigX = -((-x).softplus()), logSigNegX = -x.softplus()
+                    dy = gs * (logSigNegX - (p.map { $0 * logSigX } ?? logSigX))
+                }
+                return InputGrads(dx, dy)
+            }
             var dx: Tensor? = nil, dy: Tensor? = nil
             if nx {
                 if let p { let py = p * y; dx = gs * ((py + 1 - y) * x.sigmoid() - py) } else { dx = gs * (x.sigmoid() - y) }

@@ -6,6 +6,8 @@ extension BackwardRule {
     static let narrow = BackwardRule("NarrowBackward0", "dx = G placed at [start, start + length) along dim, 0 elsewhere")
     static let cat = BackwardRule("CatBackward0", "dx_i = the slice of G along dim that x_i filled")
     static let indexSelect = BackwardRule("IndexSelectBackward0", "dx = zeros; dx[index[j]] += G[j] along dim")
+    static let take = BackwardRule("TakeBackward0", "dx = zeros; dx[offset[i]] += G[i]")
+    static let scatterAdd = BackwardRule("ScatterAddBackward0", "dG[i] = G[offset[i]]")
     static let gather = BackwardRule("GatherBackward0", "dx = zeros; dx[..., index[p], ...] += G[p] (scatter_add along dim)")
 }
 
@@ -101,6 +103,24 @@ extension Tensor {
         return out
     }
 
+    /// `taking`, recorded: differentiable (its gradient scatter-adds back), for rules whose
+    /// gradients are recorded (createGraph). Without a graph to record it is `taking`.
+    func takingRecorded(_ offsets: [Int], shape outShape: [Int]) -> Tensor {
+        let out = detached().taking(offsets, shape: outShape)
+        guard Tensor.recordsGrad(self) else { return out }
+        return out.recorded(.take, self) { node, g in
+            InputGrads(Tensor.scatterAddingRecorded(g, offsets: offsets, into: node.input(0)!.shape))
+        }
+    }
+
+    /// `scatterAdding`, recorded (its gradient takes the values back at the offsets).
+    static func scatterAddingRecorded(_ g: Tensor, offsets: [Int], into shape: [Int]) -> Tensor {
+        let out = scatterAdding(g.detached(), offsets: offsets, into: shape)
+        guard Tensor.recordsGrad(g) else { return out }
+        let gShape = g.shape
+        return out.recorded(.scatterAdd, g) { _, gg in InputGrads(gg.takingRecorded(offsets, shape: gShape)) }
+    }
+
     /// The flat offsets of the elements [start, start + length) along `dim` (others whole).
     func sliceOffsets(dim: Int, start: Int, length: Int) -> [Int] {
         let split = DimSplit(shape, dim)
@@ -128,7 +148,7 @@ extension Tensor {
         let out = taking(offsets, shape: outShape)
         guard Tensor.recordsGrad(self) else { return out }
         return out.recorded(.narrow, self) { node, g in
-            InputGrads(Tensor.scatterAdding(g, offsets: offsets, into: node.input(0)!.shape))
+            InputGrads(Tensor.scatterAddingRecorded(g, offsets: offsets, into: node.input(0)!.shape))
         }
     }
 
@@ -164,7 +184,7 @@ extension Tensor {
                     defer { start += s[d] }
                     var outShape = g.shape
                     outShape[d] = s[d]
-                    return g.taking(g.sliceOffsets(dim: d, start: start, length: s[d]), shape: outShape)
+                    return g.takingRecorded(g.sliceOffsets(dim: d, start: start, length: s[d]), shape: outShape)
                 })
             }
         }
@@ -214,7 +234,7 @@ extension Tensor {
             var start = 0
             return InputGrads(sizes.map { n -> Tensor? in
                 defer { start += n }
-                return g.taking(g.sliceOffsets(dim: d, start: start, length: n), shape: {
+                return g.takingRecorded(g.sliceOffsets(dim: d, start: start, length: n), shape: {
                     var s = g.shape; s[d] = n; return s }())
             })
         }
@@ -256,7 +276,7 @@ extension Tensor {
         let out = taking(offsets, shape: outShape)
         guard Tensor.recordsGrad(self) else { return out }
         return out.recorded(.indexSelect, self, saves: true) { node, g in
-            InputGrads(Tensor.scatterAdding(g, offsets: offsets, into: node.input(0)!.shape))
+            InputGrads(Tensor.scatterAddingRecorded(g, offsets: offsets, into: node.input(0)!.shape))
         }
     }
 
@@ -302,7 +322,7 @@ extension Tensor {
         let out = taking(offsets, shape: index.shape)
         guard Tensor.recordsGrad(self) else { return out }
         return out.recorded(.gather, self, saves: true) { node, g in
-            InputGrads(Tensor.scatterAdding(g, offsets: offsets, into: node.input(0)!.shape))
+            InputGrads(Tensor.scatterAddingRecorded(g, offsets: offsets, into: node.input(0)!.shape))
         }
     }
 }

@@ -59,6 +59,10 @@ extension Tensor {
         return out.recorded(.mm, self, other,
                             save0: other.node != nil ? detached() : nil,
                             save1: node != nil ? other.detached() : nil) { node, g in
+            if GradNode.recordsGradients {
+                return InputGrads(node.saved1.map { g.mm(node.input(1, value: $0).t()) },
+                                  node.saved0.map { node.input(0, value: $0).t().mm(g) })
+            }
             var da: Tensor? = nil, db: Tensor? = nil
             if let b = node.saved1 {
                 da = Tensor.gemm(g, false, b, true, batch: 1, m: g.shape[0], n: b.shape[0], k: g.shape[1],
@@ -83,6 +87,10 @@ extension Tensor {
         guard Tensor.recordsGrad(self, other) else { return out }
         return out.recorded(.bmm, self, other, save0: other.node != nil ? detached() : nil,
                             save1: node != nil ? other.detached() : nil) { node, g in
+            if GradNode.recordsGradients {
+                return InputGrads(node.saved1.map { g.bmm(node.input(1, value: $0).transpose(1, 2)) },
+                                  node.saved0.map { node.input(0, value: $0).transpose(1, 2).bmm(g) })
+            }
             let (bs, m, n) = (g.shape[0], g.shape[1], g.shape[2])
             var da: Tensor? = nil, db: Tensor? = nil
             if let b = node.saved1 {
@@ -172,6 +180,11 @@ extension Tensor {
         return out.recorded(bias == nil ? .linearNoBias : .linear, self, weight, bias,
                             save0: weight.node != nil ? detached() : nil,
                             save1: node != nil ? weight.detached() : nil) { node, g in
+            if GradNode.recordsGradients {
+                let db = node.inputCount == 3 && node.needsGrad(2) ? g.sum(dims: [0]) : nil
+                return InputGrads(node.saved1.map { g.mm(node.input(1, value: $0)) },
+                                  node.saved0.map { g.t().mm(node.input(0, value: $0)) }, db)
+            }
             let (m, n) = (g.shape[0], g.shape[1])
             var dx: Tensor? = nil, dw: Tensor? = nil
             if let w = node.saved1 {

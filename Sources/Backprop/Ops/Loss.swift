@@ -155,6 +155,24 @@ extension Tensor {
         let g0 = g.dtype == .float32 ? Double(g.storage.pointer(Float.self)[0]) : g.storage.pointer(Double.self)[0]
         let gs = perElement ? g.scalars : []
         let tp = node.saved0!.storage.pointer(Int64.self)
+        if GradNode.recordsGradients {
+            // Recorded: a constant [N, C, ...] of -w[t] at the targets times G (per element: G with a
+            // class dim of 1), divided by the summed weights for mean.
+            let coefficients = Tensor(shape: inShape, dtype: dt, zeroed: true)
+            func fillCoefficients<T: FloatElement>(_: T.Type) {
+                coefficients.withFreshPointer(T.self) { p in
+                    for i in 0..<n {
+                        for j in 0..<s {
+                            let t = Int(tp[i * s + j])
+                            if t != ignoreIndex { p[(i * c + t) * s + j] = T(-(w?[t] ?? 1)) }
+                        }
+                    }
+                }
+            }
+            if dt == .float32 { fillCoefficients(Float.self) } else { fillCoefficients(Double.self) }
+            let gShaped = g.count == n * s && inShape.count >= 2 ? g.reshape([n, 1] + Array(inShape.dropFirst(2))) : g
+            return InputGrads(coefficients * (divisor == 1 ? gShaped : gShaped / divisor))
+        }
         let dx = Tensor(shape: inShape, dtype: dt, zeroed: true)
         func fill<T: FloatElement>(_: T.Type) {
             dx.withFreshPointer(T.self) { p in

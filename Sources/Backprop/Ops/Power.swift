@@ -10,6 +10,9 @@ struct PowGradExponentF: BinaryFunction {
     @inline(__always) static func apply<T: FloatElement>(_ x: T, _ y: T) -> T { (x == 0 && y >= 0) ? 0 : T.pow(x, y) * T.log(x) }
 }
 
+/// 1 where a != b, else 0.
+struct NotEqualMaskF: BinaryFunction { @inline(__always) static func apply<T: FloatElement>(_ a: T, _ b: T) -> T { a != b ? 1 : 0 } }
+
 extension BackwardRule {
     static let powScalar = BackwardRule("PowBackward0", "dx = G * e * x^(e-1) (0 when e == 0)")
     static let powTensor = BackwardRule("PowBackward1", "dx = G * y * x^(y-1), dy = G * x^y * log(x)")
@@ -53,8 +56,14 @@ extension Tensor {
         let e = scalarLike(exponent)
         let out = Tensor.zip(self, e, PowF.self, op: "pow")
         guard Tensor.recordsGrad(self) else { return out }
-        return out.recorded(.powScalar, self, save0: detached(), save1: e) { node, g in
-            InputGrads(g * Tensor.zip(node.saved0!, node.saved1!, PowGradBaseF.self, op: "pow"))
+        return out.recorded(.powScalar, self, save0: detached(), save1: e, double: exponent) { node, g in
+            if GradNode.recordsGradients {
+                // e x^(e-1), recorded (0 for e == 0).
+                let e = node.savedDouble
+                let x = node.input(0, value: node.saved0!)
+                return InputGrads(e == 0 ? g * 0.0 : g * (x.pow(e - 1) * e))
+            }
+            return InputGrads(g * Tensor.zip(node.saved0!, node.saved1!, PowGradBaseF.self, op: "pow"))
         }
     }
 
@@ -66,6 +75,16 @@ extension Tensor {
         let out = Tensor.zip(self, exponent, PowF.self, op: "pow")
         guard Tensor.recordsGrad(self, exponent) else { return out }
         return out.recorded(.powTensor, self, exponent, save0: detached(), save1: exponent.detached()) { node, g in
+            if GradNode.recordsGradients {
+                // y x^(y-1) and x^y log(x), recorded; the masks keep PyTorch's zeros (y == 0; x == 0 and y >= 0).
+                let (xv, yv) = (node.saved0!, node.saved1!)
+                let (x, y) = (node.input(0, value: xv), node.input(1, value: yv))
+                let keepX = Tensor.zip(yv, yv.scalarLike(0), NotEqualMaskF.self, op: "pow")
+                let keepY = Tensor.zip(xv, xv.scalarLike(0), NotEqualMaskF.self, op: "pow")
+                    .maximum(Tensor.zip(yv.scalarLike(0), yv, GreaterMaskF.self, op: "pow"))
+                return InputGrads(node.input(0).map { _ in (g * (y * x.pow(y - 1)) * keepX).sumTo(xv.shape) },
+                                  node.input(1).map { _ in (g * (x.pow(y) * x.log()) * keepY).sumTo(yv.shape) })
+            }
             let (x, y) = (node.saved0!, node.saved1!)
             return InputGrads(node.input(0).map { _ in (g * Tensor.zip(x, y, PowGradBaseF.self, op: "pow")).sumTo(x.shape) },
                               node.input(1).map { _ in (g * Tensor.zip(x, y, PowGradExponentF.self, op: "pow")).sumTo(y.shape) })

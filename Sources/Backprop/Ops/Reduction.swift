@@ -121,7 +121,7 @@ extension Tensor {
         guard Tensor.recordsGrad(self) else { return out }
         let (s, ks) = (shape, keep.shape)
         return out.recorded(dims.isEmpty ? .sum : .sumDims, self) { _, g in
-            InputGrads(g.withShape(ks).broadcast(to: s, op: "sum"))
+            InputGrads(g.reshape(ks).broadcast(to: s, op: "sum"))
         }
     }
 
@@ -140,7 +140,7 @@ extension Tensor {
         guard Tensor.recordsGrad(self) else { return out.detached() }
         let (s, ks) = (shape, reducedShape(ds, keepDim: true))
         return out.detached().recorded(dims.isEmpty ? .mean : .meanDims, self) { _, g in
-            InputGrads((g / Double(n)).withShape(ks).broadcast(to: s, op: "mean"))
+            InputGrads((g / Double(n)).reshape(ks).broadcast(to: s, op: "mean"))
         }
     }
 
@@ -169,7 +169,12 @@ extension Tensor {
         if Tensor.recordsGrad(self) {
             let (s, ks) = (shape, keep)
             v = v.recorded(.maxDim, self, save0: indices) { node, g in
-                InputGrads(Tensor.scatterAlong(g.withShape(ks), indices: node.saved0!, dim: d, shape: s))
+                if GradNode.recordsGradients {
+                    // G times a constant one-hot mask of the chosen indices: recorded, so it depends on G.
+                    let ones = Tensor.ones(ks, dtype: g.dtype)
+                    return InputGrads(g.reshape(ks) * Tensor.scatterAlong(ones, indices: node.saved0!, dim: d, shape: s))
+                }
+                return InputGrads(Tensor.scatterAlong(g.withShape(ks), indices: node.saved0!, dim: d, shape: s))
             }
         }
         return (v, idx)
@@ -203,7 +208,7 @@ extension Tensor {
         return out.recorded(.amax, self, save0: detached(), save1: keep) { node, g in
             let mask = Tensor.equalMask(node.saved0!, node.saved1!)
             let counts = mask.rawSum(ds)
-            return InputGrads(g.withShape(keepShape) * mask / counts)
+            return InputGrads(g.reshape(keepShape) * mask / counts)
         }
     }
 
@@ -225,8 +230,9 @@ extension Tensor {
         let keep = withNoGrad { (x - m).exp().rawSum(ds).log() + m }
         let out = keep.withShape(reducedShape(ds, keepDim: keepDim))
         guard Tensor.recordsGrad(self) else { return out }
-        return out.recorded(.logsumexp, self, save0: x, save1: keep) { node, g in
-            InputGrads(g.withShape(keepShape) * (node.saved0! - node.saved1!).exp())
+        return out.recorded(.logsumexp, self, save0: x, save1: out.detached()) { node, g in
+            let y = node.output(value: node.saved1!).reshape(keepShape)
+            return InputGrads(g.reshape(keepShape) * (node.input(0, value: node.saved0!) - y).exp())
         }
     }
 

@@ -45,7 +45,7 @@ extension Tensor {
         let out = softmaxKernel(dim: d, log: false)
         guard Tensor.recordsGrad(self) else { return out }
         return out.recorded(.softmax, self, save0: out.detached(), int: d) { node, g in
-            InputGrads(Tensor.softmaxBackward(y: node.saved0!, g: g, dim: node.savedInt, log: false))
+            InputGrads(Tensor.softmaxBackward(y: node.output(value: node.saved0!), g: g, dim: node.savedInt, log: false))
         }
     }
 
@@ -60,7 +60,7 @@ extension Tensor {
         let out = softmaxKernel(dim: d, log: true)
         guard Tensor.recordsGrad(self) else { return out }
         return out.recorded(.logSoftmax, self, save0: out.detached(), int: d) { node, g in
-            InputGrads(Tensor.softmaxBackward(y: node.saved0!, g: g, dim: node.savedInt, log: true))
+            InputGrads(Tensor.softmaxBackward(y: node.output(value: node.saved0!), g: g, dim: node.savedInt, log: true))
         }
     }
 
@@ -82,7 +82,8 @@ extension Tensor {
     /// The backward rules of softmax (dx = y * G - y * sum(y * G)) and log-softmax
     /// (dx = G - exp(y) * sum(G)) along `dim`, fused into one pass over each row.
     static func softmaxBackward(y: Tensor, g: Tensor, dim: Int, log: Bool) -> Tensor {
-        if g.shape != y.shape || g.dtype != y.dtype {
+        if g.shape != y.shape || g.dtype != y.dtype || GradNode.recordsGradients {
+            // Composed of recorded ops (also what createGraph needs: the gradient depends on G and y).
             if log { return g - y.exp() * g.sum(dims: [dim], keepDim: true) }
             let gy = g * y
             return gy - y * gy.sum(dims: [dim], keepDim: true)

@@ -45,8 +45,12 @@ extension Tensor {
         let denominator = Swift.max(Double(n) - correction, 0)
         let out = withNoGrad { (centered * centered).rawSum(ds) / denominator }.withShape(reducedShape(ds, keepDim: keepDim))
         guard Tensor.recordsGrad(self) else { return out }
-        return out.recorded(.variance, self, save0: centered, double: denominator) { node, g in
-            InputGrads(g.withShape(keepShape) * (node.saved0! * (2 / node.savedDouble)))
+        return out.recorded(.variance, self, save0: centered, save1: x, double: denominator) { node, g in
+            // Recording: the centered values again from x, so that the gradient depends on x.
+            let c = GradNode.recordsGradients
+                ? { let x = node.input(0, value: node.saved1!); return x - x.mean(dims: ds, keepDim: true) }()
+                : node.saved0!
+            return InputGrads(g.reshape(keepShape) * (c * (2 / node.savedDouble)))
         }
     }
 

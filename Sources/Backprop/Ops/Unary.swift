@@ -27,6 +27,8 @@ extension BackwardRule {
     static let sqrt = BackwardRule("SqrtBackward0", "dx = G / (2 * sqrt(x))")
     static let abs = BackwardRule("AbsBackward0", "dx = G * sign(x)")
     static let gelu = BackwardRule("GeluBackward0", "dx = G * (Phi(x) + x * phi(x))")
+    static let geluDerivative = BackwardRule("GeluBackwardBackward0", "dx = G * phi(x) * (2 - x^2)")
+    static let geluTanhDerivative = BackwardRule("GeluBackwardBackward0", "dx = G * d2/dx2 gelu_tanh(x)")
     static let softplus = BackwardRule("SoftplusBackward0", "dx = G * sigmoid(beta * x), G where beta * x > threshold")
     static let geluTanh = BackwardRule("GeluBackward0",
         "dx = G * (0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)), t = tanh(sqrt(2/pi) (x + 0.044715 x^3))")
@@ -89,14 +91,14 @@ extension Tensor {
     public func exp() -> Tensor {
         let out = map(ExpF.self, op: "exp")
         guard Tensor.recordsGrad(self) else { return out }
-        return out.recorded(.exp, self, save0: out.detached()) { node, g in InputGrads(g * node.saved0!) }
+        return out.recorded(.exp, self, save0: out.detached()) { node, g in InputGrads(g * node.output(value: node.saved0!)) }
     }
 
     /// Natural logarithm elementwise. Backward: dx = G / x
     public func log() -> Tensor {
         let out = map(LogF.self, op: "log")
         guard Tensor.recordsGrad(self) else { return out }
-        return out.recorded(.log, self, save0: detached()) { node, g in InputGrads(g / node.saved0!) }
+        return out.recorded(.log, self, save0: detached()) { node, g in InputGrads(g / node.input(0, value: node.saved0!)) }
     }
 
     /// max(x, 0) elementwise. Backward: dx = G * (x > 0) (0 at x = 0, as PyTorch).
@@ -105,8 +107,10 @@ extension Tensor {
         guard Tensor.recordsGrad(self) else { return out }
         return out.recorded(.relu, self, save0: out.detached()) { node, g in
             let y = node.saved0!
-            return InputGrads(g.shape == y.shape && g.dtype == y.dtype ? Tensor.zip(g, y, ReluGradF.self, op: "relu_backward")
-                                                                       : g * y.map(PositiveMaskF.self, op: "relu"))
+            // (Recording the gradient: G times a constant mask, so that it depends on G.)
+            return InputGrads(g.shape == y.shape && g.dtype == y.dtype && !GradNode.recordsGradients
+                              ? Tensor.zip(g, y, ReluGradF.self, op: "relu_backward")
+                              : g * y.map(PositiveMaskF.self, op: "relu"))
         }
     }
 
@@ -115,7 +119,7 @@ extension Tensor {
         let out = map(SigmoidF.self, op: "sigmoid")
         guard Tensor.recordsGrad(self) else { return out }
         return out.recorded(.sigmoid, self, save0: out.detached()) { node, g in
-            let y = node.saved0!
+            let y = node.output(value: node.saved0!)
             return InputGrads(g * y * (1 - y))
         }
     }
@@ -125,7 +129,7 @@ extension Tensor {
         let out = map(TanhF.self, op: "tanh")
         guard Tensor.recordsGrad(self) else { return out }
         return out.recorded(.tanh, self, save0: out.detached()) { node, g in
-            let y = node.saved0!
+            let y = node.output(value: node.saved0!)
             return InputGrads(g * (1 - y * y))
         }
     }
@@ -136,7 +140,9 @@ extension Tensor {
         if target == dtype { return self }
         let out = converted(to: target)
         guard Tensor.recordsGrad(self), target.isFloatingPoint else { return out }
-        return out.recorded(.toCopy, self) { node, g in InputGrads(g.converted(to: node.input(0)!.dtype)) }
+        return out.recorded(.toCopy, self) { node, g in
+            InputGrads(GradNode.recordsGradients ? g.to(node.input(0)!.dtype) : g.converted(to: node.input(0)!.dtype))
+        }
     }
 }
 
@@ -178,6 +184,22 @@ struct GeluTanhGradF: UnaryFunction {
     }
 }
 
+/// d²/dx² of exact GELU: φ(x) (2 - x²).
+struct GeluSecondF: UnaryFunction {
+    @inline(__always) static func apply<T: FloatElement>(_ x: T) -> T {
+        T.exp(T(-0.5) * x * x) * T(0.39894228040143267794) * (2 - x * x)
+    }
+}
+/// d²/dx² of tanh-GELU: (1 - t²) (u' - x t u'² + 3 k c x²), u = k (x + c x³), u' = k (1 + 3 c x²), t = tanh(u).
+struct GeluTanhSecondF: UnaryFunction {
+    @inline(__always) static func apply<T: FloatElement>(_ x: T) -> T {
+        let k = T(0.79788456080286535588), c = T(0.044715)
+        let t = T.tanh(k * (x + c * x * x * x))
+        let du = k * (1 + 3 * c * x * x)
+        return (1 - t * t) * (du - x * t * du * du + 3 * k * c * x * x)
+    }
+}
+
 /// Which formula `gelu` uses (PyTorch's `approximate=` argument).
 public enum GeluApproximation: String, Sendable, CaseIterable {
     /// The exact x Φ(x), with the error function (PyTorch's `"none"`, the default).
@@ -191,7 +213,7 @@ extension Tensor {
     public func sqrt() -> Tensor {
         let out = map(SqrtF.self, op: "sqrt")
         guard Tensor.recordsGrad(self) else { return out }
-        return out.recorded(.sqrt, self, save0: out.detached()) { node, g in InputGrads(g / (node.saved0! * 2.0)) }
+        return out.recorded(.sqrt, self, save0: out.detached()) { node, g in InputGrads(g / (node.output(value: node.saved0!) * 2.0)) }
     }
 
     /// |x| elementwise. Backward: dx = G * sign(x), which is 0 at x = 0 (as PyTorch).
@@ -210,11 +232,23 @@ extension Tensor {
         guard Tensor.recordsGrad(self) else { return out }
         if approximate == .none {
             return out.recorded(.gelu, self, save0: detached()) { node, g in
-                InputGrads(g * node.saved0!.map(GeluGradF.self, op: "gelu"))
+                InputGrads(g * node.input(0, value: node.saved0!).geluDerivative(approximate: .none))
             }
         }
         return out.recorded(.geluTanh, self, save0: detached()) { node, g in
-            InputGrads(g * node.saved0!.map(GeluTanhGradF.self, op: "gelu"))
+            InputGrads(g * node.input(0, value: node.saved0!).geluDerivative(approximate: .tanh))
+        }
+    }
+
+    /// d gelu / dx elementwise, differentiable itself (for gradients of gradients).
+    ///
+    /// Backward: dx = G * phi(x) * (2 - x^2) (exact); the tanh form's second derivative for `.tanh`.
+    func geluDerivative(approximate: GeluApproximation) -> Tensor {
+        let out = approximate == .none ? map(GeluGradF.self, op: "gelu") : map(GeluTanhGradF.self, op: "gelu")
+        guard Tensor.recordsGrad(self) else { return out }
+        return out.recorded(approximate == .none ? .geluDerivative : .geluTanhDerivative, self, save0: detached()) { node, g in
+            let x = node.saved0!
+            return InputGrads(g * (approximate == .none ? x.map(GeluSecondF.self, op: "gelu") : x.map(GeluTanhSecondF.self, op: "gelu")))
         }
     }
 }
@@ -236,7 +270,7 @@ extension Tensor {
         }
         guard Tensor.recordsGrad(self) else { return out }
         return out.recorded(.softplus, self, save0: x, double: beta, saves: true) { node, g in
-            let z = node.saved0! * node.savedDouble
+            let z = node.input(0, value: node.saved0!) * node.savedDouble
             let above = Tensor.zip(z, z.scalarLike(threshold), GreaterMaskF.self, op: "softplus")
             return InputGrads(g * (above + (1 - above) * z.sigmoid()))
         }

@@ -26,13 +26,17 @@ public struct GradcheckCaseResult: Sendable {
 /// and `backprop gradcheck`.
 public enum GradcheckSuite {
     /// Runs `c` on `trials` random problems drawn from `seed`.
-    public static func run(_ c: GradcheckCase, seed: UInt64 = 0, trials: Int = 3) -> GradcheckCaseResult {
+    ///
+    /// With `order` 2, the second derivatives: each problem goes through `gradgradcheck` instead.
+    public static func run(_ c: GradcheckCase, seed: UInt64 = 0, trials: Int = 3, order: Int = 1) -> GradcheckCaseResult {
+        precondition(order == 1 || order == 2, "GradcheckSuite.run: order must be 1 or 2, got \(order)")
         var gen = RandomGenerator(seed: seed ^ UInt64(truncatingIfNeeded: c.name.utf8.reduce(5381) { ($0 &* 33) &+ Int($1) }))
         var inputs = 0, elements = 0, maxAbs = 0.0, maxRel = 0.0
         var failure: String?
         for t in 0..<trials {
             let p = c.make(&gen)
-            let report = gradcheck(p.function, inputs: p.inputs, wrt: p.wrt, seed: gen.next())
+            let report = order == 1 ? gradcheck(p.function, inputs: p.inputs, wrt: p.wrt, seed: gen.next())
+                                    : gradgradcheck(p.function, inputs: p.inputs, wrt: p.wrt, seed: gen.next())
             for r in report.inputs where r.checked { inputs += 1; elements += r.shape.reduce(1, *) }
             maxAbs = Swift.max(maxAbs, report.maxAbsError)
             maxRel = Swift.max(maxRel, report.maxRelError)

@@ -153,7 +153,8 @@ public enum Verifier {
             if cotangent != nil && anyGrad { return CaseResult(name: name, op: op, passed: false, failure: "output does not require grad") }
             return CaseResult(name: name, op: op, passed: true, failure: nil)
         }
-        do { try outputs[0].tryBackward(gradient: cot) } catch {
+        let secondOrder = c["cotangent2"] != nil && c["grads2"] != nil
+        do { try outputs[0].tryBackward(gradient: cot, createGraph: secondOrder) } catch {
             return CaseResult(name: name, op: op, passed: false, failure: "backward: \(error)")
         }
         for (i, raw) in rawGrads.enumerated() where !(raw is NSNull) && i < args.count {
@@ -184,7 +185,53 @@ public enum Verifier {
             default: break
             }
         }
+        if secondOrder {
+            if let f = try secondOrderMismatch(c, args: args, context: context, tolerances: tolerances) {
+                return CaseResult(name: name, op: op, passed: false, failure: f)
+            }
+        }
         return CaseResult(name: name, op: op, passed: true, failure: nil)
+    }
+
+    /// The second-order check of a case with `cotangent2` and `grads2` (gradgrad.json): with the
+    /// first-order gradients recorded (`createGraph`) in the args' `.grad`, S = sum_i sum(grads[i] *
+    /// cotangent2[i]) is differentiated again and its gradient compared with `grads2`.
+    static func secondOrderMismatch(_ c: [String: Any], args: [OpValue], context: String,
+                                    tolerances: Tolerances) throws -> String? {
+        let rawCot2 = c["cotangent2"] as? [Any] ?? [], rawGrads2 = c["grads2"] as? [Any] ?? []
+        // The leaves, in argument order (list arguments element by element).
+        var leaves: [(field: String, tensor: Tensor, cot2: Any?, grad2: Any?)] = []
+        for (i, a) in args.enumerated() {
+            let cot2: Any? = i < rawCot2.count ? rawCot2[i] : nil, grad2: Any? = i < rawGrads2.count ? rawGrads2[i] : nil
+            switch a {
+            case .tensor(let t) where t.requiresGrad: leaves.append(("grads2[\(i)]", t, cot2, grad2))
+            case .tensors(let ts):
+                for (j, t) in ts.enumerated() where t.requiresGrad {
+                    leaves.append(("grads2[\(i)][\(j)]", t, (cot2 as? [Any]).map { j < $0.count ? $0[j] : NSNull() },
+                                   (grad2 as? [Any]).map { j < $0.count ? $0[j] : NSNull() }))
+                }
+            default: break
+            }
+        }
+        var s: Tensor?
+        for l in leaves {
+            guard let raw = l.cot2, !(raw is NSNull), let g = l.tensor.grad else { continue }
+            let v = try GoldenFormat.tensor(raw, context: "\(context): cotangent2")
+            let term = (g * v).sum()
+            s = s.map { $0 + term } ?? term
+        }
+        var got: [Tensor?] = leaves.map { _ in nil }
+        if let s, s.requiresGrad {
+            got = try gradients(of: s, wrt: leaves.map(\.tensor))
+        }
+        for (k, l) in leaves.enumerated() {
+            guard let raw = l.grad2, !(raw is NSNull) else { continue }
+            let e = try GoldenFormat.tensor(raw, context: "\(context): \(l.field)")
+            let (rtol, atol) = tolerances(e.dtype)
+            let r = GoldenFormat.compare(got[k] ?? Tensor.zeros(like: l.tensor), e, rtol: rtol, atol: atol)
+            if !r.ok { return "\(l.field): \(r.message!)" }
+        }
+        return nil
     }
 
     static func gradMismatch(_ x: Tensor, _ expected: Tensor, rtol: Double, atol: Double, field: String) -> String? {
