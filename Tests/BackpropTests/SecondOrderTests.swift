@@ -137,6 +137,19 @@ import Testing
         #expect(GradNode.liveCount == before)
     }
 
+    @Test("the README's example: the second derivative of tanh")
+    func readmeExample() throws {
+        let x = Tensor([[0.5, -1, 2]], dtype: .float64).requiringGrad()
+        let y = x.tanh().sum()
+        let g = try gradients(of: y, wrt: [x], createGraph: true)[0]!
+        let h = try gradients(of: g.sum(), wrt: [x])[0]!
+        let t = [0.5, -1, 2].map { Foundation.tanh($0) }
+        for (k, v) in h.scalars.enumerated() {
+            #expect(Swift.abs(v - (-2 * t[k] * (1 - t[k] * t[k]))) < 1e-14)
+        }
+        #expect(g.requiresGrad && !h.requiresGrad)
+    }
+
     @Test("createGraph off: gradients have no graph and first-order work records nothing")
     func createGraphOff() {
         let x = Tensor([1.0, 2], dtype: .float64).requiringGrad()

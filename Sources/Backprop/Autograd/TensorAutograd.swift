@@ -114,6 +114,8 @@ extension Tensor {
 /// (PyTorch's `torch.autograd.grad`). An input that `output` does not depend on gets nil.
 ///
 /// - Parameters:
+///   - output: the tensor to differentiate.
+///   - inputs: the tensors (each requiring grad) to differentiate it with respect to.
 ///   - gradOutputs: the vector of the vector-Jacobian product (PyTorch's `grad_outputs`); needed
 ///     unless `output` has one element. With `createGraph` it may itself require grad.
 ///   - createGraph: record the gradients, so that they can be differentiated again.
