@@ -118,6 +118,22 @@ def specs():
     add("softplus", "beta_threshold", "torch.nn.functional.softplus",
         lambda d: (["input"], [d.away_from([1.0], 3, 4) * 2], {"beta": 2.0, "threshold": 4.0}),
         lambda a, k: F.softplus(a[0], **k), extra=True)
+    # Activations of the CNN and transformer models.
+    add("leaky_relu", "slope", "torch.nn.functional.leaky_relu", lambda d: (["input"], [d.away(3, 4)], {"negative_slope": 0.2}),
+        lambda a, k: F.leaky_relu(a[0], **k), extra=True)
+    add("leaky_relu", "default", "torch.nn.functional.leaky_relu", lambda d: (["input"], [d.away(5)], {}),
+        lambda a, k: F.leaky_relu(a[0], **k), extra=True)
+    add("elu", "alpha", "torch.nn.functional.elu", lambda d: (["input"], [d.away(3, 4) * 2], {"alpha": 0.5}),
+        lambda a, k: F.elu(a[0], **k), extra=True)
+    add("silu", "2d", "torch.nn.functional.silu", lambda d: (["input"], [d.rn(3, 4) * 2], {}),
+        lambda a, k: F.silu(a[0]), extra=True)
+    add("hardtanh", "bounds", "torch.nn.functional.hardtanh",
+        lambda d: (["input"], [d.away_from([-0.5, 1.0], 3, 4)], {"min_val": -0.5, "max_val": 1.0}),
+        lambda a, k: F.hardtanh(a[0], **k), extra=True)
+    add("logsigmoid", "wide", "torch.nn.functional.logsigmoid", lambda d: (["input"], [d.rn(3, 4) * 4], {}),
+        lambda a, k: F.logsigmoid(a[0]), extra=True)
+    add("erf", "2d", "torch.erf", lambda d: (["input"], [d.rn(2, 5)], {}), lambda a, k: torch.erf(a[0]), extra=True)
+    add("rsqrt", "2d", "torch.rsqrt", lambda d: (["input"], [d.uniform(0.5, 3, 2, 5)], {}), lambda a, k: torch.rsqrt(a[0]), extra=True)
     add("clamp", "min", "torch.clamp", lambda d: (["input"], [d.away_from([-0.5], 5)], {"min": -0.5}), lambda a, k: torch.clamp(a[0], **k))
     for op in ["maximum", "minimum"]:
         add(op, "bcast", f"torch.{op}", lambda d: (["input", "other"], [d.grid(False, 2, 3), d.grid(True, 3)], {}),

@@ -68,7 +68,7 @@ public struct OpDescription: @unchecked Sendable {
 
     /// Every op, family by family (each family file lists its own).
     public static let all: [OpDescription] =
-        arithmeticOps + unaryOps + powerOps + comparisonOps + linearAlgebraOps + shapeOps + indexingOps
+        arithmeticOps + unaryOps + activationOps + powerOps + comparisonOps + linearAlgebraOps + shapeOps + indexingOps
         + reductionOps + statisticsOps + softmaxOps + lossOps + elementwiseLossOps
 
     /// The op named `name` (PyTorch's name), or nil.
