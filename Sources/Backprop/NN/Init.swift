@@ -33,7 +33,12 @@ public enum Init {
     }
 
     /// Which fan `kaiming*` scales by.
-    public enum FanMode: Sendable { case fanIn, fanOut }
+    public enum FanMode: Sendable {
+        /// The number of inputs of a unit (PyTorch's `mode="fan_in"`, the default).
+        case fanIn
+        /// The number of outputs of a unit (`mode="fan_out"`).
+        case fanOut
+    }
 
     /// U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out)) (Glorot & Bengio).
     public static func xavierUniform(_ shape: [Int], gain: Double = 1, dtype: DType = .float32,

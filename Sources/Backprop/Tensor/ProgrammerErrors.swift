@@ -39,13 +39,13 @@ public struct StoppedCall: Error, CustomStringConvertible {
     public var description: String { message }
 }
 
-/// Running a call that may stop (for `backprop verify`, which replays arguments that other
-/// libraries' tests chose: a case that makes an op stop is that case's failure, not the run's end).
 /// Where a caught call leaves its result.
 final class ResultBox<T> {
     var result: Result<T, Error>?
 }
 
+/// Running a call that may stop (for `backprop verify`, which replays arguments that other
+/// libraries' tests chose: a case that makes an op stop is that case's failure, not the run's end).
 public enum ProgrammerErrors {
     final class Catcher {
         var message: String?
