@@ -134,6 +134,29 @@ def specs():
         lambda a, k: F.logsigmoid(a[0]), extra=True)
     add("erf", "2d", "torch.erf", lambda d: (["input"], [d.rn(2, 5)], {}), lambda a, k: torch.erf(a[0]), extra=True)
     add("rsqrt", "2d", "torch.rsqrt", lambda d: (["input"], [d.uniform(0.5, 3, 2, 5)], {}), lambda a, k: torch.rsqrt(a[0]), extra=True)
+    # Transformer ops.
+    add("tril", "diag1", "torch.tril", lambda d: (["input"], [d.rn(2, 3, 4)], {"diagonal": 1}), lambda a, k: torch.tril(a[0], **k), extra=True)
+    add("triu", "neg", "torch.triu", lambda d: (["input"], [d.rn(4, 3)], {"diagonal": -1}), lambda a, k: torch.triu(a[0], **k), extra=True)
+    add("cumsum", "dim1", "torch.cumsum", lambda d: (["input"], [d.rn(3, 5)], {"dim": 1}), lambda a, k: torch.cumsum(a[0], **k), extra=True)
+    add("cumsum", "neg", "torch.cumsum", lambda d: (["input"], [d.rn(2, 3, 2)], {"dim": -3}), lambda a, k: torch.cumsum(a[0], **k), extra=True)
+    add("split", "size", "torch.split", lambda d: (["tensor"], [d.rn(5, 2)], {"split_size_or_sections": 2, "dim": 0}),
+        lambda a, k: list(torch.split(a[0], k["split_size_or_sections"], dim=k["dim"])), extra=True)
+    add("split", "sections", "torch.split", lambda d: (["tensor"], [d.rn(2, 6)], {"split_size_or_sections": [1, 3, 2], "dim": 1}),
+        lambda a, k: list(torch.split(a[0], k["split_size_or_sections"], dim=k["dim"])), extra=True)
+    add("chunk", "3", "torch.chunk", lambda d: (["input"], [d.rn(2, 7)], {"chunks": 3, "dim": 1}),
+        lambda a, k: list(torch.chunk(a[0], **k)), extra=True)
+    add("embedding", "padding", "torch.nn.functional.embedding",
+        lambda d: (["input", "weight"], [torch.tensor([[0, 2, 1], [2, 2, 0]]), d.rn(4, 3)], {"padding_idx": 0}),
+        lambda a, k: F.embedding(a[0], a[1], **k), extra=True)
+    add("embedding", "plain", "torch.nn.functional.embedding",
+        lambda d: (["input", "weight"], [torch.tensor([3, 1, 3]), d.rn(5, 2)], {}),
+        lambda a, k: F.embedding(a[0], a[1], **k), extra=True)
+    add("layer_norm", "affine", "torch.nn.functional.layer_norm",
+        lambda d: (["input", "weight", "bias"], [d.rn(2, 3, 4), d.rn(4), d.rn(4)], {"normalized_shape": [4], "eps": 1e-5}),
+        lambda a, k: F.layer_norm(a[0], k["normalized_shape"], a[1], a[2], eps=k["eps"]), extra=True)
+    add("layer_norm", "two_dims", "torch.nn.functional.layer_norm",
+        lambda d: (["input"], [d.rn(2, 3, 4)], {"normalized_shape": [3, 4]}),
+        lambda a, k: F.layer_norm(a[0], k["normalized_shape"]), extra=True)
     add("clamp", "min", "torch.clamp", lambda d: (["input"], [d.away_from([-0.5], 5)], {"min": -0.5}), lambda a, k: torch.clamp(a[0], **k))
     for op in ["maximum", "minimum"]:
         add(op, "bcast", f"torch.{op}", lambda d: (["input", "other"], [d.grid(False, 2, 3), d.grid(True, 3)], {}),
@@ -247,12 +270,14 @@ def make_case(op, variant, fn, build, call, dtype, seed, suffix):
         else:
             wants.append(False)
     out = call(args, kwargs)
-    first = out[0] if isinstance(out, list) else out
-    cot = None
+    outs = out if isinstance(out, list) else [out]
+    # One cotangent per differentiable output (split and chunk have several; max's indices none).
+    cots = [torch.randn(o.shape, generator=d.g, dtype=torch.float64).to(o.dtype)
+            if o.is_floating_point() and o.requires_grad else None for o in outs]
     grads = [None] * len(args)
-    if first.is_floating_point() and first.requires_grad:
-        cot = torch.randn(first.shape, generator=d.g, dtype=torch.float64).to(first.dtype)
-        got = torch.autograd.grad((first * cot).sum(), leaves, allow_unused=True)
+    if any(c is not None for c in cots):
+        total = sum((o * c).sum() for o, c in zip(outs, cots) if c is not None)
+        got = torch.autograd.grad(total, leaves, allow_unused=True)
         k = 0
         for i, a in enumerate(args):
             if not wants[i]:
@@ -263,7 +288,7 @@ def make_case(op, variant, fn, build, call, dtype, seed, suffix):
             else:
                 grads[i] = encode(got[k] if got[k] is not None else torch.zeros_like(a))
                 k += 1
-    cot_field = [encode(cot), None] if isinstance(out, list) else encode(cot)
+    cot_field = [encode(c) for c in cots] if isinstance(out, list) else encode(cots[0])
     return {"name": name, "op": op, "fn": fn, "dtype": "int64" if op == "one_hot" else str(dtype).replace("torch.", ""),
             "arg_names": names, "args": [encode(a) for a in args], "kwargs": kwargs, "output": encode(out),
             "cotangent": cot_field, "grads": grads}

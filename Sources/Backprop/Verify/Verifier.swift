@@ -143,18 +143,31 @@ public enum Verifier {
                 return CaseResult(name: name, op: op, passed: false, failure: "output: dtype \(got.dtype), expected int64")
             }
         }
-        // Backward.
-        // For ops with several outputs (max with a dim) only the first is differentiable.
-        var rawCot = c["cotangent"]
-        if let list = rawCot as? [Any] { rawCot = list.first }
-        let cotangent = try value(rawCot, context: "\(context): cotangent").tensor
-        guard let cot = cotangent, outputs[0].requiresGrad else {
+        // Backward: the vector-Jacobian product with each output's cotangent (null for integer
+        // outputs such as max's indices); several differentiable outputs (split, chunk) add up.
+        let rawCots: [Any?] = (c["cotangent"] as? [Any]).map { $0.map { Optional($0) } } ?? [c["cotangent"]]
+        var pairs: [(Tensor, Tensor)] = []
+        for (k, raw) in rawCots.enumerated() where k < outputs.count {
+            if let cot = try value(raw, context: "\(context): cotangent[\(k)]").tensor { pairs.append((outputs[k], cot)) }
+        }
+        guard !pairs.isEmpty, pairs.contains(where: { $0.0.requiresGrad }) else {
             let anyGrad = rawGrads.contains { !($0 is NSNull) }
-            if cotangent != nil && anyGrad { return CaseResult(name: name, op: op, passed: false, failure: "output does not require grad") }
+            if !pairs.isEmpty && anyGrad { return CaseResult(name: name, op: op, passed: false, failure: "output does not require grad") }
             return CaseResult(name: name, op: op, passed: true, failure: nil)
         }
         let secondOrder = c["cotangent2"] != nil && c["grads2"] != nil
-        do { try outputs[0].tryBackward(gradient: cot, createGraph: secondOrder) } catch {
+        do {
+            if pairs.count == 1 {
+                try pairs[0].0.tryBackward(gradient: pairs[0].1, createGraph: secondOrder)
+            } else {
+                var s: Tensor?
+                for (out, cot) in pairs where out.requiresGrad {
+                    let term = (out * cot).sum()
+                    s = s.map { $0 + term } ?? term
+                }
+                try s!.tryBackward(createGraph: secondOrder)
+            }
+        } catch {
             return CaseResult(name: name, op: op, passed: false, failure: "backward: \(error)")
         }
         for (i, raw) in rawGrads.enumerated() where !(raw is NSNull) && i < args.count {
