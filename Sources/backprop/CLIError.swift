@@ -1,4 +1,5 @@
 import ArgumentParser
+import Backprop
 import Foundation
 
 /// A bad command-line value or input file: printed as one line, exit status 1.
@@ -6,6 +7,12 @@ struct CLIError: Error, CustomStringConvertible {
     let message: String
     init(_ message: String) { self.message = message }
     var description: String { message }
+
+    /// `--flag path: what went wrong`, naming the file once when the error names it already (a
+    /// `DataError` about that file).
+    init(flag: String, path: String, _ error: Error) {
+        if let e = error as? DataError, e.file == path { message = "\(flag) \(e)" } else { message = "\(flag) \(path): \(error)" }
+    }
 }
 
 extension ParsableCommand {
