@@ -140,24 +140,10 @@ import Testing
         #expect(leftovers.isEmpty, "no temporary file left behind")
     }
 
-    static let python: String? = {
-        let candidates = [ProcessInfo.processInfo.environment["BACKPROP_PYTHON"], "/work/venv/bin/python"].compactMap { $0 }
-        // Only a Python that can import what the checks use (safetensors with torch, NumPy).
-        return candidates.first { path in
-            guard FileManager.default.isExecutableFile(atPath: path) else { return false }
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: path)
-            p.arguments = ["-c", "import safetensors.torch, numpy"]
-            p.standardOutput = FileHandle.nullDevice
-            p.standardError = FileHandle.nullDevice
-            guard (try? p.run()) != nil else { return false }
-            p.waitUntilExit()
-            return p.terminationStatus == 0
-        }
-    }()
+    static let python: String? = PythonForTests.interpreter
 
-    /// Needs a Python with `safetensors` and torch (BACKPROP_PYTHON or /work/venv/bin/python); skipped otherwise.
-    @Test(.enabled(if: python != nil, "no Python with safetensors: set BACKPROP_PYTHON to check files in Python"))
+    /// Needs a Python with `safetensors` and torch (see `PythonForTests`); skipped otherwise.
+    @Test(.enabled(if: python != nil, PythonForTests.skipMessage))
     func filesWrittenHereLoadInPython() throws {
         let path = FileManager.default.temporaryDirectory.path + "/backprop-py-\(getpid()).safetensors"
         defer { unlink(path) }
@@ -251,7 +237,7 @@ import Testing
         #expect(s.shape == [] && s.item == 2.5)
     }
 
-    @Test(.enabled(if: SafeTensorsTests.python != nil, "no Python with NumPy: set BACKPROP_PYTHON to check files in Python"))
+    @Test(.enabled(if: SafeTensorsTests.python != nil, PythonForTests.skipMessage))
     func filesWrittenHereLoadInNumPy() throws {
         let path = FileManager.default.temporaryDirectory.path + "/backprop-np-\(getpid()).npy"
         defer { unlink(path) }

@@ -103,15 +103,15 @@ import Testing
         }
     }
 
-    /// Needs a Python with `safetensors` and torch (BACKPROP_PYTHON); skipped otherwise.
-    @Test(.enabled(if: SafeTensorsTests.python != nil, "no Python with safetensors: set BACKPROP_PYTHON to check files in Python"))
+    /// Needs a Python with `safetensors` and torch (see `PythonForTests`); skipped otherwise.
+    @Test(.enabled(if: SafeTensorsTests.python != nil, PythonForTests.skipMessage))
     func halfPrecisionFilesWrittenHereLoadInPyTorch() throws {
         let path = FileManager.default.temporaryDirectory.path + "/backprop-half-\(getpid()).safetensors"
         defer { unlink(path) }
         let c = try SafeTensors.read(Self.file)
         for (type, torchName, name) in [(SafeTensors.StorageType.float16, "float16", "as_f16"), (.bfloat16, "bfloat16", "as_bf16")] {
             try SafeTensors.write([("w", c["source_f32"]!)], floatsAs: type, to: path)
-            let o = try runPython(SafeTensorsTests.python!, [repoScript("check_safetensors_from_swift.py"), path])
+            let o = try runPython(SafeTensorsTests.python!, [Repository.path("scripts/check_safetensors_from_swift.py"), path])
             let t = (o["tensors"] as! [String: [String: Any]])["w"]!
             #expect(t["dtype"] as? String == torchName)
             let values = (t["values"] as! [Any]).map { ($0 as? NSNumber)?.doubleValue ?? Double($0 as! String)! }
@@ -124,12 +124,6 @@ import Testing
             }
         }
     }
-}
-
-/// A script of scripts/ by its path in the checkout.
-func repoScript(_ name: String) -> String {
-    URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("scripts/\(name)").path
 }
 
 /// Runs `python` with `arguments` and parses its standard output as one JSON object; records a
