@@ -161,8 +161,8 @@ struct ModelOptions: ParsableArguments {
         let optimizer = try run.agreeing("--optimizer", optimizer, "optimizer", \.rawValue, "sgd, adam or adamw", required: true) {
             OptimizerName(argument: $0)
         } ?? .adam
-        let seed = try run.agreeing("--seed", seed, "seed", { String($0) }, "a whole number >= 0", required: true) { UInt64($0) } ?? 0
-        let testSplit = try run.agreeing("--test-split", testSplit, "test_split", { "\($0)" }, "a fraction in [0, 1)", required: true) {
+        let seed = try run.agreeing("--seed", seed, "seed", \.description, "a whole number >= 0", required: true) { UInt64($0) } ?? 0
+        let testSplit = try run.agreeing("--test-split", testSplit, "test_split", \.description, "a fraction in [0, 1)", required: true) {
             Double($0).flatMap { $0 >= 0 && $0 < 1 ? $0 : nil }
         } ?? 0.2
         if saved.resuming, standardize, saved.meta?["standardized"] != "true" {
@@ -200,7 +200,7 @@ struct ModelOptions: ParsableArguments {
         case .mse: return .regression(.mse)
         case .l1: return .regression(.l1)
         case .huber:
-            let delta = try run.agreeing("--huber-delta", huberDelta, "huber_delta", { "\($0)" }, "a number > 0") {
+            let delta = try run.agreeing("--huber-delta", huberDelta, "huber_delta", \.description, "a number > 0") {
                 Double($0).flatMap { $0 > 0 && $0.isFinite ? $0 : nil }
             } ?? 1
             return .regression(.huber(delta: delta))

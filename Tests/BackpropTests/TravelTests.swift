@@ -76,6 +76,7 @@ import Testing
             #expect(torch.count == p.value.count, "\(name)")
             for (a, b) in zip(p.value.scalars, torch) { worst = max(worst, abs(a - b)) }
         }
+        print("travel: \(file): one step from the optimizer file, largest difference from torch.optim \(worst)")
         #expect(worst < 1e-6, "\(file): after one step from the saved state, parameters differ from torch.optim's by up to \(worst)")
     }
 
@@ -277,6 +278,7 @@ import Testing
         let after = o["after_step"] as! [String: Any]
         var worst = 0.0
         for (name, p) in m.namedParameters() { for (a, b) in zip(p.value.scalars, Self.numbers(after[name])) { worst = max(worst, abs(a - b)) } }
+        print("travel: wine (live): one AdamW step from the optimizer file, largest difference from torch.optim \(worst)")
         #expect(worst < 1e-6, "after one AdamW step, parameters differ from torch.optim's by up to \(worst)")
     }
 }
