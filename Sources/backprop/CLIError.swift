@@ -30,6 +30,19 @@ extension ParsableCommand {
     }
 }
 
+/// Checks, before any work, that each output file given (`--save`, `--plot`, `--output`) has a
+/// directory to go to, so that a long run does not end in an error it could have given at once.
+func requireOutputDirectories(_ outputs: [(flag: String, path: String?)]) throws {
+    for (flag, path) in outputs {
+        guard let path else { continue }
+        let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
+            throw CLIError("\(flag) \(path): directory \(dir) does not exist")
+        }
+    }
+}
+
 /// Prints `object` as JSON on standard output, pretty and with sorted keys (stable output).
 func printJSON(_ object: Any) throws {
     let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])

@@ -43,13 +43,7 @@ struct Predict: ParsableCommand {
     }
 
     func predict() throws {
-        if let output {
-            let dir = URL(fileURLWithPath: output).deletingLastPathComponent().path
-            var isDir: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
-                throw CLIError("--output \(output): directory \(dir) does not exist")
-            }
-        }
+        try requireOutputDirectories([("--output", output)])
         let saved: SavedModel
         do { saved = try SavedModel.read(model) } catch { throw CLIError(flag: "--model", path: model, error) }
         guard saved.card != nil else {
@@ -70,7 +64,7 @@ struct Predict: ParsableCommand {
         if json {
             var o: [String: Any] = [
                 "model": model, "data": data, "task": card.task.rawValue, "rows": p.count,
-                "architecture": describe(card), "stored_dtype": stored, "standardized": card.inputScaler != nil,
+                "architecture": describe(predictor), "stored_dtype": stored, "standardized": card.inputScaler != nil,
                 "columns_matched_by": rows.matchedByName ? "name" : "position",
                 "evaluation": evaluation.map(evaluationJSON) ?? NSNull(),
             ]
@@ -87,7 +81,7 @@ struct Predict: ParsableCommand {
             try printJSON(o)
             return
         }
-        print("model: \(model): \(describe(card)), stored as \(stored)"
+        print("model: \(model): \(describe(predictor)), stored as \(stored)"
               + (card.inputScaler != nil ? ", standardized with the file's statistics" : ""))
         let labelText = rows.labelName.map { "\(card.task == .classification ? "labels" : "targets") in column '\($0)'" } ?? "no label column"
         print("data: \(data): \(p.count) rows, columns matched by \(rows.matchedByName ? "name" : "position"); \(labelText)")
@@ -107,11 +101,11 @@ struct Predict: ParsableCommand {
         }
     }
 
-    /// `MLP 4-16-3 (relu), classification of 3 classes` or `MLP 10-32-1 (relu), regression of progression`.
-    func describe(_ card: ModelCard) -> String {
-        let sizes = ([card.inputs] + card.hidden + [card.outputs]).map(String.init).joined(separator: "-")
+    /// `MLP 4-16-3 (ReLU), classification of 3 classes` or `MLP 10-32-1 (ReLU), regression of progression`.
+    func describe(_ predictor: Predictor) -> String {
+        let card = predictor.card
         let what = card.task == .classification ? "classification of \(card.outputs) classes" : "regression of \(card.labelName)"
-        return "MLP \(sizes) (\(card.hidden.isEmpty ? "linear" : card.activation.rawValue)), \(what)"
+        return ModelOptions.describe(predictor.model) + ", " + what
     }
 
     /// The predictions as CSV: `row,prediction[,p_<class>...][,label]` (`target` for a regression).

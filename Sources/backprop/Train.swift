@@ -65,14 +65,7 @@ struct Train: ParsableCommand {
 
     func train() throws {
         guard let dataPath = options.data else { throw CLIError("--data FILE.csv is required (try data/iris.csv or data/digits.csv)") }
-        for (flag, path) in [("--save", save), ("--plot", plot)] {
-            guard let path else { continue }
-            let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
-            var isDir: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
-                throw CLIError("\(flag) \(path): directory \(dir) does not exist")
-            }
-        }
+        try requireOutputDirectories([("--save", save), ("--plot", plot)])
 
         let checkpoint = try resume.map { path -> Checkpoint in
             do {
@@ -151,7 +144,6 @@ struct Train: ParsableCommand {
             var training: [String: String] = [
                 "optimizer": s.optimizer.rawValue, "lr": "\(s.lr)", "momentum": "\(s.momentum)", "weight_decay": "\(s.weightDecay)",
                 "param_groups": opt.pytorchParamGroupsJSON(initialLR: s.lr),
-                "param_names": "[" + model.namedParameters().map { "\"\($0.name)\"" }.joined(separator: ", ") + "]",
                 "batch_size": "\(s.batchSize)", "seed": "\(s.seed)", "test_split": "\(s.testSplit)",
                 "epoch": "\(run.epochsDone)", "step": "\(run.stepsDone)", "data": dataPath,
             ]
@@ -234,27 +226,6 @@ enum SaveDType: String, CaseIterable, ExpressibleByArgument {
         case .f64: return .float64
         }
     }
-}
-
-/// The JSON of an evaluation: loss and rows, with accuracy and the confusion matrix of a
-/// classifier, or R², MAE, RMSE and MSE (in the target's units) of a regression.
-func evaluationJSON(_ e: Evaluation) -> [String: Any] {
-    var o: [String: Any] = ["loss": jsonNumber(e.loss), "rows": e.count]
-    if let c = e.classification { o["accuracy"] = jsonNumber(c.accuracy); o["confusion"] = c.confusion }
-    if let r = e.regression { o["r2"] = jsonNumber(r.r2); o["mae"] = jsonNumber(r.mae); o["rmse"] = jsonNumber(r.rmse); o["mse"] = jsonNumber(r.mse) }
-    return o
-}
-
-/// A number for JSON, or null when missing or not finite (a diverged loss is NaN; JSON has no NaN).
-func jsonNumber(_ v: Double?) -> Any { v.flatMap { $0.isFinite ? $0 : nil } ?? NSNull() }
-
-/// A confusion matrix as text: a header of class names, one row per true class.
-func confusionText(_ m: [[Int]], names: [String]) -> String {
-    let width = max(5, (names.map(\.count) + m.flatMap { $0 }.map { String($0).count }).max()! + 1)
-    func pad(_ s: String) -> String { String(repeating: " ", count: max(0, width - s.count)) + s }
-    var s = pad("") + names.map(pad).joined() + "\n"
-    for (i, row) in m.enumerated() { s += pad(names[i]) + row.map { pad(String($0)) }.joined() + "\n" }
-    return s
 }
 
 /// The learning-rate schedules of `backprop train --lr-schedule`.

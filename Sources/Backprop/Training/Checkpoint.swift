@@ -251,12 +251,14 @@ public struct Checkpoint: Sendable {
         return stem + ".optimizer" + suffix
     }
 
-    /// Writes the optimizer file, then the model file, each atomically; the model file's metadata
-    /// gets the training run's `epoch` and `step`. Float tensors of the model file are stored as
-    /// `floatsAs` when given (the optimizer state keeps its dtype, so a resumed run is exact).
+    /// Writes the optimizer file, then the model file, each atomically; the optimizer file's
+    /// metadata gets `param_names` (the parameter of each state index, PyTorch's `params` order),
+    /// the model file's the training run's `epoch` and `step`. Float tensors of the model file are
+    /// stored as `floatsAs` when given (the optimizer state keeps its dtype, so a resumed run is exact).
     public func write(to modelPath: String, floatsAs: SafeTensors.StorageType? = nil) throws {
         var t = training
         t["format"] = Self.optimizerFormat
+        t["param_names"] = MetadataText.strings(model.state.map(\.name))
         try SafeTensors.write(optimizer, metadata: t, to: Self.optimizerPath(for: modelPath))
         var m = model
         for key in ["epoch", "step"] { m.metadata[key] = training[key] }
