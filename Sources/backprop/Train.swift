@@ -112,6 +112,9 @@ struct Train: ParsableCommand {
         out.line("data: \(dataPath): \(trainPart.count) training rows, \(testPart.count) test rows, \(dataset.featureCount) features, \(what)"
                  + scaled + (resume != nil ? "; resuming after epoch \(epochsBefore)" : ""))
         if let note = setup.standardizationNote { out.line("init: \(note)") }
+        if !regression && dataset.classCount * 4 > dataset.count {
+            out.line("note: \(dataset.classCount) classes for \(dataset.count) rows: if \(dataset.labelName) is a number to predict, train with --task regression")
+        }
 
         let start = Date()
         var stepsLeft = steps

@@ -248,6 +248,10 @@ import Testing
         #expect((e["rmse"] as! NSNumber).doubleValue > 10, "RMSE in the target's units: \(e)")
         let bad = try CLI.run(["train", "--data", Repository.path("data/iris.csv"), "--loss", "l1"])
         #expect(bad.status == 1 && bad.stderr.contains("--loss l1 applies to --task regression"), "\(bad.stderr)")
+        // A regression data set trained as a classifier (its whole-number targets as classes) gets a hint.
+        let classes = try CLI.run(["train", "--data", Repository.path("data/diabetes.csv"), "--steps", "1", "--hidden", "4"])
+        #expect(classes.stdout.contains("note: 214 classes for 442 rows: if progression is a number to predict, train with --task regression"),
+                "\(classes.stdout)")
     }
 
     /// Needs a Python with torch and safetensors (see `PythonForTests`); skipped otherwise.
