@@ -227,6 +227,15 @@ def specs():
     add("l1_loss", "sum", "torch.nn.functional.l1_loss",
         lambda d: (lambda x: (["input", "target"], [x, x + d.away(2, 3)], {"reduction": "sum"}))(d.rn(2, 3)),
         lambda a, k: F.l1_loss(a[0], a[1], **k))
+    add("huber_loss", "default", "torch.nn.functional.huber_loss",
+        lambda d: (["input", "target"], [d.rn(2, 3) * 2, d.rn(2, 3)], {}),
+        lambda a, k: F.huber_loss(a[0], a[1], **k), extra=True)
+    add("huber_loss", "delta_sum", "torch.nn.functional.huber_loss",
+        lambda d: (["input", "target"], [d.rn(3, 4) * 2, d.rn(4)], {"reduction": "sum", "delta": 0.5}),
+        lambda a, k: F.huber_loss(a[0], a[1], **k), extra=True)
+    add("huber_loss", "none", "torch.nn.functional.huber_loss",
+        lambda d: (["input", "target"], [d.rn(2, 3) * 3, d.rn(2, 3)], {"reduction": "none", "delta": 2.0}),
+        lambda a, k: F.huber_loss(a[0], a[1], **k), extra=True)
     add("binary_cross_entropy", "weight", "torch.nn.functional.binary_cross_entropy",
         lambda d: (["input", "target", "weight"], [d.uniform(0.1, 0.9, 2, 3), d.uniform(0, 1, 2, 3), d.uniform(0.5, 2, 3)], {"reduction": "mean"}),
         lambda a, k: F.binary_cross_entropy(a[0], a[1], weight=a[2], **k))

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Backprop
 import Foundation
 
 /// A bad command-line value or input file: printed as one line, exit status 1.
@@ -6,6 +7,12 @@ struct CLIError: Error, CustomStringConvertible {
     let message: String
     init(_ message: String) { self.message = message }
     var description: String { message }
+
+    /// `--flag path: what went wrong`, naming the file once when the error names it already (a
+    /// `DataError` about that file).
+    init(flag: String, path: String, _ error: Error) {
+        if let e = error as? DataError, e.file == path { message = "\(flag) \(e)" } else { message = "\(flag) \(path): \(error)" }
+    }
 }
 
 extension ParsableCommand {
@@ -19,6 +26,19 @@ extension ParsableCommand {
         } catch {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode(1)
+        }
+    }
+}
+
+/// Checks, before any work, that each output file given (`--save`, `--plot`, `--output`) has a
+/// directory to go to, so that a long run does not end in an error it could have given at once.
+func requireOutputDirectories(_ outputs: [(flag: String, path: String?)]) throws {
+    for (flag, path) in outputs {
+        guard let path else { continue }
+        let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
+            throw CLIError("\(flag) \(path): directory \(dir) does not exist")
         }
     }
 }

@@ -10,7 +10,7 @@ struct Graph: ParsableCommand {
         abstract: "Print the computation graph (Graphviz DOT) of the walkthrough or of one MLP training step, with every value and gradient.",
         discussion: """
         Without --mlp: the graph of the notebook's step (the notebook's options apply; --float64 too).
-        With --mlp: the first training step (forward, cross-entropy, backward) that `backprop train` \
+        With --mlp: the first training step (forward, the loss, backward) that `backprop train` \
         takes with the same model and data options: the same split, standardization, initial \
         weights (or --init) and first mini-batch; on a small built-in example without --data. \
         Parameters are named as in PyTorch (0.weight, 0.bias, ...).
@@ -40,12 +40,14 @@ struct Graph: ParsableCommand {
             let title: String
             if mlp {
                 let setup = try model.setup(builtIn: ExplainedTrainingStep.exampleData(dtype: model.dtype))
-                let run = ClassifierTraining(model: setup.model, optimizer: setup.optimizer, train: setup.train, test: nil,
-                                             batchSize: setup.settings.batchSize, shuffle: !model.noShuffle,
+                let objective = setup.settings.objective
+                let run = SupervisedTraining(model: setup.model, optimizer: setup.optimizer, train: setup.train, test: nil,
+                                             objective: objective, batchSize: setup.settings.batchSize, shuffle: !model.noShuffle,
                                              seed: setup.settings.seed)
                 let (x, y) = run.batches(epoch: 1)[0]
                 do {
-                    trace = try ExplainedTrainingStep(model: setup.model, optimizer: setup.optimizer, x: x, target: y).trace
+                    trace = try ExplainedTrainingStep(model: setup.model, optimizer: setup.optimizer, x: x, target: y,
+                                                      objective: objective).trace
                 } catch { throw CLIError("\(error)") }
                 title = "mlp_step"
             } else {

@@ -5,6 +5,7 @@ enum CLISubcommands {
     static let all: [ParsableCommand.Type] = [
         Walkthrough.self,
         Train.self,
+        Predict.self,
         Verify.self,
         GradcheckCommand.self,
         OpsCommand.self,

@@ -2,19 +2,23 @@ import ArgumentParser
 import Backprop
 import Foundation
 
-/// `backprop train`: an MLP classifier trained on a CSV file with cross-entropy.
+/// `backprop train`: an MLP classifier (cross-entropy) or regression (MSE, L1 or Huber loss)
+/// trained on a CSV file.
 ///
 /// Options are typed and their ranges checked (here and in `ModelOptions`), so that every bad value gives one line
-/// on stderr and exit status 1. The maths lives in the library (`ClassifierTraining`, `Checkpoint`, ...).
+/// on stderr and exit status 1. The maths lives in the library (`SupervisedTraining`, `Checkpoint`, ...).
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Train an MLP classifier on a CSV file (numeric features and a class label) with cross-entropy.",
+        abstract: "Train an MLP on a CSV file: a classifier (a class label column, cross-entropy) or, with --task regression, a regression (a numeric target, MSE, L1 or Huber loss).",
         discussion: """
-        Example: backprop train --data data/digits.csv --hidden 128 --standardize --plot digits.svg --save digits.safetensors
+        Examples: backprop train --data data/digits.csv --hidden 128 --standardize --plot digits.svg --save digits.safetensors
+                  backprop train --data data/diabetes.csv --task regression --standardize --hidden 32 --save diabetes.safetensors
 
         The data is split once (--test-split, --seed); standardization is fitted on the training part only. \
-        Checkpoints are safetensors files: the parameters under PyTorch's names (0.weight, 0.bias, ...), \
-        the optimizer state and the standardization, for --resume.
+        --save writes the model file (the parameters under PyTorch's names, 0.weight, 0.bias, ..., loadable \
+        with load_state_dict(load_file(path)); the architecture, class names and standardization in its \
+        metadata, enough for backprop predict) and beside it NAME.optimizer.safetensors (the optimizer state \
+        and the run's settings), which --resume reads with it.
         """)
 
     @OptionGroup(title: "Model and data (shared with backprop graph --mlp)") var options: ModelOptions
@@ -26,11 +30,13 @@ struct Train: ParsableCommand {
     var lrSchedule: LRScheduleName?
     @Option(help: ArgumentHelp("Epochs of linear learning-rate warm-up from lr/10 before the schedule (default 0).", valueName: "n"))
     var warmupEpochs: Int?
-    @Option(help: ArgumentHelp("Save the model, optimizer state and standardization to this safetensors file (atomically).", valueName: "file.safetensors"))
+    @Option(help: ArgumentHelp("Save the model to this safetensors file and the optimizer state beside it (NAME.optimizer.safetensors), each atomically.", valueName: "file.safetensors"))
     var save: String?
-    @Option(help: ArgumentHelp("Continue training from a checkpoint written by --save (architecture, optimizer state, split and standardization come from it).", valueName: "file.safetensors"))
+    @Option(help: ArgumentHelp("The element type of the saved parameters: f32, f16, bf16 or f64 (default: the training dtype). The optimizer state keeps the training dtype.", valueName: "type"))
+    var saveDtype: SaveDType?
+    @Option(help: ArgumentHelp("Continue training from a model file written by --save and the optimizer file beside it (architecture, optimizer state, split and standardization come from them).", valueName: "file.safetensors"))
     var resume: String?
-    @Option(help: ArgumentHelp("Write an SVG picture of loss and accuracy per epoch.", valueName: "file.svg"))
+    @Option(help: ArgumentHelp("Write an SVG picture of the loss and the accuracy (R² for a regression) per epoch.", valueName: "file.svg"))
     var plot: String?
     @Flag(help: "Print one JSON object (per-epoch history and final metrics) instead of text.")
     var json = false
@@ -48,6 +54,7 @@ struct Train: ParsableCommand {
             }
         }
         if resume != nil && options.initFile != nil { throw ValidationError("give either --init or --resume, not both") }
+        if saveDtype != nil && save == nil { throw ValidationError("--save-dtype applies to --save") }
     }
 
     func run() throws {
@@ -58,32 +65,31 @@ struct Train: ParsableCommand {
 
     func train() throws {
         guard let dataPath = options.data else { throw CLIError("--data FILE.csv is required (try data/iris.csv or data/digits.csv)") }
-        for (flag, path) in [("--save", save), ("--plot", plot)] {
-            guard let path else { continue }
-            let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
-            var isDir: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
-                throw CLIError("\(flag) \(path): directory \(dir) does not exist")
-            }
-        }
+        try requireOutputDirectories([("--save", save), ("--plot", plot)])
 
         let checkpoint = try resume.map { path -> Checkpoint in
-            do { return try Checkpoint.read(path) } catch { throw CLIError("--resume \(path): \(error)") }
-        }
-        if let checkpoint, checkpoint.metadata["format"] != "backprop-mlp" {
-            throw CLIError("--resume \(resume!): not a checkpoint written by backprop train --save (no format metadata); use --init to start from its parameters")
+            do {
+                let c = try Checkpoint.read(path)
+                guard c.model.card != nil else {
+                    throw CLIError("--resume \(path): not a model file written by backprop train --save (no format metadata); use --init to start from its parameters")
+                }
+                return c
+            } catch let e as CLIError { throw e } catch { throw CLIError(flag: "--resume", path: path, error) }
         }
         let setup = try options.setup(checkpoint: checkpoint, resume: resume)
         let s = setup.settings
         let (dataset, trainPart, testPart, standardizer) = (setup.dataset, setup.train, setup.test, setup.standardizer)
         let (model, opt) = (setup.model, setup.optimizer)
-        let saved = CheckpointMetadata(checkpoint?.metadata, path: resume ?? "")
+        let objective = s.objective
+        let regression = objective.task == .regression
+        let saved = CheckpointMetadata(checkpoint?.training, path: resume ?? "")
         func count(_ text: String) -> Int? { Int(text).flatMap { (0...Self.maxCheckpointCount).contains($0) ? $0 : nil } }
         let epochsBefore = try saved.optional("epoch", "a whole number from 0 to 2^53", count) ?? 0
         let stepsBefore = try saved.optional("step", "a whole number from 0 to 2^53", count) ?? 0
         let warmup = warmupEpochs ?? 0
-        let run = ClassifierTraining(model: model, optimizer: opt, train: trainPart, test: testPart, batchSize: s.batchSize,
-                                     shuffle: !options.noShuffle, seed: s.seed, epochsDone: epochsBefore, stepsDone: stepsBefore)
+        let run = SupervisedTraining(model: model, optimizer: opt, train: trainPart, test: testPart, objective: objective,
+                                     batchSize: s.batchSize, shuffle: !options.noShuffle, seed: s.seed,
+                                     targetScaler: setup.targetScaler, epochsDone: epochsBefore, stepsDone: stepsBefore)
 
         let batchesPerEpoch = s.batchSize == 0 || s.batchSize >= trainPart.count ? 1 : (trainPart.count + s.batchSize - 1) / s.batchSize
         let plannedEpochs = steps.map { ($0 + batchesPerEpoch - 1) / batchesPerEpoch } ?? epochs ?? 30
@@ -98,11 +104,17 @@ struct Train: ParsableCommand {
         let schedule: any LRSchedule = warmup > 0
             ? WarmupSchedule(warmup: LinearLR(startFactor: 0.1, totalIters: warmup), then: main, milestone: warmup) : main
         let interactive = isatty(STDERR_FILENO) == 1
-        let out = Output(json: json, interactive: interactive)
-        out.line("model: \(describe(model)), \(model.parameterCount) parameters; \(s.optimizer.rawValue) lr \(s.lr)"
+        let out = Output(json: json, interactive: interactive, scoreName: regression ? "R2" : "acc")
+        out.line("model: \(describe(model)), \(model.parameterCount) parameters; \(objective.lossDescription) loss; \(s.optimizer.rawValue) lr \(s.lr)"
                  + (s.momentum != 0 ? " momentum \(s.momentum)" : "") + (s.weightDecay != 0 ? " weight decay \(s.weightDecay)" : ""))
-        out.line("data: \(dataPath): \(trainPart.count) training rows, \(testPart.count) test rows, \(dataset.featureCount) features, \(dataset.classCount) classes"
-                 + (standardizer != nil ? ", standardized" : "") + (resume != nil ? "; resuming after epoch \(epochsBefore)" : ""))
+        let what = regression ? "target \(dataset.labelName)" : "\(dataset.classCount) classes"
+        let scaled = standardizer == nil ? "" : regression && setup.targetScaler != nil ? ", features and target standardized" : ", standardized"
+        out.line("data: \(dataPath): \(trainPart.count) training rows, \(testPart.count) test rows, \(dataset.featureCount) features, \(what)"
+                 + scaled + (resume != nil ? "; resuming after epoch \(epochsBefore)" : ""))
+        if let note = setup.standardizationNote { out.line("init: \(note)") }
+        if !regression && dataset.classCount * 4 > dataset.count {
+            out.line("note: \(dataset.classCount) classes for \(dataset.count) rows: if \(dataset.labelName) is a number to predict, train with --task regression")
+        }
 
         let start = Date()
         var stepsLeft = steps
@@ -115,7 +127,7 @@ struct Train: ParsableCommand {
                 let elapsed = Date().timeIntervalSince(start)
                 let left = done > 0 ? elapsed / done * (Double(plannedEpochs) - done) : 0
                 out.progress(epoch: p.epoch, of: lastEpoch, batch: p.batch, batches: p.batches, loss: p.runningLoss,
-                             accuracy: p.runningAccuracy, speed: p.samplesPerSecond, left: left)
+                             score: p.runningScore, speed: p.samplesPerSecond, left: left)
             }
             if let left = stepsLeft { stepsLeft = left - record.steps }
             let elapsed = Date().timeIntervalSince(start)
@@ -127,26 +139,30 @@ struct Train: ParsableCommand {
         let seconds = Date().timeIntervalSince(start)
         out.clearBar()
 
-        let trainEval = ClassifierTraining.evaluate(model, on: trainPart)
-        let testEval = testPart.count > 0 ? ClassifierTraining.evaluate(model, on: testPart) : nil
+        let trainEval = SupervisedTraining.evaluate(model, on: trainPart, objective: objective, targetScaler: setup.targetScaler)
+        let testEval = testPart.count > 0
+            ? SupervisedTraining.evaluate(model, on: testPart, objective: objective, targetScaler: setup.targetScaler) : nil
 
         if let save {
-            var meta: [String: String] = [
-                "format": "backprop-mlp", "hidden": HiddenSizes.text(s.hidden),
-                "activation": s.activation.rawValue, "optimizer": s.optimizer.rawValue, "lr": "\(s.lr)",
-                "momentum": "\(s.momentum)", "weight_decay": "\(s.weightDecay)", "batch_size": "\(s.batchSize)",
-                "seed": "\(s.seed)", "test_split": "\(s.testSplit)", "standardized": standardizer != nil ? "true" : "false",
-                "epoch": "\(run.epochsDone)", "step": "\(run.stepsDone)", "features": dataset.featureNames.joined(separator: ","),
-                "class_names": dataset.classNames.joined(separator: ","), "data": dataPath,
+            var training: [String: String] = [
+                "optimizer": s.optimizer.rawValue, "lr": "\(s.lr)", "momentum": "\(s.momentum)", "weight_decay": "\(s.weightDecay)",
+                "param_groups": opt.pytorchParamGroupsJSON(initialLR: s.lr),
+                "batch_size": "\(s.batchSize)", "seed": "\(s.seed)", "test_split": "\(s.testSplit)",
+                "epoch": "\(run.epochsDone)", "step": "\(run.stepsDone)", "data": dataPath,
             ]
-            if let l = s.labelColumn?.text { meta["label_column"] = l }
+            if case .regression(let loss) = objective {
+                training["loss"] = loss.name
+                if case .huber(let delta) = loss { training["huber_delta"] = "\(delta)" }
+            }
+            if let l = s.labelColumn?.text { training["label_column"] = l }
+            let file = SavedModel(model: model, card: setup.card, extra: ["data": dataPath, "dtype": options.dtype.rawValue])
             do {
-                try Checkpoint(model: model.stateDict(), optimizer: opt.stateDict(), standardizer: standardizer, metadata: meta).write(to: save)
+                try Checkpoint(model: file, optimizer: opt.stateDict(), training: training).write(to: save, floatsAs: saveDtype?.storage)
             } catch { throw CLIError("--save \(save): \(error)") }
         }
         if let plot {
             let title = "\(URL(fileURLWithPath: dataPath).lastPathComponent): \(describe(model)), \(s.optimizer.rawValue) lr \(s.lr)"
-            do { try AtomicFile.write(Data(TrainingPlot.svg(history: run.history, title: title).utf8), to: plot) }
+            do { try AtomicFile.write(Data(TrainingPlot.svg(history: run.history, title: title, objective: objective).utf8), to: plot) }
             catch { throw CLIError("--plot \(plot): \(error)") }
         }
 
@@ -157,45 +173,61 @@ struct Train: ParsableCommand {
                 "batch_size": s.batchSize, "seed": s.seed, "test_split": s.testSplit, "standardized": standardizer != nil,
                 "classes": dataset.classNames, "epochs": run.epochsDone, "steps": run.stepsDone, "seconds": seconds,
                 "history": run.history.map { r -> [String: Any] in
-                    ["epoch": r.epoch, "train_loss": jsonNumber(r.trainLoss), "train_accuracy": jsonNumber(r.trainAccuracy),
-                     "test_loss": jsonNumber(r.testLoss), "test_accuracy": jsonNumber(r.testAccuracy),
-                     "steps": r.steps, "lr": r.lr, "seconds": r.seconds]
+                    let score = regression ? "r2" : "accuracy"
+                    return ["epoch": r.epoch, "train_loss": jsonNumber(r.trainLoss), "train_\(score)": jsonNumber(r.trainScore),
+                            "test_loss": jsonNumber(r.testLoss), "test_\(score)": jsonNumber(r.testScore),
+                            "steps": r.steps, "lr": r.lr, "seconds": r.seconds]
                 },
                 "train": evaluationJSON(trainEval),
                 "test": testEval.map(evaluationJSON) ?? NSNull(),
+                "task": objective.task.rawValue, "loss": objective.lossDescription,
             ]
-            if let save { o["saved"] = save }
+            if !regression { o["classes"] = dataset.classNames } else { o["target"] = dataset.labelName }
+            if let save { o["saved"] = save; o["optimizer_state"] = Checkpoint.optimizerPath(for: save) }
             if let plot { o["plot"] = plot }
             try printJSON(o)
             return
         }
-        print(String(format: "final: train loss %.4f, accuracy %.2f%% (%d rows)", trainEval.loss, trainEval.accuracy * 100, trainEval.count))
-        if let t = testEval {
-            print(String(format: "       test  loss %.4f, accuracy %.2f%% (%d rows)", t.loss, t.accuracy * 100, t.count))
+        print("final: train " + summary(trainEval, regression: regression))
+        if let t = testEval { print("       test  " + summary(t, regression: regression)) }
+        if !regression {
+            let shown = testEval ?? trainEval
+            print("confusion matrix (\(testEval != nil ? "test" : "train") rows; row: true class, column: predicted):")
+            print(confusionText(shown.confusion, names: dataset.classNames), terminator: "")
         }
-        let shown = testEval ?? trainEval
-        print("confusion matrix (\(testEval != nil ? "test" : "train") rows; row: true class, column: predicted):")
-        print(confusionText(shown.confusion, names: dataset.classNames), terminator: "")
         print(String(format: "trained %d epochs (%d steps) in %.2f s", run.epochsDone - epochsBefore, run.stepsDone - stepsBefore, seconds))
-        if let save { print("saved model and optimizer state to \(save)") }
-        if let plot { print("wrote loss and accuracy plot to \(plot)") }
+        if let save {
+            let type = saveDtype.map { " (\($0.storage.rawValue))" } ?? ""
+            print("saved model to \(save)\(type), optimizer state to \(Checkpoint.optimizerPath(for: save))")
+        }
+        if let plot { print("wrote loss and \(regression ? "R^2" : "accuracy") plot to \(plot)") }
     }
 
     func describe(_ model: Sequential) -> String { ModelOptions.describe(model) }
 
-    func evaluationJSON(_ e: Evaluation) -> [String: Any] {
-        ["loss": jsonNumber(e.loss), "accuracy": jsonNumber(e.accuracy), "rows": e.count, "confusion": e.confusion]
+    /// `loss 0.0591, accuracy 98.00% (150 rows)`, or for a regression
+    /// `loss 0.4012, R^2 0.5512, MAE 43.21, RMSE 54.10 (353 rows)`.
+    func summary(_ e: Evaluation, regression: Bool) -> String {
+        if let r = e.regression {
+            return String(format: "loss %.4f, R^2 %.4f, MAE %.4g, RMSE %.4g (%d rows)", e.loss, r.r2, r.mae, r.rmse, e.count)
+        }
+        return String(format: "loss %.4f, accuracy %.2f%% (%d rows)", e.loss, e.accuracy * 100, e.count)
     }
+}
 
-    /// A number for JSON, or null when missing or not finite (a diverged loss is NaN; JSON has no NaN).
-    func jsonNumber(_ v: Double?) -> Any { v.flatMap { $0.isFinite ? $0 : nil } ?? NSNull() }
+/// `--save-dtype`: the element type of the saved parameters.
+enum SaveDType: String, CaseIterable, ExpressibleByArgument {
+    case f32, f16, bf16, f64
 
-    func confusionText(_ m: [[Int]], names: [String]) -> String {
-        let width = max(5, (names.map(\.count) + m.flatMap { $0 }.map { String($0).count }).max()! + 1)
-        func pad(_ s: String) -> String { String(repeating: " ", count: max(0, width - s.count)) + s }
-        var s = pad("") + names.map(pad).joined() + "\n"
-        for (i, row) in m.enumerated() { s += pad(names[i]) + row.map { pad(String($0)) }.joined() + "\n" }
-        return s
+    init?(argument: String) { self.init(rawValue: argument.lowercased()) }
+
+    var storage: SafeTensors.StorageType {
+        switch self {
+        case .f32: return .float32
+        case .f16: return .float16
+        case .bf16: return .bfloat16
+        case .f64: return .float64
+        }
     }
 }
 
@@ -211,10 +243,19 @@ enum LRScheduleName: String, CaseIterable, ExpressibleByArgument {
 final class Output {
     let json: Bool
     let interactive: Bool
+    /// `acc` (shown as a percentage) or `R2`.
+    let scoreName: String
     var barShown = false
     var lastDraw = Date.distantPast
 
-    init(json: Bool, interactive: Bool) { self.json = json; self.interactive = interactive }
+    init(json: Bool, interactive: Bool, scoreName: String = "acc") {
+        self.json = json; self.interactive = interactive; self.scoreName = scoreName
+    }
+
+    /// `acc 95.00%` or `R2 0.5512`.
+    func score(_ v: Double) -> String {
+        scoreName == "acc" ? String(format: "acc %.2f%%", v * 100) : String(format: "%@ %.4f", scoreName, v)
+    }
 
     func line(_ s: String) {
         guard !json else { return }
@@ -233,7 +274,7 @@ final class Output {
         return t >= 60 ? String(format: "%d:%02d", t / 60, t % 60) : String(format: "%.1fs", s)
     }
 
-    func progress(epoch: Int, of total: Int, batch: Int, batches: Int, loss: Double, accuracy: Double, speed: Double, left: Double) {
+    func progress(epoch: Int, of total: Int, batch: Int, batches: Int, loss: Double, score: Double, speed: Double, left: Double) {
         // Redraw at most 20 times a second (and at the end of an epoch): drawing is not free.
         let now = Date()
         guard batch == batches || now.timeIntervalSince(lastDraw) >= 0.05 else { return }
@@ -241,15 +282,15 @@ final class Output {
         let width = 24
         let filled = batches > 0 ? width * batch / batches : width
         let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
-        let text = String(format: "epoch %d/%d [%@] %d/%d loss %.4f acc %.2f%% %.0f samples/s, %@ left",
-                          epoch, total, bar, batch, batches, loss, accuracy * 100, speed, Output.duration(left))
+        let text = String(format: "epoch %d/%d [%@] %d/%d loss %.4f %@ %.0f samples/s, %@ left",
+                          epoch, total, bar, batch, batches, loss, self.score(score), speed, Output.duration(left))
         FileHandle.standardError.write(Data(("\r\u{1B}[2K" + text).utf8))
         barShown = true
     }
 
     func epoch(_ r: EpochRecord, of total: Int, speed: Double, left: Double) {
-        var s = String(format: "epoch %d/%d  loss %.4f  acc %.2f%%", r.epoch, total, r.trainLoss, r.trainAccuracy * 100)
-        if let tl = r.testLoss, let ta = r.testAccuracy { s += String(format: "  test loss %.4f  test acc %.2f%%", tl, ta * 100) }
+        var s = String(format: "epoch %d/%d  loss %.4f  %@", r.epoch, total, r.trainLoss, score(r.trainScore))
+        if let tl = r.testLoss, let ts = r.testScore { s += String(format: "  test loss %.4f  test %@", tl, score(ts)) }
         s += String(format: "  %.0f samples/s  %@ left", speed, Output.duration(left))
         line(s)
     }

@@ -74,34 +74,43 @@ import Testing
     @Test("--resume: bad metadata and optimizer state name the file and the key")
     func badCheckpoint() throws {
         let good = Self.temporary("good.safetensors")
-        defer { unlink(good) }
+        let goodState = Checkpoint.optimizerPath(for: good)
+        defer { unlink(good); unlink(goodState) }
         let r = try CLI.run(["train", "--data", Self.iris, "--hidden", "4", "--epochs", "1", "--save", good])
         #expect(r.status == 0, "\(r.stderr)")
-        let saved = try SafeTensors.read(good)
-        #expect(saved.metadata["optimizer"] == "adam" && saved.metadata["hidden"] == "4")
+        let model = try SafeTensors.read(good), state = try SafeTensors.read(goodState)
+        #expect(model.metadata["hidden"] == "4" && state.metadata["optimizer"] == "adam")
+        // Each key is spoiled where it lives: the model's in the model file, the run's in the optimizer file (both for step).
         let cases: [(key: String, value: String, needle: String)] = [
             ("epoch", "-5", "the checkpoint's 'epoch' metadata must be a whole number from 0 to 2^53, got '-5'"),
             ("step", "99999999999999999999", "the checkpoint's 'step' metadata must be a whole number from 0 to 2^53"),
             ("lr", "nan", "the checkpoint's 'lr' metadata must be a positive number, got 'nan'"),
-            ("hidden", "0", "the checkpoint's 'hidden' metadata must be layer sizes like 64,32, got '0'"),
+            ("hidden", "0", "metadata 'hidden' must be layer sizes like 64,32, or none, got '0'"),
             ("test_split", "2", "the checkpoint's 'test_split' metadata must be a fraction in [0, 1), got '2'"),
             ("optimizer", "rmsprop", "the checkpoint's 'optimizer' metadata must be sgd, adam or adamw, got 'rmsprop'"),
         ]
         for c in cases {
-            let bad = Self.temporary("bad.safetensors")
-            defer { unlink(bad) }
-            var meta = saved.metadata
-            meta[c.key] = c.value
-            try SafeTensors.write(saved.tensors, metadata: meta, to: bad)
+            let bad = Self.temporary("bad.safetensors"), badState = Checkpoint.optimizerPath(for: bad)
+            defer { unlink(bad); unlink(badState) }
+            var (m, o) = (model.metadata, state.metadata)
+            if m[c.key] != nil { m[c.key] = c.value }
+            if o[c.key] != nil || m[c.key] == nil { o[c.key] = c.value }
+            try SafeTensors.write(model.tensors, metadata: m, to: bad)
+            try SafeTensors.write(state.tensors, metadata: o, to: badState)
             let err = try Self.failure(["train", "--data", Self.iris, "--resume", bad, "--epochs", "1"])
-            #expect(err.contains("--resume \(bad): \(c.needle)"), "\(c.key): \(err)")
+            #expect(err.contains("--resume \(bad): ") && err.contains(c.needle), "\(c.key): \(err)")
         }
-        let bad = Self.temporary("step.safetensors")
-        defer { unlink(bad) }
-        let tensors = saved.tensors.map { $0.name == "optimizer.state.0.step" ? ($0.name, Tensor(scalar: 1e30)) : $0 }
-        try SafeTensors.write(tensors, metadata: saved.metadata, to: bad)
+        let bad = Self.temporary("step.safetensors"), badState = Checkpoint.optimizerPath(for: bad)
+        defer { unlink(bad); unlink(badState) }
+        try SafeTensors.write(model.tensors, metadata: model.metadata, to: bad)
+        let tensors = state.tensors.map { $0.name == "state.0.step" ? ($0.name, Tensor(scalar: 1e30)) : $0 }
+        try SafeTensors.write(tensors, metadata: state.metadata, to: badState)
         let err = try Self.failure(["train", "--data", Self.iris, "--resume", bad, "--epochs", "1"])
-        #expect(err.contains("--resume \(bad): ") && err.contains("state.0.step must be a positive whole number"), "\(err)")
+        #expect(err.contains("--resume \(badState): ") && err.contains("state.0.step must be a positive whole number"), "\(err)")
+        // Without the optimizer file beside it, a model file does not resume (and says to use --init).
+        unlink(badState)
+        let lone = try Self.failure(["train", "--data", Self.iris, "--resume", bad, "--epochs", "1"])
+        #expect(lone.contains("no optimizer state beside it (\(badState) is missing)"), "\(lone)")
         // Given options must agree with the checkpoint, compared as values.
         let hidden = try Self.failure(["train", "--data", Self.iris, "--resume", good, "--hidden", "8"])
         #expect(hidden.contains("--hidden 8 differs from the checkpoint's 4"), "\(hidden)")

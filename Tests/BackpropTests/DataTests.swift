@@ -140,24 +140,10 @@ import Testing
         #expect(leftovers.isEmpty, "no temporary file left behind")
     }
 
-    static let python: String? = {
-        let candidates = [ProcessInfo.processInfo.environment["BACKPROP_PYTHON"], "/work/venv/bin/python"].compactMap { $0 }
-        // Only a Python that can import what the checks use (safetensors with torch, NumPy).
-        return candidates.first { path in
-            guard FileManager.default.isExecutableFile(atPath: path) else { return false }
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: path)
-            p.arguments = ["-c", "import safetensors.torch, numpy"]
-            p.standardOutput = FileHandle.nullDevice
-            p.standardError = FileHandle.nullDevice
-            guard (try? p.run()) != nil else { return false }
-            p.waitUntilExit()
-            return p.terminationStatus == 0
-        }
-    }()
+    static let python: String? = PythonForTests.interpreter
 
-    /// Needs a Python with `safetensors` and torch (BACKPROP_PYTHON or /work/venv/bin/python); skipped otherwise.
-    @Test(.enabled(if: python != nil, "no Python with safetensors: set BACKPROP_PYTHON to check files in Python"))
+    /// Needs a Python with `safetensors` and torch (see `PythonForTests`); skipped otherwise.
+    @Test(.enabled(if: python != nil, PythonForTests.skipMessage))
     func filesWrittenHereLoadInPython() throws {
         let path = FileManager.default.temporaryDirectory.path + "/backprop-py-\(getpid()).safetensors"
         defer { unlink(path) }
@@ -191,8 +177,13 @@ import Testing
         #expect(error(big) == "m.safetensors: safetensors: header length 200 runs past the end of the file (10 bytes); is it a safetensors file?")
         #expect(error(Self.header("[1, 2]")) == "m.safetensors: safetensors: header is not a JSON object")
         #expect(error(Self.header("{\"a\": ")) == "m.safetensors: safetensors: header is not a JSON object")
-        #expect(error(Self.header(#"{"a":{"dtype":"F16","shape":[1],"data_offsets":[0,2]}}"#, data: [0, 0]))
-                == "m.safetensors: safetensors: tensor 'a' has dtype F16; supported: F32, F64, I64")
+        #expect(error(Self.header(#"{"a":{"dtype":"F8_E4M3","shape":[1],"data_offsets":[0,1]}}"#, data: [0]))
+                == "m.safetensors: safetensors: tensor 'a' has dtype F8_E4M3, which Backprop does not read; supported: F16, BF16, F32, F64, I8, I16, I32, I64, U8, U16, U32, U64, BOOL")
+        #expect(error(Self.header(#"{"a":{"dtype":"F4","shape":[2],"data_offsets":[0,1]}}"#, data: [0]))?.contains("has dtype F4, which Backprop does not read") == true)
+        #expect(error(Self.header(#"{"a":{"dtype":"U64","shape":[1],"data_offsets":[0,8]}}"#, data: [0, 0, 0, 0, 0, 0, 0, 0x80]))
+                == "m.safetensors: safetensors: tensor 'a' (U64) holds a value past 9223372036854775807, the largest int64")
+        #expect(error(Self.header(#"{"a":{"dtype":"F16","shape":[3],"data_offsets":[0,4]}}"#, data: [0, 0, 0, 0]))
+                == "m.safetensors: safetensors: tensor 'a' of shape [3] and dtype F16 needs 6 bytes but data_offsets [0, 4] hold 4")
         #expect(error(Self.header(#"{"a":{"dtype":"Q9","shape":[1],"data_offsets":[0,2]}}"#, data: [0, 0]))
                 == "m.safetensors: safetensors: tensor 'a' has unknown dtype 'Q9'")
         #expect(error(Self.header(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#, data: [0, 0, 0, 0]))
@@ -246,7 +237,7 @@ import Testing
         #expect(s.shape == [] && s.item == 2.5)
     }
 
-    @Test(.enabled(if: SafeTensorsTests.python != nil, "no Python with NumPy: set BACKPROP_PYTHON to check files in Python"))
+    @Test(.enabled(if: SafeTensorsTests.python != nil, PythonForTests.skipMessage))
     func filesWrittenHereLoadInNumPy() throws {
         let path = FileManager.default.temporaryDirectory.path + "/backprop-np-\(getpid()).npy"
         defer { unlink(path) }

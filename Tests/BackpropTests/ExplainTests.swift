@@ -116,13 +116,13 @@ import FoundationXML
         #expect(Set(graph.nodes.map(\.opName)).isSuperset(of: ["relu", "addmm", "log_softmax", "nll_loss"]))
     }
 
-    @Test("the MLP step is the step ClassifierTraining takes: same loss and parameters after it")
+    @Test("the MLP step is the step SupervisedTraining takes: same loss and parameters after it")
     func mlpStepIsTrainingStep() throws {
         let (model, step) = try mlpStep(hidden: 4, seed: 1, dtype: .float64)
         let data = ExplainedTrainingStep.exampleData(dtype: .float64)
         var g = RandomGenerator(seed: 1)
         let twin = makeMLP(inputs: 3, hidden: [4], outputs: 3, dtype: .float64, using: &g)
-        let run = ClassifierTraining(model: twin, optimizer: SGD(twin.parameters(), lr: 0.1), train: data, test: nil,
+        let run = SupervisedTraining(model: twin, optimizer: SGD(twin.parameters(), lr: 0.1), train: data, test: nil,
                                      batchSize: 0, shuffle: false)
         let r = run.step(x: data.features, y: data.labels)
         #expect(r.loss == step.loss.item)

@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 @testable import Backprop
 
 /// The test bundle's own files (Tests/BackpropTests/Fixtures): the iris data and parameters, the
@@ -46,4 +47,33 @@ enum JSONFile {
     static func caseNames(_ path: String) -> [String] {
         cases(path).map { $0["name"] as! String }
     }
+}
+
+/// The checkout's own files (data sets, scripts), found from this file's path.
+enum Repository {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static func path(_ relative: String) -> String { root.appendingPathComponent(relative).path }
+}
+
+/// The Python that the checks of files in PyTorch run: `BACKPROP_PYTHON`, else `python3` on the
+/// PATH, when it can import torch, safetensors and NumPy; nil otherwise, and those tests skip.
+enum PythonForTests {
+    static let skipMessage: Comment = "no Python with torch, safetensors and numpy: pip install torch safetensors numpy, then set BACKPROP_PYTHON to that python (or put it first on the PATH as python3)"
+
+    static let interpreter: String? = {
+        let env = ProcessInfo.processInfo.environment
+        var candidates = [env["BACKPROP_PYTHON"]].compactMap { $0 }
+        for dir in (env["PATH"] ?? "").split(separator: ":") { candidates.append("\(dir)/python3") }
+        return candidates.first { path in
+            guard FileManager.default.isExecutableFile(atPath: path) else { return false }
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: path)
+            p.arguments = ["-c", "import torch, safetensors.torch, numpy"]
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            guard (try? p.run()) != nil else { return false }
+            p.waitUntilExit()
+            return p.terminationStatus == 0
+        }
+    }()
 }

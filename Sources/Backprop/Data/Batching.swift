@@ -22,7 +22,7 @@ extension Dataset {
     /// The rows at `indices`, in that order.
     public func subset(_ indices: [Int]) -> Dataset {
         Dataset(features: features.selectingRows(indices), labels: labels.selectingRows(indices),
-                featureNames: featureNames, classNames: classNames)
+                featureNames: featureNames, classNames: classNames, labelName: labelName)
     }
 
     /// A seeded random split: `testFraction` of the rows (rounded) go to `test`, the rest to `train`.
@@ -85,8 +85,16 @@ public struct Standardizer: Sendable {
         withNoGrad { (x - mean.to(x.dtype)) / std.to(x.dtype) }
     }
 
-    /// The data set with standardized features.
-    public func transform(_ d: Dataset) -> Dataset {
-        Dataset(features: transform(d.features), labels: d.labels, featureNames: d.featureNames, classNames: d.classNames)
+    /// x * std + mean, column by column: what `transform` undoes (a regression's predictions in the
+    /// target's own units).
+    public func inverse(_ x: Tensor) -> Tensor {
+        withNoGrad { x * std.to(x.dtype) + mean.to(x.dtype) }
+    }
+
+    /// The data set with standardized features (and, with `target`, a regression's targets
+    /// standardized by it: a standardizer of one column).
+    public func transform(_ d: Dataset, target: Standardizer? = nil) -> Dataset {
+        Dataset(features: transform(d.features), labels: target.map { $0.transform(d.labels) } ?? d.labels,
+                featureNames: d.featureNames, classNames: d.classNames, labelName: d.labelName)
     }
 }

@@ -1,32 +1,38 @@
 import Foundation
 
-/// A classification data set: a numeric feature matrix and one class index per row.
+/// A data set: a numeric feature matrix and, per row, a class index (classification) or a
+/// number (regression).
 public struct Dataset: Sendable {
     /// [rows, features], float32 unless made otherwise.
     public var features: Tensor
-    /// [rows], int64 class indices in `0..<classNames.count`.
+    /// [rows]: int64 class indices in `0..<classNames.count`, or a regression's float targets.
     public var labels: Tensor
     /// The feature column names (from the header, or `x0`, `x1`, ...).
     public var featureNames: [String]
-    /// The label of each class index, as written in the file (sorted numerically when all are numbers).
+    /// The label of each class index, as written in the file (sorted numerically when all are
+    /// numbers); empty for a regression.
     public var classNames: [String]
+    /// The name of the label or target column (from the header, or `y`).
+    public var labelName: String
 
-    /// A data set of `features` [rows, features] and int64 `labels` [rows], with the names of the
-    /// columns and of the classes.
-    public init(features: Tensor, labels: Tensor, featureNames: [String], classNames: [String]) {
+    /// A data set of `features` [rows, features] and `labels` [rows] (int64 class indices, or
+    /// float targets with no class names), with the names of the columns and of the classes.
+    public init(features: Tensor, labels: Tensor, featureNames: [String], classNames: [String], labelName: String = "y") {
         precondition(features.rank == 2, "Dataset: features must be [rows, features], got \(features.shape)")
-        precondition(labels.shape == [features.shape[0]] && labels.dtype == .int64,
-                     "Dataset: labels must be int64 [\(features.shape[0])], got \(labels.dtype) \(labels.shape)")
+        precondition(labels.shape == [features.shape[0]] && (labels.dtype == .int64 || classNames.isEmpty),
+                     "Dataset: labels must be int64 class indices [\(features.shape[0])] (or float targets, without class names), got \(labels.dtype) \(labels.shape)")
         self.features = features; self.labels = labels
-        self.featureNames = featureNames; self.classNames = classNames
+        self.featureNames = featureNames; self.classNames = classNames; self.labelName = labelName
     }
 
     /// Number of rows.
     public var count: Int { features.shape[0] }
     /// Number of feature columns.
     public var featureCount: Int { features.shape[1] }
-    /// Number of classes.
+    /// Number of classes (0 for a regression).
     public var classCount: Int { classNames.count }
+    /// Classification when the labels are class indices, regression when they are numbers.
+    public var task: Task { labels.dtype == .int64 ? .classification : .regression }
 }
 
 /// Which CSV column holds the class label.
@@ -44,25 +50,100 @@ public enum LabelColumn: Sendable, Equatable {
     }
 }
 
+/// The fields of a CSV file: its header (when it has one) and its rows, each with its line number,
+/// all of one width.
+public struct CSVTable: Sendable {
+    /// The file, for errors.
+    public let file: String
+    /// The column names, when the file has a header row.
+    public let header: [String]?
+    /// The data rows: the 1-based line number and the fields.
+    public let rows: [(number: Int, fields: [String])]
+    /// The number of columns.
+    public var width: Int { header?.count ?? rows.first?.fields.count ?? 0 }
+
+    /// The index of `column` (`.last`, an index that may count from the end, or a header name).
+    public func index(of column: LabelColumn, what: String = "label column") throws -> Int {
+        switch column {
+        case .last: return width - 1
+        case .index(let i):
+            let j = i < 0 ? width + i : i
+            guard j >= 0 && j < width else {
+                throw DataError(file: file, "\(what) \(i) is out of range for \(width) columns (0...\(width - 1))")
+            }
+            return j
+        case .name(let name):
+            guard let header else { throw DataError(file: file, "\(what) '\(name)' given by name, but the file has no header") }
+            guard let j = header.firstIndex(of: name) else {
+                throw DataError(file: file, line: 1, "no column named '\(name)' in the header (columns: \(header.joined(separator: ", ")))")
+            }
+            return j
+        }
+    }
+
+    /// The name of column `c`: its header, or `x<c>`.
+    public func name(_ c: Int) -> String { header?[c] ?? "x\(c)" }
+
+    /// Columns `columns` of every row as finite numbers, row after row (a `DataError` names the
+    /// line and column of the first field that is not one; `what` says which kind of column).
+    public func numbers(_ columns: [Int], what: String = "feature column") throws -> [Double] {
+        var values = [Double]()
+        values.reserveCapacity(rows.count * columns.count)
+        for (number, fields) in rows {
+            for c in columns {
+                let f = fields[c]
+                guard let v = Double(f), v.isFinite else {
+                    let problem = f.isEmpty ? "empty field" : "'\(f)' is not a finite number"
+                    let name = header.map { " (\($0[c]))" } ?? ""
+                    throw DataError(file: file, line: number, column: c + 1, "\(problem) in \(what) \(c + 1)\(name)")
+                }
+                values.append(v)
+            }
+        }
+        return values
+    }
+
+    /// Column `c` as written; an empty field is an error naming its line.
+    public func labels(_ c: Int) throws -> [String] {
+        try rows.map { number, fields in
+            let label = fields[c]
+            guard !label.isEmpty else { throw DataError(file: file, line: number, column: c + 1, "empty label") }
+            return label
+        }
+    }
+}
+
 /// Reads numeric CSV files into a `Dataset`.
 ///
 /// Fields are separated by commas (surrounding spaces ignored, double quotes allowed around a
 /// field); blank lines are skipped. Every feature must be a finite number; labels may be numbers
-/// (whole numbers) or names. Problems are thrown as `DataError` with the line and column.
+/// (whole numbers) or names, a regression's targets finite numbers. Problems are thrown as
+/// `DataError` with the line and column.
 public enum CSVReader {
     /// Reads `path`; see `parse`.
-    public static func read(_ path: String, labelColumn: LabelColumn = .last, hasHeader: Bool = true,
-                            dtype: DType = .float32) throws -> Dataset {
+    public static func read(_ path: String, labelColumn: LabelColumn = .last, task: Task = .classification,
+                            hasHeader: Bool = true, dtype: DType = .float32) throws -> Dataset {
+        try dataset(readTable(path, hasHeader: hasHeader), labelColumn: labelColumn, task: task, dtype: dtype)
+    }
+
+    /// The fields of the CSV file at `path` (at least two columns, every row as wide as the header).
+    public static func readTable(_ path: String, hasHeader: Bool = true, minimumWidth: Int = 2) throws -> CSVTable {
         let data = try AtomicFile.read(path)
         guard let text = String(data: data, encoding: .utf8) else {
             throw DataError(file: path, "not UTF-8 text")
         }
-        return try parse(text, file: path, labelColumn: labelColumn, hasHeader: hasHeader, dtype: dtype)
+        return try table(text, file: path, hasHeader: hasHeader, minimumWidth: minimumWidth)
     }
 
-    /// Parses CSV text (`file` only names it in errors).
-    public static func parse(_ text: String, file: String = "", labelColumn: LabelColumn = .last,
+    /// Parses CSV text (`file` only names it in errors) into a data set: the label column
+    /// (`task` .classification) or target column (.regression), and the other columns as features.
+    public static func parse(_ text: String, file: String = "", labelColumn: LabelColumn = .last, task: Task = .classification,
                              hasHeader: Bool = true, dtype: DType = .float32) throws -> Dataset {
+        try dataset(table(text, file: file, hasHeader: hasHeader), labelColumn: labelColumn, task: task, dtype: dtype)
+    }
+
+    /// Splits CSV text into a header and rows of one width (`minimumWidth` columns at least).
+    public static func table(_ text: String, file: String = "", hasHeader: Bool = true, minimumWidth: Int = 2) throws -> CSVTable {
         var lines: [(number: Int, fields: [String])] = []
         var lineNumber = 0
         // "\r\n" is one Character in Swift: split on both forms.
@@ -79,53 +160,34 @@ public enum CSVReader {
         if hasHeader { header = lines.removeFirst().fields }
         guard !lines.isEmpty else { throw DataError(file: file, "no data rows after the header") }
         let width = header?.count ?? lines[0].fields.count
-        guard width >= 2 else {
+        guard width >= minimumWidth else {
             throw DataError(file: file, line: header != nil ? 1 : lines[0].number,
-                            "need at least 2 columns (features and a label), found \(width)")
+                            minimumWidth == 2 ? "need at least 2 columns (features and a label), found \(width)"
+                                : "need at least \(minimumWidth) columns, found \(width)")
         }
         for (number, fields) in lines where fields.count != width {
             throw DataError(file: file, line: number, column: min(fields.count, width) + 1,
                             "row has \(fields.count) fields, expected \(width)\(header != nil ? " as in the header" : " as in the first row")")
         }
+        return CSVTable(file: file, header: header, rows: lines)
+    }
 
-        let labelIndex: Int
-        switch labelColumn {
-        case .last: labelIndex = width - 1
-        case .index(let i):
-            let j = i < 0 ? width + i : i
-            guard j >= 0 && j < width else {
-                throw DataError(file: file, "label column \(i) is out of range for \(width) columns (0...\(width - 1))")
-            }
-            labelIndex = j
-        case .name(let name):
-            guard let header else { throw DataError(file: file, "label column '\(name)' given by name, but the file has no header") }
-            guard let j = header.firstIndex(of: name) else {
-                throw DataError(file: file, line: 1, "no column named '\(name)' in the header (columns: \(header.joined(separator: ", ")))")
-            }
-            labelIndex = j
+    /// A data set from the columns of `table`: `labelColumn` as the class label (`task`
+    /// .classification) or the target (.regression), the other columns as features.
+    public static func dataset(_ table: CSVTable, labelColumn: LabelColumn = .last, task: Task = .classification,
+                               dtype: DType = .float32) throws -> Dataset {
+        let labelIndex = try table.index(of: labelColumn, what: task == .regression ? "target column" : "label column")
+        let featureColumns = (0..<table.width).filter { $0 != labelIndex }
+        let values = try table.numbers(featureColumns)
+        let features = Tensor(values, shape: [table.rows.count, featureColumns.count], dtype: dtype)
+        let names = featureColumns.map(table.name)
+        let labelName = table.header?[labelIndex] ?? "y"
+        if task == .regression {
+            let targets = try table.numbers([labelIndex], what: "target column")
+            return Dataset(features: features, labels: Tensor(targets, shape: [targets.count], dtype: dtype),
+                           featureNames: names, classNames: [], labelName: labelName)
         }
-
-        let featureColumns = (0..<width).filter { $0 != labelIndex }
-        var values = [Double]()
-        values.reserveCapacity(lines.count * featureColumns.count)
-        var rawLabels: [String] = []
-        rawLabels.reserveCapacity(lines.count)
-        for (number, fields) in lines {
-            for c in featureColumns {
-                let f = fields[c]
-                guard let v = Double(f), v.isFinite else {
-                    let what = f.isEmpty ? "empty field" : "'\(f)' is not a finite number"
-                    let name = header.map { " (\($0[c]))" } ?? ""
-                    throw DataError(file: file, line: number, column: c + 1, "\(what) in feature column \(c + 1)\(name)")
-                }
-                values.append(v)
-            }
-            let label = fields[labelIndex]
-            guard !label.isEmpty else {
-                throw DataError(file: file, line: number, column: labelIndex + 1, "empty label")
-            }
-            rawLabels.append(label)
-        }
+        var rawLabels = try table.labels(labelIndex)
 
         // Class names: numeric labels sorted as numbers (and required to be whole), others as text.
         let numeric = rawLabels.map { Double($0) }
@@ -135,7 +197,7 @@ public enum CSVReader {
             var ids: [Int] = []
             ids.reserveCapacity(numeric.count)
             for (k, v) in numeric.enumerated() {
-                ids.append(try classID(v!, text: rawLabels[k], file: file, line: lines[k].number, column: labelIndex + 1))
+                ids.append(try classID(v!, text: rawLabels[k], file: table.file, line: table.rows[k].number, column: labelIndex + 1))
             }
             let distinct = Set(ids).sorted()
             classNames = distinct.map(String.init)
@@ -146,9 +208,8 @@ public enum CSVReader {
             for (k, v) in classNames.enumerated() { index[v] = k }
         }
         let labels = rawLabels.map { index[$0]! }
-        let names = header.map { h in featureColumns.map { h[$0] } } ?? featureColumns.map { "x\($0)" }
-        return Dataset(features: Tensor(values, shape: [lines.count, featureColumns.count], dtype: dtype),
-                       labels: Tensor(indices: labels), featureNames: names, classNames: classNames)
+        return Dataset(features: features, labels: Tensor(indices: labels), featureNames: names, classNames: classNames,
+                       labelName: labelName)
     }
 
     /// Doubles are exact integers up to this magnitude; a larger label would name a class other

@@ -1,8 +1,8 @@
-/// One real training step of a classifier (forward, cross-entropy, backward, optimizer update),
-/// with its backward pass recorded for explanation.
+/// One real training step of a classifier or a regression (forward, the loss, backward,
+/// optimizer update), with its backward pass recorded for explanation.
 ///
 /// The parameters' nodes are labelled with their PyTorch names (`0.weight`, `0.bias`, ...), the
-/// logits and the loss with `logits` and `loss`, and the batch's features with `x`, so that traces
+/// output and the loss with `logits` (`output` for a regression) and `loss`, and the batch's features with `x`, so that traces
 /// and graphs name them.
 ///
 /// ```swift
@@ -13,7 +13,7 @@
 /// print(step.trace.text())
 /// ```
 public struct ExplainedTrainingStep {
-    /// The batch: features [N, F] and class indices [N].
+    /// The batch: features [N, F] and class indices (or regression targets) [N].
     public let x: Tensor, target: Tensor
     /// The parameter values the forward pass used (before the optimizer's update), by name.
     public let parametersBefore: [(name: String, tensor: Tensor)]
@@ -22,10 +22,11 @@ public struct ExplainedTrainingStep {
     /// The record of the backward pass; the parameters' `.grad` hold the same gradients.
     public let trace: BackwardTrace
 
-    /// Runs `optimizer.zeroGrad()`, the forward pass of `model` on `x`, the cross-entropy with
-    /// `target`, the recorded backward pass, and `optimizer.step()`: the step
-    /// `ClassifierTraining.step(x:y:)` takes.
-    public init(model: any Module, optimizer: any Optimizer, x: Tensor, target: Tensor) throws {
+    /// Runs `optimizer.zeroGrad()`, the forward pass of `model` on `x`, the loss of `objective`
+    /// (cross-entropy by default) with `target`, the recorded backward pass, and
+    /// `optimizer.step()`: the step `SupervisedTraining.step(x:y:)` takes.
+    public init(model: any Module, optimizer: any Optimizer, x: Tensor, target: Tensor,
+                objective: Objective = .classification) throws {
         precondition(x.rank == 2, "ExplainedTrainingStep: x must be [rows, features], got \(x.shape)")
         precondition(target.shape == [x.shape[0]], "ExplainedTrainingStep: target \(target.shape) for \(x.shape[0]) rows")
         let named = model.namedParameters()
@@ -34,8 +35,8 @@ public struct ExplainedTrainingStep {
         self.x = x; self.target = target
         optimizer.zeroGrad()
         let (z, l) = Explain.recordingValues { () -> (Tensor, Tensor) in
-            let z = model(x).named("logits")
-            return (z, z.crossEntropy(target: target).named("loss"))
+            let z = model(x).named(objective.task == .classification ? "logits" : "output")
+            return (z, objective.loss(z, target).named("loss"))
         }
         logits = z; loss = l
         trace = try BackwardTrace.record(l, names: [("x", x)])

@@ -1,4 +1,4 @@
-// Losses of elementwise targets: mseLoss, l1Loss, binaryCrossEntropy and
+// Losses of elementwise targets: mseLoss, l1Loss, huberLoss, binaryCrossEntropy and
 // binaryCrossEntropyWithLogits, with PyTorch's reductions. The target is differentiable too
 // (PyTorch gives it a gradient); a `weight`/`posWeight` is a constant and broadcasts to the input.
 
@@ -18,6 +18,7 @@ struct BCEFloorF: UnaryFunction {
 extension BackwardRule {
     static let mseLoss = BackwardRule("MseLossBackward0", "dx = G * 2 * (x - y) / n (mean), dy = -dx")
     static let l1Loss = BackwardRule("L1LossBackward0", "dx = G * sign(x - y) / n (mean), dy = -dx")
+    static let huberLoss = BackwardRule("HuberLossBackward0", "dx = G * clamp(x - y, -delta, delta) / n (mean), dy = -dx")
     static let binaryCrossEntropy = BackwardRule("BinaryCrossEntropyBackward0",
         "dx = G * w * (x - y) / max(x * (1 - x), 1e-12), dy = G * w * (log(1 - x) - log(x))")
     static let binaryCrossEntropyWithLogits = BackwardRule("BinaryCrossEntropyWithLogitsBackward0",
@@ -25,7 +26,7 @@ extension BackwardRule {
 }
 
 extension OpDescription {
-    static let elementwiseLossOps: [OpDescription] = [mseLoss, l1Loss, binaryCrossEntropy, binaryCrossEntropyWithLogits]
+    static let elementwiseLossOps: [OpDescription] = [mseLoss, l1Loss, huberLoss, binaryCrossEntropy, binaryCrossEntropyWithLogits]
 
     static let mseLoss = OpDescription(
         "mse_loss", .loss, pytorch: "F.mse_loss(x, y)", swift: "x.mseLoss(target: y)", rules: [.mseLoss],
@@ -42,6 +43,18 @@ extension OpDescription {
             let s = g.shape(); let r = Reduction.allCases[g.int(0..<3)]
             let x = g.normal(s)
             return ([x, x + g.awayFromZero(s)], { $0[0].l1Loss(target: $0[1], reduction: r) })
+        }])
+    static let huberLoss = OpDescription(
+        "huber_loss", .loss, pytorch: "F.huber_loss(x, y, delta=0.5)", swift: "x.huberLoss(target: y, delta: 0.5)",
+        note: "delta defaults to 1, as PyTorch's", rules: [.huberLoss],
+        replay: { c in
+            [try c.tensor(0).huberLoss(target: try c.tensor(1), reduction: try c.kwargs.reduction(),
+                                       delta: try c.kwargs.double("delta") ?? 1)]
+        },
+        gradcheck: [.all("x.huberLoss(target:reduction:delta:)") { g in
+            // The first derivative is continuous (the second jumps at |x - y| = delta): no values to avoid.
+            let s = g.shape(); let r = Reduction.allCases[g.int(0..<3)]; let delta = [1.0, 0.5, 2][g.int(0..<3)]
+            return ([g.normal(s, std: 2), g.normal(s)], { $0[0].huberLoss(target: $0[1], reduction: r, delta: delta) })
         }])
     static let binaryCrossEntropy = OpDescription(
         "binary_cross_entropy", .loss, pytorch: "F.binary_cross_entropy(p, y, weight=w)", swift: "p.binaryCrossEntropy(target: y, weight: w)",
@@ -129,6 +142,31 @@ extension Tensor {
         let (nx, ny) = (node != nil, target.node != nil)
         return out.recorded(.l1Loss, self, target, saves: true) { _, g in
             let dx = Tensor.spreadLossGradient(g, reduction, shape: s) * diff.map(SignF.self, op: "l1_loss")
+            return InputGrads(nx ? dx.sumTo(x.shape) : nil, ny ? (-dx).sumTo(y.shape) : nil)
+        }
+    }
+
+    /// The Huber loss of d = x - y, reduced (PyTorch's `huber_loss`; default mean, delta 1):
+    /// 0.5 d² where |d| < delta, delta (|d| - 0.5 delta) elsewhere, computed as m (|d| - 0.5 m)
+    /// with m = min(|d|, delta), so that an infinite |d| gives infinity.
+    ///
+    /// Backward: dx = G * clamp(x - y, -delta, delta) / n (mean), dy = -dx
+    public func huberLoss(target: Tensor, reduction: Reduction = .mean, delta: Double = 1) -> Tensor {
+        let s = lossShape(target, op: "huber_loss")
+        precondition(delta > 0, "huber_loss does not support non-positive values for delta, got \(delta)")
+        let (x, y) = (detached(), target.detached())
+        let diff = withNoGrad { x - y }
+        let out: Tensor = withNoGrad {
+            let a = diff.abs()
+            let m = a.clamp(max: delta)
+            return (m * (a - 0.5 * m)).reduced(reduction)
+        }
+        guard Tensor.recordsGrad(self, target) else { return out }
+        let (nx, ny) = (node != nil, target.node != nil)
+        return out.recorded(.huberLoss, self, target, saves: true) { node, g in
+            // Recording: the difference again from x and y, so that the gradient depends on them.
+            let d = GradNode.recordsGradients ? node.input(0, value: x) - node.input(1, value: y) : diff
+            let dx = Tensor.spreadLossGradient(g, reduction, shape: s) * d.clamp(min: -delta, max: delta)
             return InputGrads(nx ? dx.sumTo(x.shape) : nil, ny ? (-dx).sumTo(y.shape) : nil)
         }
     }

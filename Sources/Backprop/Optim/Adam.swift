@@ -136,6 +136,15 @@ public class Adam: Optimizer {
         }
     }
 
+    /// `lr`, `betas`, `eps`, `weight_decay`, `amsgrad`, `maximize`, `decoupled_weight_decay`, and
+    /// PyTorch's implementation switches (`foreach`, `capturable`, `differentiable`, `fused`) at
+    /// their defaults.
+    public var pytorchHyperparameters: [(key: String, json: String)] {
+        [("lr", "\(lr)"), ("betas", "[\(beta1), \(beta2)]"), ("eps", "\(eps)"), ("weight_decay", "\(weightDecay)"),
+         ("amsgrad", "\(amsgrad)"), ("maximize", "\(maximize)"), ("foreach", "null"), ("capturable", "false"),
+         ("differentiable", "false"), ("fused", "null"), ("decoupled_weight_decay", "\(decoupledWeightDecay)")]
+    }
+
     /// The step counts and moments with PyTorch's names: `state.0.step`, `state.0.exp_avg`,
     /// `state.0.exp_avg_sq` (and `state.0.max_exp_avg_sq` with amsgrad), for parameters that took a step.
     public func stateDict() -> [(name: String, tensor: Tensor)] {

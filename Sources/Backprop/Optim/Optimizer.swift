@@ -19,11 +19,25 @@ public protocol Optimizer: AnyObject {
     func stateDict() -> [(name: String, tensor: Tensor)]
     /// Restores a state written by `stateDict()`; throws when names or shapes do not fit.
     func load(stateDict: [String: Tensor]) throws
+    /// The hyperparameters of PyTorch's `param_groups[0]` without `params`, as (key, JSON text)
+    /// pairs in PyTorch's order: `[("lr", "0.001"), ("betas", "[0.9, 0.999]"), ...]`.
+    var pytorchHyperparameters: [(key: String, json: String)] { get }
 }
 
 extension Optimizer {
     /// Forgets every parameter's gradient (PyTorch's `zero_grad()`, which sets them to None).
     public func zeroGrad() { for p in parameters { p.zeroGrad() } }
+
+    /// PyTorch's `optimizer.state_dict()["param_groups"]` as JSON: one group holding every
+    /// parameter, with the keys and values PyTorch 2.x writes (so that
+    /// `opt.load_state_dict({"state": ..., "param_groups": json.loads(text)})` accepts it), and
+    /// `initial_lr`, the learning rate before any schedule, as PyTorch's schedulers add it.
+    public func pytorchParamGroupsJSON(initialLR: Double? = nil) -> String {
+        var items = pytorchHyperparameters.map { "\"\($0.key)\": \($0.json)" }
+        if let initialLR { items.append("\"initial_lr\": \(initialLR)") }
+        items.append("\"params\": [\(parameters.indices.map(String.init).joined(separator: ", "))]")
+        return "[{\(items.joined(separator: ", "))}]"
+    }
 }
 
 /// A saved optimizer state that does not fit the optimizer.
@@ -137,6 +151,14 @@ public final class SGD: Optimizer {
             }, { w, g, n in buf.withMutablePointer(Double.self) { run(w, g, n, $0) } })
             if momentum != 0 { momentumBuffers[i] = buf }
         }
+    }
+
+    /// `lr`, `momentum`, `dampening`, `weight_decay`, `nesterov`, `maximize`, and PyTorch's
+    /// implementation switches (`foreach`, `differentiable`, `fused`) at their defaults.
+    public var pytorchHyperparameters: [(key: String, json: String)] {
+        [("lr", "\(lr)"), ("momentum", "\(momentum)"), ("dampening", "\(dampening)"), ("weight_decay", "\(weightDecay)"),
+         ("nesterov", "\(nesterov)"), ("maximize", "\(maximize)"), ("foreach", "null"), ("differentiable", "false"),
+         ("fused", "null")]
     }
 
     /// The momentum buffers with PyTorch's names (`state.0.momentum_buffer`), for the parameters that have one.

@@ -1,11 +1,12 @@
 import Foundation
 
-/// A self-contained SVG picture of a training history: loss (left) and accuracy (right) per
+/// A self-contained SVG picture of a training history: loss (left) and accuracy or R² (right) per
 /// epoch, train and test, with axes, ticks and a legend. Opens in any browser; no scripts, no fonts
 /// to fetch.
 public enum TrainingPlot {
-    /// The SVG text for `history`, titled `title`.
-    public static func svg(history: [EpochRecord], title: String) -> String {
+    /// The SVG text for `history`, titled `title`: the loss of `objective` and its score
+    /// (accuracy in percent for a classifier, R² for a regression).
+    public static func svg(history: [EpochRecord], title: String, objective: Objective = .classification) -> String {
         let width = 960.0, height = 400.0
         var out = """
         <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" viewBox="0 0 \(Int(width)) \(Int(height))" font-family="Helvetica, Arial, sans-serif" font-size="12">
@@ -18,12 +19,15 @@ public enum TrainingPlot {
             ("train", "#1f77b4", history.map { $0.trainLoss }),
             ("test", "#d62728", history.map { $0.testLoss }),
         ]
-        let acc: [(String, String, [Double?])] = [
-            ("train", "#1f77b4", history.map { $0.trainAccuracy * 100 }),
-            ("test", "#d62728", history.map { $0.testAccuracy.map { $0 * 100 } }),
+        let percent = objective.task == .classification ? 100.0 : 1
+        let score: [(String, String, [Double?])] = [
+            ("train", "#1f77b4", history.map { $0.trainScore * percent }),
+            ("test", "#d62728", history.map { $0.testScore.map { $0 * percent } }),
         ]
-        out += panel(x: 70, y: 50, w: 380, h: 290, title: "Cross-entropy loss", xs: epochs, series: loss, legendAtBottom: false)
-        out += panel(x: 560, y: 50, w: 380, h: 290, title: "Accuracy (%)", xs: epochs, series: acc, legendAtBottom: true)
+        let lossTitle = objective.task == .classification ? "Cross-entropy loss" : "\(objective.lossDescription) loss"
+        let scoreTitle = objective.task == .classification ? "Accuracy (%)" : "R²"
+        out += panel(x: 70, y: 50, w: 380, h: 290, title: lossTitle, xs: epochs, series: loss, legendAtBottom: false)
+        out += panel(x: 560, y: 50, w: 380, h: 290, title: scoreTitle, xs: epochs, series: score, legendAtBottom: true)
         out += "</svg>\n"
         return out
     }
