@@ -9,5 +9,7 @@ enum CLISubcommands {
         GradcheckCommand.self,
         OpsCommand.self,
         Graph.self,
+        ExplainCommand.self,
+        ExerciseCommand.self,
     ]
 }
