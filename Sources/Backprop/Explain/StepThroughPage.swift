@@ -15,7 +15,7 @@ public enum StepThroughPage {
     static func esc(_ s: String) -> String { MathML.esc(s) }
 
     /// A tensor as HTML: a bracketed table of numbers when small, a heat map with its range when large.
-    public static func tensorHTML(_ t: Tensor, role: String = "") -> String {
+    public static func tensorHTML(_ t: Tensor, role: String = "", narrow: Bool = false) -> String {
         let v = t.scalars
         let roleAttr = role.isEmpty ? "" : " data-role=\"\(esc(role))\""
         let shape = esc(ExplainFormat.shape(t.shape))
@@ -24,7 +24,7 @@ public enum StepThroughPage {
         }
         let cols = t.shape.last ?? 1
         let rows = max(1, v.count / max(1, cols))
-        if ExplainedPass.isSmall(t) {
+        if narrow ? t.count <= 3 && t.rank <= 2 : ExplainedPass.isSmall(t) {
             var h = "<table class=\"tensor\"\(roleAttr) data-shape=\"\(shape)\">"
             for r in 0..<rows {
                 h += "<tr>" + (0..<cols).map { "<td class=\"v\">\(esc(ExplainFormat.number(v[r * cols + $0])))</td>" }.joined() + "</tr>"
@@ -36,7 +36,7 @@ public enum StepThroughPage {
         let lo = finite.min() ?? 0, hi = finite.max() ?? 0
         let scale = max(abs(lo), abs(hi), 1e-30)
         let shownRows = min(rows, 64), shownCols = min(cols, 128)
-        let cell = max(3.0, min(16.0, 360.0 / Double(shownCols), 240.0 / Double(shownRows)))
+        let cell = max(3.0, min(narrow ? 12.0 : 18.0, (narrow ? 220.0 : 360.0) / Double(shownCols), (narrow ? 120.0 : 240.0) / Double(shownRows)))
         let w = Double(shownCols) * cell, hgt = Double(shownRows) * cell
         var svg = "<svg class=\"heat\" width=\"\(Int(w))\" height=\"\(Int(hgt))\" viewBox=\"0 0 \(Int(w)) \(Int(hgt))\">"
         for r in 0..<shownRows {
@@ -53,7 +53,7 @@ public enum StepThroughPage {
         let clipped = rows > shownRows || cols > shownCols ? " (the first \(shownRows) × \(shownCols) shown)" : ""
         return "<div class=\"tensor heatmap\"\(roleAttr) data-shape=\"\(shape)\">\(svg)<div class=\"range\">\(shape), \(v.count) values from "
             + "<span class=\"min\">\(esc(ExplainFormat.number(lo)))</span> to <span class=\"max\">\(esc(ExplainFormat.number(hi)))</span>\(clipped)"
-            + "<span class=\"scale\"><i style=\"background:rgb(40,105,255)\"></i>−\(esc(ExplainFormat.number(scale)))<i style=\"background:#fff\"></i>0<i style=\"background:rgb(255,65,45)\"></i>+\(esc(ExplainFormat.number(scale)))</span></div></div>"
+            + (narrow ? "" : "<span class=\"scale\"><i style=\"background:rgb(40,105,255)\"></i>−\(esc(ExplainFormat.number(scale)))<i style=\"background:#fff\"></i>0<i style=\"background:rgb(255,65,45)\"></i>+\(esc(ExplainFormat.number(scale)))</span>") + "</div></div>"
     }
 
     /// A finite-difference check as a small table.
@@ -146,7 +146,7 @@ public enum StepThroughPage {
             let name = esc(l.label ?? "leaf")
             h += "<li data-filled-at=\"\(l.index)\" data-node=\"\(l.node)\"><span class=\"lname\">\(name).grad</span> "
             h += "<span class=\"pending\">not yet: filled at step \(l.index)</span>"
-            h += "<span class=\"filled\">filled at step \(l.index)\(ExplainedPass.isSmall(l.incoming) ? " " : ", ")\(tensorHTML(l.incoming, role: "leaf-grad"))</span></li>\n"
+            h += "<span class=\"filled\">filled at step \(l.index):<br>\(tensorHTML(l.incoming, role: "leaf-grad", narrow: true))</span></li>\n"
         }
         return h + "</ul></aside>\n"
     }
