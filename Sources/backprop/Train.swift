@@ -32,6 +32,8 @@ struct Train: ParsableCommand {
     var resume: String?
     @Option(help: ArgumentHelp("Write an SVG picture of loss and accuracy per epoch.", valueName: "file.svg"))
     var plot: String?
+    @Flag(help: "Draw the loss in the --plot picture on a log scale.")
+    var plotLogScale = false
     @Flag(help: "Print one JSON object (per-epoch history and final metrics) instead of text.")
     var json = false
 
@@ -146,7 +148,7 @@ struct Train: ParsableCommand {
         }
         if let plot {
             let title = "\(URL(fileURLWithPath: dataPath).lastPathComponent): \(describe(model)), \(s.optimizer.rawValue) lr \(s.lr)"
-            do { try AtomicFile.write(Data(TrainingPlot.svg(history: run.history, title: title).utf8), to: plot) }
+            do { try AtomicFile.write(Data(TrainingPlot.svg(history: run.history, title: title, logLoss: plotLogScale).utf8), to: plot) }
             catch { throw CLIError("--plot \(plot): \(error)") }
         }
 

@@ -200,9 +200,8 @@ extension ExplainedPass {
             ("log_softmax", "c - log(sum(exp(c), dim=1))", s.logSoftmax),
             ("loss", "nll_loss(log_softmax, target)", s.crossEntropy),
         ]
-        let lead = "One SGD step of a softmax classifier (\(s.W.dtype.rawValue)), the notebook “Backpropagation Again”: "
-            + "<code>c = x.mm(W) + b</code>, <code>loss = cross_entropy(c, target)</code>"
-            + " (= <code>nll_loss(log_softmax(c), target)</code>), then <code>W -= lr * W.grad</code>."
+        let lead = "The notebook’s SGD step (\(s.W.dtype.rawValue)): <code>c = x.mm(W) + b</code>, "
+            + "<code>loss = cross_entropy(c, target)</code> = <code>nll_loss(log_softmax(c), target)</code>, then <code>W -= lr * W.grad</code>."
         return ExplainedPass(kind: "notebook", title: "Backpropagation Again: step through the backward pass", lead: lead,
                              forwardRows: rows, trace: e.trace, forward: forward,
                              symbols: ["onehot": s.oneHot, "N": Tensor(scalar: Double(n), dtype: s.x.dtype)],

@@ -283,6 +283,17 @@ public enum MathML {
                 parts[parts.count - 1].0.append(n)
             }
         }
+        // A note in parentheses that is a formula of its own, "(no weights: dx = ...)", gets a line of its own.
+        parts = parts.flatMap { part -> [([Node], String?)] in
+            let (p, sep) = part
+            guard let g = p.indices.dropFirst().first(where: { i in
+                if case .group(let inner) = p[i] {
+                    return inner.contains { if case .token(.op("=")) = $0 { return true }; return false }
+                }
+                return false
+            }) else { return [part] }
+            return [(Array(p[..<g]), nil), (Array(p[g...]), sep)]
+        }
         func eqIndex(_ p: [Node]) -> Int? {
             p.firstIndex { if case .token(.op(let o)) = $0 { return o == "=" || o == "+=" }; return false }
         }
@@ -311,14 +322,17 @@ public enum MathML {
     public static func formulaLines(_ text: String, bindings: [String: String] = [:]) -> String {
         let parts = renderParts(parse(tokenize(text)), bindings: bindings)
         guard parts.count > 1 else { return parts.first ?? "" }
-        return "<mtable displaystyle=\"true\" columnalign=\"left\" rowspacing=\"0.5em\">" + parts.map { "<mtr><mtd>\($0)</mtd></mtr>" }.joined() + "</mtable>"
+        // MathML Core has no columnalign: the cells are aligned with CSS.
+        return "<mtable displaystyle=\"true\">" + parts.map { "<mtr><mtd style=\"text-align: left; padding: 0.25em 0\">\($0)</mtd></mtr>" }.joined() + "</mtable>"
     }
 
     /// Rows aligned on their `=`: `lhs = a`, `= b`, `= c` (a derivation with the numbers).
     public static func aligned(_ lhs: String, _ steps: [String]) -> String {
-        var t = "<mtable displaystyle=\"true\" columnalign=\"right center left\" columnspacing=\"0.3em\" rowspacing=\"0.6em\">"
+        var t = "<mtable displaystyle=\"true\">"
+        let pad = "padding: 0.3em 0.15em"
         for (k, step) in steps.enumerated() {
-            t += "<mtr><mtd>\(k == 0 ? lhs : "")</mtd><mtd>\(mo("="))</mtd><mtd>\(step)</mtd></mtr>"
+            t += "<mtr><mtd style=\"text-align: right; \(pad)\">\(k == 0 ? lhs : "")</mtd><mtd style=\"\(pad)\">\(mo("="))</mtd>"
+                + "<mtd style=\"text-align: left; \(pad)\">\(step)</mtd></mtr>"
         }
         return t + "</mtable>"
     }

@@ -88,7 +88,7 @@ public enum StepThroughPage {
         h += "<div class=\"cols\">\n<div class=\"col\">\n"
         // What happens here.
         if s.index == 1 {
-            h += "<p class=\"what\">The backward pass starts at the output, the loss, with G = ∂ℓ/∂ℓ = 1. The engine visits a node once every gradient for it has arrived.</p>\n"
+            h += "<p class=\"what\">The pass starts at the loss with G = ∂ℓ/∂ℓ = 1; the engine visits each node once all its gradients have arrived.</p>\n"
         } else if s.isLeaf {
             h += "<p class=\"what\"><b>\(esc(s.label ?? "This leaf"))</b> is a leaf that requires grad (a parameter): the engine adds the G it received, from \(s.contributions.map { stepRef($0.fromStep) }.joined(separator: " and ")), into <code>\(esc(s.label ?? "leaf")).grad</code>.</p>\n"
         } else {
@@ -96,7 +96,7 @@ public enum StepThroughPage {
                 + "\(s.contributions.map { stepRef($0.fromStep) }.joined(separator: " and ")); the local rule turns it into a gradient for each input.</p>\n"
         }
         if !s.isLeaf {
-            h += "<h3>Local rule <span class=\"src\">(\(esc(s.op)): <code>\(esc(s.formula))</code>)</span></h3>\n<div class=\"math rule\">\(v.rule)</div>\n"
+            h += "<h3>Local rule</h3>\n<div class=\"math rule\" title=\"\(esc(s.op)): \(esc(s.formula))\">\(v.rule)</div>\n"
             if !v.numbers.isEmpty {
                 h += "<h3>With the numbers</h3>\n<div class=\"math numbers\">" + v.numbers.map(\.math).joined(separator: "\n") + "</div>\n"
             }
