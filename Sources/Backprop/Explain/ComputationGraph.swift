@@ -132,7 +132,7 @@ public struct ComputationGraph {
         out += "  rankdir=LR;\n"
         // A generic family: Graphviz (through fontconfig) and browsers find one everywhere, and a
         // monospace face has the widths Graphviz assumes when it sizes the boxes.
-        out += "  node [shape=box, style=\"rounded,filled\", fontname=\"monospace\", fontsize=13];\n"
+        out += "  node [shape=box, style=\"rounded,filled\", fontname=\"monospace\", fontsize=13, margin=\"0.2,0.08\"];\n"
         out += "  edge [color=\"#555555\", fontname=\"sans-serif\", fontsize=12, fontcolor=\"#8a3b00\"];\n"
         for n in nodes {
             let label = lines(n, limit: limit).map { $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") }
@@ -149,7 +149,8 @@ public struct ComputationGraph {
             let text = (["Edge labels: the argument of the op's rule each input is"] + legend)
                 .map { $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") }
                 .joined(separator: "\\l") + "\\l"
-            out += "  legend [shape=note, style=filled, fillcolor=\"#fffbe6\", fontname=\"monospace\", fontsize=12, label=\"\(text)\"];\n"
+            // A caption under the picture (a graph label), so that it does not take a column of its own.
+            out += "  graph [label=\"\(text)\", labelloc=b, labeljust=l, fontname=\"monospace\", fontsize=12, fontcolor=\"#333333\"];\n"
         }
         out += "}\n"
         return out
