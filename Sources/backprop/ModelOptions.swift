@@ -143,8 +143,8 @@ struct ModelOptions: ParsableArguments {
         let hidden = try agree("--hidden", hidden, "hidden", HiddenSizes.text, "layer sizes like 64,32") { try? HiddenSizes.parse($0) } ?? [64]
         let activation = try agree("--activation", activation, "activation", \.rawValue, "an activation name") { Activation(argument: $0) } ?? .relu
         let optimizer = try agree("--optimizer", optimizer, "optimizer", \.rawValue, "sgd, adam or adamw") { OptimizerName(argument: $0) } ?? .adam
-        let seed = try agree("--seed", seed, "seed", { String($0) }, "a whole number >= 0") { UInt64($0) } ?? 0
-        let testSplit = try agree("--test-split", testSplit, "test_split", { "\($0)" }, "a fraction in [0, 1)") {
+        let seed = try agree("--seed", seed, "seed", \.description, "a whole number >= 0") { UInt64($0) } ?? 0
+        let testSplit = try agree("--test-split", testSplit, "test_split", \.description, "a fraction in [0, 1)") {
             Double($0).flatMap { $0 >= 0 && $0 < 1 ? $0 : nil }
         } ?? 0.2
         if meta != nil, standardize, meta?["standardized"] != "true" {
