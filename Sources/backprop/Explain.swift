@@ -64,7 +64,7 @@ struct ExplainCommand: ParsableCommand {
                 }
                 let s = setup.settings
                 let description = "The first training step of <code>backprop train</code> with these options: "
-                    + "\(ModelOptions.describe(setup.model)) on \(options.data.map { "<code>\($0)</code>" } ?? "a small built-in example") "
+                    + "\(ModelOptions.describe(setup.model)) on \(options.data.map { "<code>\(URL(fileURLWithPath: $0).lastPathComponent)</code>" } ?? "a small built-in example") "
                     + "(\(setup.train.count) training rows\(s.standardize ? ", standardized" : "")), a mini-batch of \(x.shape[0]) rows, "
                     + "cross-entropy loss, then \(s.optimizer.rawValue) with lr \(s.lr). Parameters are named as PyTorch names them."
                 pass = ExplainedPass.trainingStep(step, model: setup.model, description: description)

@@ -84,7 +84,10 @@ import Testing
         try chrome.openPage(width: 1280, height: 800)
         try chrome.navigate(page.absoluteString)
         try FileManager.default.createDirectory(at: Self.screenshotDirectory, withIntermediateDirectories: true)
-        let shots = Set([0, trace.count / 2, trace.count - 1])
+        // The middle screenshot shows an op (a rule with its numbers), the one nearest the middle.
+        let ops = trace.indices.filter { trace[$0]["is_leaf"] as? Bool != true && $0 > 0 && $0 < trace.count - 1 }
+        let middle = ops.min { abs($0 - trace.count / 2) < abs($1 - trace.count / 2) } ?? trace.count / 2
+        let shots = Set([0, middle, trace.count - 1])
         for (k, expected) in trace.enumerated() {
             if k > 0 { try chrome.press("ArrowRight") }
             let text = try #require(try chrome.evaluate(Self.readState) as? String)

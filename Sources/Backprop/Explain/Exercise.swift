@@ -332,14 +332,8 @@ public struct ExerciseReport {
     /// Whether every answer is right.
     public var allRight: Bool { results.allSatisfy(\.isRight) }
 
-    /// The number in 4 decimals (or 5 significant digits when large or tiny), as the report prints it.
-    static func n(_ v: Double) -> String {
-        if v == 0 { return "0" }
-        if Swift.abs(v) >= 1e5 || Swift.abs(v) < 1e-4 { return String(format: "%.4e", v) }
-        var s = String(format: "%.4f", v)
-        while s.contains(".") && (s.hasSuffix("0") || s.hasSuffix(".")) { s.removeLast() }
-        return s == "-0" ? "0" : s
-    }
+    /// A number with 5 significant digits, as the rest of the explanations print them.
+    static func n(_ v: Double) -> String { ExplainFormat.number(v) }
 
     /// The derivation step of a question, as text lines.
     public static func hintText(_ q: GradientExercise.Question) -> [String] {

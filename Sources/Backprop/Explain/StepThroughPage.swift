@@ -313,6 +313,7 @@ public enum StepThroughPage {
     .leaves { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 4px 14px 10px; position: sticky; top: 64px; }
     .leaves ul { list-style: none; padding: 0; margin: 0; }
     .leaves li { padding: 6px 0; border-top: 1px solid #eef0f3; }
+    .leaves table.tensor td.v { font-size: 13px; padding: 1px 5px; }
     .lname { font-family: ui-monospace, monospace; font-weight: 600; display: block; }
     .js .leaves li .filled { display: none; } .js .leaves li.is-filled .filled { display: inline; } .js .leaves li.is-filled .pending { display: none; }
     html:not(.js) .leaves .pending { display: none; }
@@ -395,7 +396,7 @@ public enum StepThroughPage {
         return { shape: shape, values: flat };
       }
       function close(a, b) { return Math.abs(a - b) <= ex.tolerance * Math.max(1, Math.abs(b)); }
-      function fmt(x) { return (Math.abs(x) >= 1e5 || (x !== 0 && Math.abs(x) < 1e-4)) ? x.toExponential(4) : String(+x.toFixed(4)); }
+      function fmt(x) { return x === 0 ? '0' : String(+x.toPrecision(5)); }
       function index(i, shape) { var out = []; for (var d = shape.length - 1; d >= 0; d--) { out.unshift(i % shape[d]); i = Math.floor(i / shape[d]); } return '[' + out.join(', ') + ']'; }
       document.querySelectorAll('.answer').forEach(function (div) {
         var q = ex.questions[+div.dataset.q];
