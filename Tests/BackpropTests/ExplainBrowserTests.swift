@@ -84,6 +84,9 @@ import Testing
         try chrome.openPage(width: 1280, height: 800)
         try chrome.navigate(page.absoluteString)
         try FileManager.default.createDirectory(at: Self.screenshotDirectory, withIntermediateDirectories: true)
+        for old in (try? FileManager.default.contentsOfDirectory(atPath: Self.screenshotDirectory.path)) ?? [] where old.hasPrefix("\(name)-") {
+            try? FileManager.default.removeItem(at: Self.screenshotDirectory.appendingPathComponent(old))
+        }
         // The middle screenshot shows an op (a rule with its numbers), the one nearest the middle.
         let ops = trace.indices.filter { trace[$0]["is_leaf"] as? Bool != true && $0 > 0 && $0 < trace.count - 1 }
         let middle = ops.min { abs($0 - trace.count / 2) < abs($1 - trace.count / 2) } ?? trace.count / 2

@@ -99,6 +99,8 @@ public enum StepThroughPage {
             h += "<h3>Local rule</h3>\n<div class=\"math rule\" title=\"\(esc(s.op)): \(esc(s.formula))\">\(v.rule)</div>\n"
             if !v.numbers.isEmpty {
                 h += "<h3>With the numbers</h3>\n<div class=\"math numbers\">" + v.numbers.map(\.math).joined(separator: "\n") + "</div>\n"
+            } else {
+                h += "<p class=\"note\">These tensors are too large to write out in the rule: G and what each input receives are drawn as heat maps beside it (point at a cell for its value).</p>\n"
             }
         } else {
             h += "<h3>Rule</h3>\n<div class=\"math rule\">\(MathML.math(MathML.row(MathML.name("\(s.label ?? "leaf").grad"), MathML.mo("+="), MathML.mi("G"))))</div>\n"
@@ -287,6 +289,7 @@ public enum StepThroughPage {
     .card h3, .leaves h3 { font-size: 16px; margin: 10px 0 4px; }
     .src { font-weight: 400; color: var(--muted); font-size: 14px; }
     .what { margin: 2px 0 6px; }
+    .note { color: var(--muted); font-size: 15px; }
     .math { overflow-x: auto; padding: 2px 0; }
     math { font-size: 1.12em; }
     .math math, .why math[display="block"], .hint math[display="block"] { display: block math; math-style: normal; margin: 4px 0 4px 12px; width: max-content; }
