@@ -153,6 +153,11 @@ import Testing
         #expect(w.hasPrefix("right"), "\(w)")
         let b = try answer(2, "[[-0.5, 0.5]]")
         #expect(b.hasPrefix("wrong") && b.contains("off by"), "\(b)")
+        _ = try answer(0, "[[0.99995, -0.99995]]")
+        _ = try chrome.evaluate("document.getElementById('exercise').scrollIntoView(); window.scrollBy(0, -70); true")
+        let url = Self.screenshotDirectory.appendingPathComponent("notebook-exercise.png")
+        try chrome.screenshot().write(to: url)
+        print("screenshot: \(url.path)")
     }
 
     @Test("the notebook's page in Chromium: every step's node and numbers are the trace's",

@@ -36,9 +36,11 @@ public enum StepThroughPage {
         let lo = finite.min() ?? 0, hi = finite.max() ?? 0
         let scale = max(abs(lo), abs(hi), 1e-30)
         let shownRows = min(rows, 64), shownCols = min(cols, 128)
-        let cell = max(3.0, min(narrow ? 12.0 : 18.0, (narrow ? 220.0 : 360.0) / Double(shownCols), (narrow ? 120.0 : 240.0) / Double(shownRows)))
+        // Square cells, as large as fit the width (and a height) available, down to a pixel or so.
+        let cell = min(narrow ? 12.0 : 18.0, (narrow ? 220.0 : 360.0) / Double(shownCols), (narrow ? 120.0 : 240.0) / Double(shownRows))
         let w = Double(shownCols) * cell, hgt = Double(shownRows) * cell
-        var svg = "<svg class=\"heat\" width=\"\(Int(w))\" height=\"\(Int(hgt))\" viewBox=\"0 0 \(Int(w)) \(Int(hgt))\">"
+        func f(_ v: Double) -> String { String(format: "%.2f", v) }
+        var svg = "<svg class=\"heat\" width=\"\(f(w))\" height=\"\(f(hgt))\" viewBox=\"0 0 \(f(w)) \(f(hgt))\" shape-rendering=\"crispEdges\">"
         for r in 0..<shownRows {
             for c in 0..<shownCols {
                 let x = v[r * cols + c]
@@ -46,7 +48,7 @@ public enum StepThroughPage {
                 let (red, green, blue): (Double, Double, Double) = a >= 0
                     ? (255, 255 - 190 * a, 255 - 210 * a) : (255 + 215 * a, 255 + 150 * a, 255)
                 let title = shownRows * shownCols <= 1024 ? "<title>[\(r), \(c)] \(ExplainFormat.number(x))</title>" : ""
-                svg += "<rect x=\"\(Int(Double(c) * cell))\" y=\"\(Int(Double(r) * cell))\" width=\"\(Int(cell.rounded(.up)))\" height=\"\(Int(cell.rounded(.up)))\" fill=\"rgb(\(Int(red)),\(Int(green)),\(Int(blue)))\">\(title)</rect>"
+                svg += "<rect x=\"\(f(Double(c) * cell))\" y=\"\(f(Double(r) * cell))\" width=\"\(f(cell + 0.3))\" height=\"\(f(cell + 0.3))\" fill=\"rgb(\(Int(red)),\(Int(green)),\(Int(blue)))\">\(title)</rect>"
             }
         }
         svg += "</svg>"
