@@ -47,6 +47,8 @@ struct ExerciseCommand: ParsableCommand {
     var gradB1: TensorLiteral?
     @Flag(help: "Print one JSON object (the problem's answers' verdicts) instead of text; no prompts.")
     var json = false
+    @Option(help: ArgumentHelp("Also write the exercise as a page whose input fields are checked on the spot (no prompts then).", valueName: "file"))
+    var html: String?
 
     func validate() throws {
         for (flag, value) in [("--classes", classes), ("--feature-count", featureCount), ("--rows", rows)] where !(1...10).contains(value) {
@@ -82,7 +84,17 @@ struct ExerciseCommand: ParsableCommand {
                 }
                 answers[g.name] = Tensor(literal.values, shape: literal.shape, dtype: .float64)
             }
+            if let html {
+                do { try ExplainFiles.writeAtomically(StepThroughPage.exercisePage(exercise), to: html) } catch let e as ExplainFileError {
+                    throw CLIError(e.message)
+                }
+            }
             if !json { print(exercise.problemText()) }
+            if let html, answers.isEmpty {
+                if !json { print("wrote \(html): open it in a browser and type your answers there") }
+                allRight = true
+                return
+            }
             if answers.isEmpty && !json {
                 answers = prompt(exercise)
             }

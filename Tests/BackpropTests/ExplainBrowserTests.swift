@@ -160,6 +160,40 @@ import Testing
         print("screenshot: \(url.path)")
     }
 
+    @Test("a random instance's exercise page in Chromium: the right answers are accepted, a forgotten relu mask is named",
+          .enabled(if: ExternalTool.browser != nil, "\(ExplainBrowserTests.skipMessage)"))
+    func exercisePage() throws {
+        let browser = try #require(ExternalTool.browser)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("exercise-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let page = dir.appendingPathComponent("exercise.html")
+        let args = ["exercise", "--seed", "9", "--rows", "3", "--hidden", "3"]
+        let wrote = try CLI.run(args + ["--html", page.path])
+        #expect(wrote.status == 0, "\(wrote.stderr)")
+        let json = try CLI.run(args + ["--json"])
+        let answers = try #require((try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])?["answers"] as? [[String: Any]])
+        let chrome = try HeadlessChromium(executable: browser, profile: dir.appendingPathComponent("profile").path)
+        defer { chrome.stop() }
+        try chrome.openPage(width: 1280, height: 800)
+        try chrome.navigate(page.absoluteString)
+        for (q, a) in answers.enumerated() {
+            let text = String(decoding: try JSONSerialization.data(withJSONObject: a["expected"]!), as: UTF8.self)
+            let js = "(function () { var d = document.querySelector('.answer[data-q=\"\(q)\"]'); d.querySelector('input').value = '\(text)'; "
+                + "d.querySelector('button').click(); return d.dataset.verdict + ' | ' + d.querySelector('.verdict').textContent; })()"
+            let verdict = try #require(try chrome.evaluate(js) as? String)
+            #expect(verdict.hasPrefix("right"), "\(a["name"] ?? q): \(verdict)")
+        }
+        // grad_z given as grad_h: relu's mask forgotten.
+        let names = answers.map { $0["name"] as! String }
+        let h = try #require(names.firstIndex(of: "grad_h")), z = try #require(names.firstIndex(of: "grad_z"))
+        let gh = String(decoding: try JSONSerialization.data(withJSONObject: answers[h]["expected"]!), as: UTF8.self)
+        let js = "(function () { var d = document.querySelector('.answer[data-q=\"\(z)\"]'); d.querySelector('input').value = '\(gh)'; "
+            + "d.querySelector('button').click(); return d.dataset.verdict + ' | ' + d.querySelector('.verdict').textContent; })()"
+        let verdict = try #require(try chrome.evaluate(js) as? String)
+        #expect(verdict.hasPrefix("wrong") && verdict.contains("z > 0"), "\(verdict)")
+    }
+
     @Test("the notebook's page in Chromium: every step's node and numbers are the trace's",
           .enabled(if: ExternalTool.browser != nil, "\(ExplainBrowserTests.skipMessage)"))
     func notebookPage() throws {

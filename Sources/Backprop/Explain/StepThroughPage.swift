@@ -157,7 +157,7 @@ public enum StepThroughPage {
 
     static func exerciseSection(_ e: GradientExercise) -> String {
         var h = "<section class=\"exercise\" id=\"exercise\">\n<h2>Exercise: derive the gradients yourself</h2>\n"
-        h += "<p>The same step as above, as in Karpathy’s “become a backprop ninja”: write each gradient as a nested array "
+        h += "<p>As in Karpathy’s “become a backprop ninja”: write each gradient of the step below as a nested array "
             + "(<code>[[0.1, -0.2]]</code>) and press Check. Entries are right within \(ExplainFormat.number(GradientExercise.tolerance)) "
             + "(relative above 1). The command line has the same exercise, and random ones: <code>backprop exercise --seed 1 --rows 3</code>.</p>\n"
         h += "<pre class=\"program\">" + esc(e.program.joined(separator: "\n")) + "</pre>\n<table class=\"givens\">"
@@ -247,6 +247,19 @@ public enum StepThroughPage {
         h += "</table></section>\n</main>\n"
         h += "<script type=\"application/json\" id=\"backprop-trace\">\(json(WalkthroughReport.jsonObject(pass.trace)))</script>\n"
         if let e = pass.exercise { h += "<script type=\"application/json\" id=\"backprop-exercise\">\(json(exerciseJSON(e)))</script>\n" }
+        h += "<script>\n\(script)\n</script>\n</body>\n</html>\n"
+        return h
+    }
+
+    /// A page with the exercise alone (a random instance, say): the problem, an input field per
+    /// gradient, each checked on the spot.
+    public static func exercisePage(_ e: GradientExercise) -> String {
+        var h = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        h += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+        h += "<title>Exercise: the gradients of \(esc(e.title))</title>\n<style>\n\(css)\n</style>\n</head>\n<body data-kind=\"exercise\">\n"
+        h += "<header class=\"bar\"><h1>Exercise: the gradients of \(esc(e.title))</h1></header>\n<main>\n"
+        h += exerciseSection(e)
+        h += "</main>\n<script type=\"application/json\" id=\"backprop-exercise\">\(json(exerciseJSON(e)))</script>\n"
         h += "<script>\n\(script)\n</script>\n</body>\n</html>\n"
         return h
     }
@@ -370,9 +383,9 @@ public enum StepThroughPage {
         }
         if (history.replaceState) history.replaceState(null, '', '#step-' + (k + 1));
       }
-      prev.addEventListener('click', function () { show(k - 1); });
-      next.addEventListener('click', function () { show(k + 1); });
-      document.addEventListener('keydown', function (e) {
+      if (prev) prev.addEventListener('click', function () { show(k - 1); });
+      if (next) next.addEventListener('click', function () { show(k + 1); });
+      if (total > 0) document.addEventListener('keydown', function (e) {
         if (e.target && (e.target.tagName === 'INPUT' || e.target.tagName === 'TEXTAREA')) return;
         if (e.key === 'ArrowRight') { show(k + 1); e.preventDefault(); }
         if (e.key === 'ArrowLeft') { show(k - 1); e.preventDefault(); }
@@ -380,7 +393,7 @@ public enum StepThroughPage {
         if (e.key === 'End') { show(total - 1); e.preventDefault(); }
       });
       var m = /^#step-(\d+)$/.exec(location.hash);
-      show(m ? +m[1] - 1 : 0);
+      if (total > 0) show(m ? +m[1] - 1 : 0);
 
       // The exercise: the answers and known mistakes come with the page; here they are compared.
       var data = document.getElementById('backprop-exercise');
