@@ -122,12 +122,34 @@ public struct ExplainedPass {
                 if let y = s.value { v["sum(G * y, dim)"] = (G * y).sum(dims: last, keepDim: true) }
             case "ReluBackward0":
                 if let x = v["x"] { v["x > 0"] = Tensor(x.scalars.map { $0 > 0 ? 1 : 0 }, shape: x.shape, dtype: x.dtype) }
+            case "AddBackward0", "SubBackward0":
+                // alpha is not recorded; it is 1 (as for `a + b`) when b received G summed to its shape.
+                if s.inputs.count == 2, let sent = s.inputs[1].sent {
+                    let reduced = reduce(G, to: sent.shape)
+                    let sign = s.op == "AddBackward0" ? 1.0 : -1.0
+                    if reduced.count == sent.count,
+                       zip(reduced.scalars, sent.scalars).allSatisfy({ Swift.abs(sign * $0 - $1) <= 1e-6 * Swift.max(1, Swift.abs($1)) }) {
+                        v["alpha"] = Tensor(scalar: 1, dtype: G.dtype)
+                    }
+                }
             case "AddmmBackward0", "MmBackward0" where s.inputs.count == 3:
                 if G.rank == 2 { v["sum(G, dim 0)"] = G.sum(dims: [0]) }
             default: break
             }
         }
         return v
+    }
+
+    /// `g` summed over the dims that broadcasting added or stretched to reach its shape from `shape`.
+    static func reduce(_ g: Tensor, to shape: [Int]) -> Tensor {
+        guard g.shape != shape else { return g }
+        return withNoGrad {
+            var t = g
+            while t.rank > shape.count { t = t.sum(dims: [0]) }
+            let dims = shape.indices.filter { shape[$0] == 1 && t.shape[$0] != 1 }
+            if !dims.isEmpty { t = t.sum(dims: dims, keepDim: true) }
+            return t
+        }
     }
 
     /// The rule's parts with the numbers, for those parts whose tensors are all small.
@@ -162,6 +184,8 @@ public struct ExplainedPass {
             var steps = [MathML.formula(rhs), MathML.formula(rhs, bindings: bindings)]
             if let input, let sent = s.inputs[input].sent, lhs == name {
                 guard isSmall(sent), let r = MathML.tensor(sent) else { continue }
+                // `da = G`: the value substituted is the result already.
+                if rhs.trimmingCharacters(in: .whitespaces).range(of: "^[A-Za-z_]+$", options: .regularExpression) != nil { steps.removeLast() }
                 steps.append(r)
             } else if input == nil, let value = values[lhs], isSmall(value), let r = MathML.tensor(value) {
                 steps = [MathML.formula(rhs), r]

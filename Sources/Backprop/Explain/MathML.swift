@@ -67,12 +67,14 @@ public enum MathML {
         case 0: return number(v.first ?? 0)
         case 1, 2:
             let (rows, cols) = t.rank == 1 ? (1, t.shape[0]) : (t.shape[0], t.shape[1])
-            var table = "<mtable columnspacing=\"0.8em\" rowspacing=\"0.3em\">"
+            // The brackets are borders: a stretched [ needs a font with a MATH table, which many
+            // systems lack (DejaVu, Liberation), and a small [ beside a tall matrix misleads.
+            var table = "<mtable style=\"border-left: 1.5px solid; border-right: 1.5px solid; border-radius: 4px; padding: 0.1em 0.25em\">"
             for r in 0..<rows {
-                table += "<mtr>" + (0..<cols).map { "<mtd>\(number(v[r * cols + $0]))</mtd>" }.joined() + "</mtr>"
+                table += "<mtr>" + (0..<cols).map { "<mtd style=\"padding: 0.15em 0.4em; text-align: right\">\(number(v[r * cols + $0]))</mtd>" }.joined() + "</mtr>"
             }
             table += "</mtable>"
-            return row("<mo fence=\"true\" stretchy=\"true\">[</mo>" + table + "<mo fence=\"true\" stretchy=\"true\">]</mo>")
+            return row(table)
         default: return nil
         }
     }
@@ -354,11 +356,17 @@ public enum MathML {
                 default: return mo(o)
                 }
             case .token(.space): return ""
-            case .text(let t): return text("\u{00A0}" + t + "\u{00A0}")
+            case .text(let t): return text(t)
             case .group(let inner):
                 if !lhs, let b = bindings[source(inner)] { return b }
                 if isComparison(inner) {
                     return row(mi("\u{1D7D9}") + mo("[") + sequence(inner, bindings: bindings, lhs: lhs, gradients: gradients) + mo("]"))
+                }
+                // A note in words, "(summed over broadcast dims)", stands apart from the formula.
+                if inner.contains(where: { if case .text = $0 { return true }; return false }) {
+                    // With the numbers substituted the note has been said already: left out.
+                    if !lhs && bindings.keys.contains(where: { !$0.hasPrefix("@") }) { return "" }
+                    return row("<mspace width=\"0.5em\"/>" + parens(sequence(inner, bindings: bindings, lhs: lhs, gradients: gradients)))
                 }
                 return parens(sequence(inner, bindings: bindings, lhs: lhs, gradients: gradients))
             case .call(let f, let inner):
