@@ -81,12 +81,9 @@ import FoundationXML
         #expect(mlp.views.allSatisfy { $0.check?.passed == true }, "\(mlp.views.map { ($0.step.op, $0.check?.passed as Any) })")
         // A gradient that is off is caught.
         let w = try #require(pass.trace.step(labelled: "W"))
-        let forward = ReplayableForward(input: pass.forwardRows[2].value, parameters: ["W": pass.forwardRows[0].value.detached(), "b": pass.forwardRows[1].value.detached()],
-                                        stages: [])
-        _ = forward
+        let (b, x, target) = (pass.forwardRows[1].value.to(.float64), pass.forwardRows[2].value.to(.float64), pass.forwardRows[3].value)
         let wrong = FiniteDifferenceCheck.check(w.incoming * 1.1, value: try #require(w.value)) { wv in
-            withNoGrad { pass.forwardRows[2].value.to(.float64).mm(wv).add(pass.forwardRows[1].value.to(.float64))
-                .crossEntropy(target: pass.forwardRows[3].value).item }
+            withNoGrad { (x.mm(wv) + b).crossEntropy(target: target).item }
         }
         #expect(!wrong.passed)
     }

@@ -24,7 +24,15 @@ public enum StepThroughPage {
         }
         let cols = t.shape.last ?? 1
         let rows = max(1, v.count / max(1, cols))
-        if narrow ? t.count <= 3 && t.rank <= 2 : ExplainedPass.isSmall(t) {
+        // In a narrow panel a table must fit about 220 px of 13 px digits.
+        var narrowWidth = 0.0
+        for c in 0..<cols {
+            var widest = 0
+            for i in stride(from: c, to: v.count, by: cols) { widest = max(widest, ExplainFormat.number(v[i]).count) }
+            narrowWidth += Double(widest) * 7.9 + 10
+        }
+        let fitsNarrow = t.rank <= 2 && narrowWidth <= 220
+        if narrow ? ExplainedPass.isSmall(t) && fitsNarrow : ExplainedPass.isSmall(t) {
             var h = "<table class=\"tensor\"\(roleAttr) data-shape=\"\(shape)\">"
             for r in 0..<rows {
                 h += "<tr>" + (0..<cols).map { "<td class=\"v\">\(esc(ExplainFormat.number(v[r * cols + $0])))</td>" }.joined() + "</tr>"
