@@ -10,5 +10,7 @@ enum CLISubcommands {
         GradcheckCommand.self,
         OpsCommand.self,
         Graph.self,
+        ExplainCommand.self,
+        ExerciseCommand.self,
     ]
 }

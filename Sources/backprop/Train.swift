@@ -38,6 +38,8 @@ struct Train: ParsableCommand {
     var resume: String?
     @Option(help: ArgumentHelp("Write an SVG picture of the loss and the accuracy (R² for a regression) per epoch.", valueName: "file.svg"))
     var plot: String?
+    @Flag(help: "Draw the loss in the --plot picture on a log scale.")
+    var plotLogScale = false
     @Flag(help: "Print one JSON object (per-epoch history and final metrics) instead of text.")
     var json = false
 
@@ -162,7 +164,8 @@ struct Train: ParsableCommand {
         }
         if let plot {
             let title = "\(URL(fileURLWithPath: dataPath).lastPathComponent): \(describe(model)), \(s.optimizer.rawValue) lr \(s.lr)"
-            do { try AtomicFile.write(Data(TrainingPlot.svg(history: run.history, title: title, objective: objective).utf8), to: plot) }
+            do { try AtomicFile.write(Data(TrainingPlot.svg(history: run.history, title: title, objective: objective,
+                                                            logLoss: plotLogScale).utf8), to: plot) }
             catch { throw CLIError("--plot \(plot): \(error)") }
         }
 

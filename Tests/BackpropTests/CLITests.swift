@@ -12,7 +12,7 @@ enum CLI {
 
     struct Result { let status: Int32; let stdout: String; let stderr: String }
 
-    static func run(_ args: [String], environment: [String: String]? = nil) throws -> Result {
+    static func run(_ args: [String], environment: [String: String]? = nil, input: String? = nil) throws -> Result {
         guard let exe = executable else { throw CLIMissing() }
         let p = Process()
         p.executableURL = exe
@@ -28,7 +28,12 @@ enum CLI {
         let out = Pipe()
         p.standardOutput = out
         p.standardError = err
+        // Standard input is given text, or empty: a command that prompts never waits on the test's terminal.
+        let inPipe = Pipe()
+        p.standardInput = inPipe
         try p.run()
+        inPipe.fileHandleForWriting.write(Data((input ?? "").utf8))
+        try? inPipe.fileHandleForWriting.close()
         try? err.close()
         let o = out.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()

@@ -183,14 +183,16 @@ import FoundationXML
         }
     }
 
-    @Test("the HTML page is written atomically and holds the steps, formulas and graph")
+    @Test("the HTML page is written atomically and holds the steps, formulas, graph and chain rule")
     func htmlPage() throws {
         let e = try #require(NotebookExplanation(notebook()))
         let html = ExplainPage.html(e)
-        for needle in ["<!DOCTYPE html>", "<svg", "dA = G B^T, dB = A^T G", "Step 6: leaf W", "grad_c  = [[4.5398e-05, 0.99995]]"] {
+        for needle in ["<!DOCTYPE html>", "<svg", "dA = G B^T, dB = A^T G", "Step 6 of 6</span> leaf W", "Why: the log-softmax",
+                       "<mn>4.5398e-05</mn>", "<mn>0.99995</mn>", "<math"] {
             #expect(html.contains(needle), "page lacks \(needle)")
         }
-        #expect(!html.contains("<script") && !html.contains("http://") || html.contains("http://www.w3.org/2000/svg"))
+        // Self-contained: its script and styles are inline, nothing is fetched.
+        #expect(!html.contains("src=") && !html.contains("<link") && !html.contains("https://"))
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("explain-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }

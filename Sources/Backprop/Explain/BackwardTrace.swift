@@ -178,6 +178,21 @@ public enum ExplainFormat {
         return t.nested(element: { number(v[$0]) }, group: { "[" + $0.joined(separator: ", ") + "]" })
     }
 
+    /// A summary short enough for a box of the graph: the values when there are at most four, else
+    /// their range and count, `-0.553 … 0.571 (24)`.
+    public static func summary(_ t: Tensor) -> String {
+        let v = t.scalars
+        func g4(_ x: Double) -> String { x == 0 ? "0" : (x.isFinite ? String(format: "%.4g", x) : number(x)) }
+        if v.count <= 4 {
+            if t.rank == 0 { return g4(v.first ?? 0) }
+            return t.nested(element: { g4(v[$0]) }, group: { "[" + $0.joined(separator: ", ") + "]" })
+        }
+        let finite = v.filter(\.isFinite)
+        guard let lo = finite.min(), let hi = finite.max() else { return "\(v.count) values" }
+        func short(_ x: Double) -> String { x == 0 ? "0" : String(format: "%.3g", x) }
+        return "\(short(lo)) … \(short(hi)) (\(v.count))"
+    }
+
     /// The name the formula gives to input `index` of an op: the gradients it defines, in order
     /// (`dx = G W, dW = G^T x, db = ...` names dx, dW, db); otherwise a and b for elementwise ops,
     /// A and B for matrix products, x for one-input ops.

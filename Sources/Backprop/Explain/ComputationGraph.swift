@@ -37,6 +37,8 @@ public struct ComputationGraph {
         public let formula: String
         /// Whether this is the output the backward pass started from.
         public let isOutput: Bool
+        /// The trace's id of the node (`BackwardTrace.Step.node`); nil for data.
+        public var traceNode: Int? = nil
 
         /// The op in PyTorch's forward spelling: `MmBackward0` -> `mm`, `LogSoftmaxBackward0` -> `log_softmax`.
         public var opName: String {
@@ -78,7 +80,7 @@ public struct ComputationGraph {
             nodeIndex[s.node] = nodes.count
             nodes.append(Node(id: nodes.count, kind: s.isLeaf ? .parameter : .op, label: s.label, op: s.isLeaf ? "" : s.op,
                               shape: s.shape, value: s.value, grad: s.incoming, formula: s.formula,
-                              isOutput: s.node == rootID))
+                              isOutput: s.node == rootID, traceNode: s.node))
         }
         // Inputs no gradient reached, and data.
         for s in trace.steps {
@@ -89,7 +91,7 @@ public struct ComputationGraph {
                         from = nodes.count
                         nodeIndex[n] = from
                         nodes.append(Node(id: from, kind: .op, label: input.name, op: input.name, shape: input.shape,
-                                          value: input.value, grad: nil, formula: "", isOutput: false))
+                                          value: input.value, grad: nil, formula: "", isOutput: false, traceNode: n))
                     }
                 } else if let v = input.value, let c = constants.first(where: { $0.0.storage === v.storage && $0.0.shape == v.shape }) {
                     from = c.1
@@ -128,8 +130,10 @@ public struct ComputationGraph {
         }
         var out = "digraph \(quote(title)) {\n"
         out += "  rankdir=LR;\n"
-        out += "  node [shape=box, style=\"rounded,filled\", fontname=\"Helvetica\", fontsize=10];\n"
-        out += "  edge [color=\"#555555\"];\n"
+        // A generic family: Graphviz (through fontconfig) and browsers find one everywhere, and a
+        // monospace face has the widths Graphviz assumes when it sizes the boxes.
+        out += "  node [shape=box, style=\"rounded,filled\", fontname=\"monospace\", fontsize=13, margin=\"0.2,0.08\"];\n"
+        out += "  edge [color=\"#555555\", fontname=\"sans-serif\", fontsize=12, fontcolor=\"#8a3b00\"];\n"
         for n in nodes {
             let label = lines(n, limit: limit).map { $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") }
                 .joined(separator: "\\l") + "\\l"
@@ -138,7 +142,15 @@ public struct ComputationGraph {
             out += "  n\(n.id) [label=\"\(label)\", fillcolor=\"\(fill)\", shape=\(shape)\(extra)];\n"
         }
         for e in edges {
-            out += "  n\(e.from) -> n\(e.to)" + (multiInput(e.to) ? " [label=\"\(argName(e))\", fontsize=9]" : "") + ";\n"
+            out += "  n\(e.from) -> n\(e.to)" + (multiInput(e.to) ? " [label=\"\(argName(e))\"]" : "") + ";\n"
+        }
+        let legend = edgeLegend()
+        if !legend.isEmpty {
+            let text = (["Edge labels: the argument of the op's rule each input is"] + legend)
+                .map { $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") }
+                .joined(separator: "\\l") + "\\l"
+            // A caption under the picture (a graph label), so that it does not take a column of its own.
+            out += "  graph [label=\"\(text)\", labelloc=b, labeljust=l, fontname=\"monospace\", fontsize=12, fontcolor=\"#333333\"];\n"
         }
         out += "}\n"
         return out
@@ -159,6 +171,6 @@ public struct ComputationGraph {
     func argName(_ e: Edge) -> String {
         let op = nodes[e.to].op
         let count = edges.filter { $0.to == e.to }.count
-        return String(ExplainFormat.role(op: op, index: e.argument, count: count).dropFirst())
+        return String(ExplainFormat.role(op: op, formula: nodes[e.to].formula, index: e.argument, count: count).dropFirst())
     }
 }

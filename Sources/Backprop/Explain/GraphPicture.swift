@@ -13,8 +13,50 @@ extension ComputationGraph {
     ///   - fitWidth: size the picture to the width of its container (for a page) instead
     ///     of its natural size in pixels.
     public func svg(limit: Int = 8, fitWidth: Bool = false) -> String {
-        let charW = 6.6, lineH = 15.0, padX = 10.0, padY = 8.0, gapX = 60.0, gapY = 22.0
         let texts = nodes.map { lines($0, limit: limit).flatMap { ComputationGraph.wrap($0, width: 46) } }
+        return picture(texts: texts, fontSize: 13, fitWidth: fitWidth, legend: edgeLegend(), forPage: false)
+    }
+
+    /// The picture for the interactive page: each box with its op, shape and a value summary, in
+    /// text of the page's size; every box and edge carries the trace's node ids (`data-node`,
+    /// `data-to`) so that the page's script can highlight the current step. The edge labels are
+    /// explained by the page's legend (`edgeLegend()`).
+    public func pageSVG() -> String {
+        picture(texts: nodes.map(pageLines), fontSize: 14, fitWidth: false, legend: [], forPage: true)
+    }
+
+    /// The short lines of a box on the page: name and op, shape, and the values (or their range).
+    public func pageLines(_ n: Node) -> [String] {
+        let title: String
+        switch n.kind {
+        case .op: title = (n.label.map { "\($0) = " } ?? "") + n.opName
+        case .parameter: title = n.label ?? "leaf"
+        case .constant: title = n.label ?? "data"
+        }
+        var out = [title + "  " + ExplainFormat.shape(n.shape)]
+        if let v = n.value { out.append(ExplainFormat.summary(v)) }
+        return out
+    }
+
+    /// What the edge labels mean: for each op with several inputs, which input is which argument
+    /// of its rule (`mm: A = x, B = W in dA = G B^T, dB = A^T G`).
+    public func edgeLegend() -> [String] {
+        var out: [String] = []
+        var seen: Set<String> = []
+        for n in nodes where n.kind == .op && multiInput(n.id) {
+            let ins = edges.filter { $0.to == n.id }.sorted { $0.argument < $1.argument }
+            let args = ins.map { "\(argName($0)) = \(nodes[$0.from].label ?? nodes[$0.from].opName)" }.joined(separator: ", ")
+            let line = "\(n.label.map { "\($0) = " } ?? "")\(n.opName): \(args)   (rule: \(n.formula))"
+            if seen.insert(line).inserted { out.append(line) }
+        }
+        return out
+    }
+
+    func picture(texts: [[String]], fontSize: Double, fitWidth: Bool, legend: [String], forPage: Bool) -> String {
+        // Monospace glyphs are 0.6 em wide in every common font (DejaVu Sans Mono, Liberation Mono,
+        // Menlo, Consolas); a little more keeps the text inside its box whatever the font.
+        let charW = fontSize * 0.62, lineH = fontSize * 1.4, padX = 10.0, padY = 7.0
+        let gapX = forPage ? 36.0 : 60.0, gapY = forPage ? 16.0 : 22.0
         let sizes = texts.map { t -> (w: Double, h: Double) in
             (Double(t.map(\.count).max() ?? 4) * charW + 2 * padX, Double(t.count) * lineH + 2 * padY)
         }
@@ -91,9 +133,17 @@ extension ComputationGraph {
                 .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
         }
         func f(_ v: Double) -> String { String(format: "%.1f", v) }
-        let size = fitWidth ? "width=\"100%\" style=\"max-width: \(f(width))px; height: auto\"" : "width=\"\(f(width))\" height=\"\(f(height))\""
-        var out = "<svg xmlns=\"http://www.w3.org/2000/svg\" \(size) viewBox=\"0 0 \(f(width)) \(f(height))\" role=\"img\" aria-label=\"computation graph\">\n"
-        out += "<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" orient=\"auto-start-reverse\"><path d=\"M 0 0 L 10 5 L 0 10 z\" fill=\"#555\"/></marker></defs>\n"
+        let legendLineH = fontSize * 1.35
+        let legendTop = height
+        let legendLines = legend.isEmpty ? [] : ["Edge labels: the argument of the op's rule each input is"] + legend.map { "  " + $0 }
+        let totalHeight = height + (legendLines.isEmpty ? 0 : Double(legendLines.count) * legendLineH + 16)
+        let totalWidth = max(width, Double(legendLines.map(\.count).max() ?? 0) * charW * 0.95 + 40)
+        // On the page the picture shrinks to its panel, but to no less than 80% of its size
+        // (the text stays readable; a wider graph scrolls).
+        let size = forPage ? "width=\"100%\" style=\"max-width: \(f(totalWidth))px; min-width: \(f(totalWidth * 0.8))px; height: auto\""
+            : fitWidth ? "width=\"100%\" style=\"max-width: \(f(totalWidth))px; height: auto\"" : "width=\"\(f(totalWidth))\" height=\"\(f(totalHeight))\""
+        var out = "<svg xmlns=\"http://www.w3.org/2000/svg\" \(size) viewBox=\"0 0 \(f(totalWidth)) \(f(totalHeight))\" role=\"img\" aria-label=\"computation graph\" font-family=\"monospace\">\n"
+        out += "<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerUnits=\"userSpaceOnUse\" markerWidth=\"9\" markerHeight=\"9\" orient=\"auto-start-reverse\"><path d=\"M 0 0 L 10 5 L 0 10 z\" fill=\"#555\"/></marker></defs>\n"
         out += "<rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>\n"
         for e in edges {
             let x1 = x[e.from] + sizes[e.from].w, y1 = y[e.from] + sizes[e.from].h / 2
@@ -104,9 +154,15 @@ extension ComputationGraph {
             let slot = siblings.firstIndex(of: e) ?? 0
             let x2 = x[e.to], y2 = y[e.to] + sizes[e.to].h * Double(slot + 1) / Double(siblings.count + 1)
             let mx = (x1 + x2) / 2
-            out += "<path d=\"M \(f(x1)) \(f(y1)) C \(f(mx)) \(f(y1)), \(f(mx)) \(f(y2)), \(f(x2)) \(f(y2))\" fill=\"none\" stroke=\"#555\" stroke-width=\"1.3\" marker-end=\"url(#arrow)\"/>\n"
+            let data = forPage ? " class=\"edge\"" + (nodes[e.to].traceNode.map { " data-to=\"\($0)\"" } ?? "")
+                + (nodes[e.from].traceNode.map { " data-from=\"\($0)\"" } ?? "") : ""
+            out += "<path\(data) d=\"M \(f(x1)) \(f(y1)) C \(f(mx)) \(f(y1)), \(f(mx)) \(f(y2)), \(f(x2)) \(f(y2))\" fill=\"none\" stroke=\"#555\" stroke-width=\"1.5\" marker-end=\"url(#arrow)\"/>\n"
             if multiInput(e.to) {
-                out += "<text x=\"\(f(x2 - 14))\" y=\"\(f(y2 - 6))\" font-family=\"Helvetica, Arial, sans-serif\" font-size=\"10\" fill=\"#333\">\(esc(argName(e)))</text>\n"
+                // The label sits on the curve, three quarters of the way, on a white halo.
+                let t = 0.72, u = 1 - t
+                let lx = u * u * u * x1 + 3 * u * u * t * mx + 3 * u * t * t * mx + t * t * t * x2
+                let ly = u * u * u * y1 + 3 * u * u * t * y1 + 3 * u * t * t * y2 + t * t * t * y2
+                out += "<text x=\"\(f(lx))\" y=\"\(f(ly + fontSize * 0.35))\" text-anchor=\"middle\" font-family=\"sans-serif\" font-size=\"\(f(fontSize))\" font-weight=\"bold\" fill=\"#8a3b00\" stroke=\"#fff\" stroke-width=\"4\" paint-order=\"stroke\">\(esc(argName(e)))</text>\n"
             }
         }
         for n in nodes {
@@ -114,13 +170,18 @@ extension ComputationGraph {
             let stroke = n.kind == .parameter ? "#2e7d32" : (n.isOutput ? "#c25e00" : (n.kind == .constant ? "#888" : "#3b6ea5"))
             let dash = n.kind == .constant ? " stroke-dasharray=\"4 3\"" : ""
             let sw = n.kind == .parameter || n.isOutput ? "2.2" : "1.2"
-            out += "<g class=\"node \(n.kind.rawValue)\">\n"
+            let data = forPage ? (n.traceNode.map { " data-node=\"\($0)\"" } ?? "") : ""
+            out += "<g class=\"node \(n.kind.rawValue)\"\(data)>\n"
             out += "<rect x=\"\(f(x[n.id]))\" y=\"\(f(y[n.id]))\" width=\"\(f(sizes[n.id].w))\" height=\"\(f(sizes[n.id].h))\" rx=\"6\" fill=\"\(fill)\" stroke=\"\(stroke)\" stroke-width=\"\(sw)\"\(dash)/>\n"
             for (k, line) in texts[n.id].enumerated() {
                 let weight = k == 0 ? " font-weight=\"bold\"" : ""
-                out += "<text x=\"\(f(x[n.id] + padX))\" y=\"\(f(y[n.id] + padY + lineH * Double(k) + 11))\" font-family=\"Menlo, Consolas, 'DejaVu Sans Mono', monospace\" font-size=\"11\"\(weight) fill=\"#111\">\(esc(line))</text>\n"
+                out += "<text x=\"\(f(x[n.id] + padX))\" y=\"\(f(y[n.id] + padY + lineH * Double(k) + fontSize))\" font-size=\"\(f(fontSize))\"\(weight) fill=\"#111\">\(esc(line))</text>\n"
             }
             out += "</g>\n"
+        }
+        for (k, line) in legendLines.enumerated() {
+            let weight = k == 0 ? " font-weight=\"bold\"" : ""
+            out += "<text x=\"20\" y=\"\(f(legendTop + 8 + legendLineH * Double(k + 1)))\" font-size=\"\(f(fontSize * 0.95))\"\(weight) fill=\"#333\" xml:space=\"preserve\">\(esc(line))</text>\n"
         }
         out += "</svg>\n"
         return out
