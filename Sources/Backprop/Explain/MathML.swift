@@ -421,6 +421,13 @@ public enum MathML {
                     k = q + 1; continue
                 }
             }
+            if case .text(let t) = n {
+                // Words between pieces of a formula keep a space on each side that has a neighbour.
+                let before = k > 0 ? "\u{00A0}" : "", after = k < nodes.count - 1 ? "\u{00A0}" : ""
+                atoms.append(text(before + t + after))
+                k += 1
+                continue
+            }
             atoms.append(atom(n))
             k += 1
         }
