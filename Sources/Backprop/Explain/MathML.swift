@@ -95,11 +95,6 @@ public enum MathML {
     ]
     /// Names that are words only next to other words ("along dim", "(mean)", "a rounded quotient").
     static let ambiguous: Set<String> = ["a", "index", "mean", "dim", "max", "min", "dims"]
-    /// Function names set upright.
-    static let functions: Set<String> = [
-        "exp", "log", "sign", "sqrt", "sigmoid", "tanh", "softmax", "logsigmoid", "logsumexp", "max", "min", "sum",
-        "count", "reshape", "permute", "inverse", "relu", "gelu", "log_softmax", "mean", "onehot", "shape",
-    ]
 
     enum Token: Equatable {
         case ident(String), number(String), op(String), space
@@ -200,7 +195,7 @@ public enum MathML {
                     text += " " + word(nodes[q])!
                     j = q + 1
                 }
-                out.append(.text(text.replacingOccurrences(of: "scatter_add", with: "scatter_add")))
+                out.append(.text(text))
                 k = j
                 continue
             }
@@ -246,7 +241,8 @@ public enum MathML {
             }
         }
         if s == "sum" { return mo("\u{2211}") }
-        if functions.contains(s) || s.count > 1 && s != "dx" && !s.allSatisfy({ $0.isUppercase }) { return name(s) }
+        // Names of more than one letter (functions, words like threshold) are upright.
+        if s.count > 1 && !s.allSatisfy({ $0.isUppercase }) { return name(s) }
         return mi(s)
     }
 
@@ -305,8 +301,7 @@ public enum MathML {
                case .token(.ident(let s)) = first, s.count >= 2, s.first == "d" { gradients.insert(s) }
         }
         var out: [String] = []
-        for (p, sep) in parts where !p.isEmpty || sep != nil {
-            _ = sep
+        for (p, _) in parts where !p.isEmpty {
             var s: String
             if let e = eqIndex(p) {
                 guard case .token(.op(let o)) = p[e] else { continue }
@@ -425,6 +420,13 @@ public enum MathML {
                     atoms.append(sub(base, sequence(inner, bindings: [:], lhs: false, gradients: [])))
                     k = q + 1; continue
                 }
+            }
+            if case .text(let t) = n {
+                // Words between pieces of a formula keep a space on each side that has a neighbour.
+                let before = k > 0 ? "\u{00A0}" : "", after = k < nodes.count - 1 ? "\u{00A0}" : ""
+                atoms.append(text(before + t + after))
+                k += 1
+                continue
             }
             atoms.append(atom(n))
             k += 1
