@@ -65,12 +65,7 @@ public func jvp(_ function: ([Tensor]) -> Tensor, inputs: [Tensor], v: [Tensor],
     guard y.requiresGrad else { return (y, Tensor.zeros(like: y)) }
     let u = Tensor.zeros(like: y).requiringGrad()
     let gs = try gradients(of: y, wrt: leaves, gradOutputs: u, createGraph: true)
-    var s: Tensor?
-    for (g, t) in zip(gs, v) {
-        guard let g else { continue }
-        let term = withGrad { (g * t).sum() }
-        s = s.map { a in withGrad { a + term } } ?? term
-    }
+    let s = innerProduct(zip(gs, v).map { ($0, $1) })
     guard let s, s.requiresGrad, let j = try gradients(of: s, wrt: [u], createGraph: createGraph)[0] else {
         return (y.detached(), Tensor.zeros(like: y))
     }
@@ -127,13 +122,22 @@ public func hvp(_ function: ([Tensor]) -> Tensor, inputs: [Tensor], v: [Tensor],
     precondition(y.count == 1, "hvp: the function must return one element, got shape \(y.shape)")
     guard y.requiresGrad else { return (y, leaves.map { Tensor.zeros(like: $0) }) }
     let gs = try gradients(of: y, wrt: leaves, createGraph: true)
-    var s: Tensor?
-    for (g, t) in zip(gs, v) {
-        guard let g else { continue }
-        let term = withGrad { (g * t).sum() }
-        s = s.map { a in withGrad { a + term } } ?? term
-    }
+    let s = innerProduct(zip(gs, v).map { ($0, $1) })
     guard let s, s.requiresGrad else { return (y.detached(), leaves.map { Tensor.zeros(like: $0) }) }
     let h = try gradients(of: s, wrt: leaves, createGraph: createGraph)
     return (createGraph ? y : y.detached(), zip(h, leaves).map { $0 ?? Tensor.zeros(like: $1) })
+}
+
+/// sum_i sum(a_i * b_i) over the pairs whose `a_i` is present, recorded and summed left to right (nil
+/// when none is): the one-element tensor whose gradient is the vector-Jacobian product of the pairs
+/// (jvp's and hvp's double backward, verify's several outputs and second-order cases).
+func innerProduct(_ pairs: [(Tensor?, Tensor)]) -> Tensor? {
+    withGrad {
+        var s: Tensor?
+        for case (let a?, let b) in pairs {
+            let term = (a * b).sum()
+            s = s.map { $0 + term } ?? term
+        }
+        return s
+    }
 }

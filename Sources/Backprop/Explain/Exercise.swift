@@ -280,7 +280,7 @@ public struct GradientExercise {
             }
             var wrong: [ExerciseReport.Entry] = []
             for (i, (x, y)) in zip(a.scalars, q.answer.scalars).enumerated() where Swift.abs(x - y) > tol * Swift.max(1, Swift.abs(y)) {
-                wrong.append(.init(index: FiniteDifferenceCheck.unravel(i, shape: q.shape), given: x, expected: y))
+                wrong.append(.init(index: Tensor.multiIndex(i, shape: q.shape), given: x, expected: y))
             }
             results.append(.init(question: q, given: a, verdict: wrong.isEmpty ? .right : .wrong(wrong), diagnosis: wrong.isEmpty ? nil : diagnosis))
         }

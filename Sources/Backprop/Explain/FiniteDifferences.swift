@@ -99,24 +99,15 @@ public struct FiniteDifferenceCheck {
     /// a function of that tensor's value.
     public static func check(_ g: Tensor, value: Tensor, loss: (Tensor) -> Double) -> FiniteDifferenceCheck {
         let base = value.to(.float64).scalars
+        let autograd = g.scalars
         let entries = chosenEntries(g).map { i -> Entry in
             var plus = base, minus = base
             plus[i] += eps; minus[i] -= eps
             let shape = value.shape
             let fd = (loss(Tensor(plus, shape: shape, dtype: .float64)) - loss(Tensor(minus, shape: shape, dtype: .float64))) / (2 * eps)
-            return Entry(index: unravel(i, shape: shape), autograd: g.scalars[i], numeric: fd)
+            return Entry(index: Tensor.multiIndex(i, shape: shape), autograd: autograd[i], numeric: fd)
         }
         return FiniteDifferenceCheck(entries: entries)
-    }
-
-    static func unravel(_ i: Int, shape: [Int]) -> [Int] {
-        var rest = i
-        var out = [Int](repeating: 0, count: shape.count)
-        for d in stride(from: shape.count - 1, through: 0, by: -1) where shape[d] > 0 {
-            out[d] = rest % shape[d]
-            rest /= shape[d]
-        }
-        return out
     }
 
     /// Checks of every traced gradient that `forward` can recompute: each node on the chain from

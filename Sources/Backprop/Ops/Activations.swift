@@ -34,10 +34,6 @@ struct SiluGradF: UnaryFunction {
 struct ErfF: UnaryFunction { @inline(__always) static func apply<T: FloatElement>(_ x: T) -> T { T.erf(x) } }
 /// 1 / sqrt(x).
 struct RsqrtF: UnaryFunction { @inline(__always) static func apply<T: FloatElement>(_ x: T) -> T { 1 / x.squareRoot() } }
-/// 1 strictly between lo and hi, else 0 (lo and hi as a 2-element pair: the first two operands).
-struct InsideMaskF: BinaryFunction {
-    @inline(__always) static func apply<T: FloatElement>(_ a: T, _ b: T) -> T { a > b ? 1 : 0 }
-}
 
 extension BackwardRule {
     static let leakyRelu = BackwardRule("LeakyReluBackward0", "dx = G * (x > 0 ? 1 : negative_slope)")
@@ -152,7 +148,8 @@ extension Tensor {
         guard Tensor.recordsGrad(self) else { return out }
         return out.recorded(.hardtanh, self, save0: detached(), saves: true) { node, g in
             let x = node.saved0!
-            return InputGrads(g * Tensor.zip(x, lo, InsideMaskF.self, op: "hardtanh") * Tensor.zip(hi, x, InsideMaskF.self, op: "hardtanh"))
+            // 1 strictly between the bounds: (x > min) * (max > x).
+            return InputGrads(g * Tensor.zip(x, lo, GreaterMaskF.self, op: "hardtanh") * Tensor.zip(hi, x, GreaterMaskF.self, op: "hardtanh"))
         }
     }
 

@@ -171,11 +171,11 @@ extension Tensor {
             // Skipped for the shape checks and the copy, but part of dtype promotion and of the graph.
             let dtypes = Set(tensors.map(\.dtype))
             let wide: DType = dtypes.count == 1 ? kept.dtype : (dtypes.contains(.float64) ? .float64 : .float32)
-            let positions = tensors.indices.filter { !isLegacyEmpty(tensors[$0]) }
-            let joined = cat(positions.map { tensors[$0].to(wide) }, dim: dim)
+            let converted = tensors.map { $0.to(wide) }
+            let joined = cat(converted.filter { !isLegacyEmpty($0) }, dim: dim)
             guard Tensor.recordsGrad(tensors) else { return joined }
             let shapes = tensors.map(\.shape)
-            return joined.detached().recorded(.cat, inputs: tensors.map { $0.dtype == wide ? $0 : $0.to(wide) }) { _, g in
+            return joined.detached().recorded(.cat, inputs: converted) { _, g in
                 // The inner cat's own rule, run by hand: each kept input gets its slice of G.
                 var start = 0
                 let d = dim < 0 ? dim + g.rank : dim

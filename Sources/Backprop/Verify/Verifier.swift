@@ -160,12 +160,7 @@ public enum Verifier {
             if pairs.count == 1 {
                 try pairs[0].0.tryBackward(gradient: pairs[0].1, createGraph: secondOrder)
             } else {
-                var s: Tensor?
-                for (out, cot) in pairs where out.requiresGrad {
-                    let term = (out * cot).sum()
-                    s = s.map { $0 + term } ?? term
-                }
-                try s!.tryBackward(createGraph: secondOrder)
+                try innerProduct(pairs.filter { $0.0.requiresGrad }.map { ($0.0, $0.1) })!.tryBackward(createGraph: secondOrder)
             }
         } catch {
             return CaseResult(name: name, op: op, passed: false, failure: "backward: \(error)")
@@ -226,13 +221,12 @@ public enum Verifier {
             default: break
             }
         }
-        var s: Tensor?
+        var terms: [(Tensor?, Tensor)] = []
         for l in leaves {
             guard let raw = l.cot2, !(raw is NSNull), let g = l.tensor.grad else { continue }
-            let v = try GoldenFormat.tensor(raw, context: "\(context): cotangent2")
-            let term = (g * v).sum()
-            s = s.map { $0 + term } ?? term
+            terms.append((g, try GoldenFormat.tensor(raw, context: "\(context): cotangent2")))
         }
+        let s = innerProduct(terms)
         var got: [Tensor?] = leaves.map { _ in nil }
         if let s, s.requiresGrad {
             got = try gradients(of: s, wrt: leaves.map(\.tensor))
