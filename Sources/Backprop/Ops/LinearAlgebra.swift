@@ -146,6 +146,12 @@ extension Tensor {
             && (bias == nil || (bias!.shape == [weight.shape[0]] && bias!.dtype == dtype)) {
             return linear2D(weight: weight, bias: bias)
         }
+        if rank > 2 && weight.rank == 2 && dtype == weight.dtype && dtype.isFloatingPoint && shape[rank - 1] == weight.shape[1]
+            && (bias == nil || (bias!.shape == [weight.shape[0]] && bias!.dtype == dtype)) {
+            // [..., in] as [rows, in] (a view), one product, back to [..., out] (as PyTorch does).
+            let lead = Array(shape.dropLast())
+            return reshape([lead.reduce(1, *), shape[rank - 1]]).linear2D(weight: weight, bias: bias).reshape(lead + [weight.shape[0]])
+        }
         let y = matmul(weight.t())
         return bias.map { y + $0 } ?? y
     }

@@ -70,6 +70,7 @@ public struct OpDescription: @unchecked Sendable {
     public static let all: [OpDescription] =
         arithmeticOps + unaryOps + activationOps + powerOps + comparisonOps + linearAlgebraOps + shapeOps + indexingOps
         + reductionOps + statisticsOps + softmaxOps + lossOps + elementwiseLossOps + sequenceOps
+        + attentionOps + normSamplingOps
 
     /// The op named `name` (PyTorch's name), or nil.
     public static func named(_ name: String) -> OpDescription? { byName[name] }

@@ -23,8 +23,14 @@ public class Adam: Optimizer {
     public let beta2: Double
     /// Added to the denominator for numerical stability (default 1e-8).
     public let eps: Double
-    /// The L2 penalty (Adam: added to the gradient) or the decoupled decay (AdamW).
-    public let weightDecay: Double
+    /// The L2 penalty (Adam: added to the gradient) or the decoupled decay (AdamW) of the first
+    /// parameter group (of every parameter unless the optimizer was made from groups).
+    public var weightDecay: Double { weightDecays.first ?? defaultWeightDecay }
+    let defaultWeightDecay: Double
+    /// Per parameter: the weight decay of its group (PyTorch's `param_groups[i]["weight_decay"]`).
+    public private(set) var weightDecays: [Double]
+    /// The number of parameters in each group, in order (one group unless made from groups).
+    public private(set) var groupSizes: [Int]
     /// Whether the running maximum of the second moment replaces it (the AMSGrad variant).
     public let amsgrad: Bool
     /// Whether to maximize the objective (step along the gradient) instead of minimizing it.
@@ -53,7 +59,9 @@ public class Adam: Optimizer {
         precondition(weightDecay >= 0, "Adam: invalid weight_decay value: \(weightDecay)")
         self.parameters = parameters
         self.lr = lr; beta1 = betas.0; beta2 = betas.1; self.eps = eps
-        self.weightDecay = weightDecay; self.amsgrad = amsgrad; self.maximize = maximize
+        self.defaultWeightDecay = weightDecay; self.amsgrad = amsgrad; self.maximize = maximize
+        weightDecays = Array(repeating: weightDecay, count: parameters.count)
+        groupSizes = [parameters.count]
         self.decoupledWeightDecay = decoupledWeightDecay
         steps = Array(repeating: 0, count: parameters.count)
         expAvg = Array(repeating: nil, count: parameters.count)
@@ -61,10 +69,21 @@ public class Adam: Optimizer {
         maxExpAvgSq = expAvg
     }
 
+    /// Gives the parameters groups with their own weight decay (PyTorch's `param_groups`): group
+    /// g holds the next `sizes[g]` parameters, in order, and decays them by `decays[g]`.
+    func setGroups(sizes: [Int], decays: [Double]) {
+        precondition(sizes.count == decays.count && sizes.reduce(0, +) == parameters.count,
+                     "Adam: parameter groups of sizes \(sizes) for \(parameters.count) parameters")
+        for d in decays { precondition(d >= 0, "Adam: invalid weight_decay value: \(d)") }
+        groupSizes = sizes
+        weightDecays = zip(sizes, decays).flatMap { Array(repeating: $1, count: $0) }
+    }
+
     /// One Adam update of every parameter that has a gradient, by the formulas above.
     public func step() {
         for (i, p) in parameters.enumerated() {
             guard let grad = p.grad else { continue }
+            let weightDecay = weightDecays[i]
             steps[i] += 1
             let t = Double(steps[i])
             var m = expAvg[i] ?? Tensor.zeros(like: p.value)
@@ -82,7 +101,12 @@ public class Adam: Optimizer {
                 let c2 = T(bc2Sqrt), e = T(eps), s = T(-stepSize)
                 let lerpLow = (1 - beta1) < 0.5
                 var start = 0
-                if !maximize && weightDecay == 0 && !amsgrad && lerpLow && T.self == Float.self {
+                // AdamW: the decay first, in its own pass (the same rounding as inside the loop),
+                // so that the fast loops below do the rest.
+                let decayed = decoupledWeightDecay && weightDecay != 0
+                if decayed { for j in 0..<n { w[j] = w[j] * decay } }
+                let plain = weightDecay == 0 || decoupledWeightDecay
+                if !maximize && plain && !amsgrad && lerpLow && T.self == Float.self {
                     // float32: the C loop, built for AVX2 where the CPU has it (same roundings).
                     func f(_ p: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<Float> {
                         UnsafeMutableRawPointer(p).assumingMemoryBound(to: Float.self)
@@ -91,7 +115,7 @@ public class Adam: Optimizer {
                                 Float(w1.double), Float(b2.double), Float(w2.double), Float(c2.double),
                                 Float(e.double), Float(s.double))
                     start = n
-                } else if !maximize && weightDecay == 0 && !amsgrad && lerpLow {
+                } else if !maximize && plain && !amsgrad && lerpLow {
                     // The common case, eight lanes at a time: the same operations in the same order
                     // as the loop below (no fused multiply-adds), so the same results.
                     typealias V = SIMD8<T>
@@ -112,9 +136,7 @@ public class Adam: Optimizer {
                 }
                 for j in start..<n {
                     var d = maximize ? -g[j] : g[j]
-                    if weightDecay != 0 {
-                        if decoupledWeightDecay { w[j] = w[j] * decay } else { d = d + wd * w[j] }
-                    }
+                    if weightDecay != 0 && !decoupledWeightDecay { d = d + wd * w[j] }
                     // PyTorch's lerp: the form depends on whether the weight is below 0.5.
                     m[j] = lerpLow ? m[j] + w1 * (d - m[j]) : d - (d - m[j]) * (1 - w1)
                     v[j] = v[j] * b2 + w2 * d * d
@@ -190,5 +212,29 @@ public final class AdamW: Adam {
                 eps: Double = 1e-8, weightDecay: Double = 1e-2, amsgrad: Bool = false, maximize: Bool = false) {
         super.init(parameters, lr: lr, betas: betas, eps: eps, weightDecay: weightDecay, amsgrad: amsgrad,
                    maximize: maximize, decoupledWeightDecay: true)
+    }
+
+    /// An AdamW optimizer over parameter groups, each with its own weight decay (PyTorch's
+    /// `AdamW([{"params": ..., "weight_decay": 0.1}, {"params": ..., "weight_decay": 0.0}])`).
+    /// The state is numbered across the groups in order, as in PyTorch's `state_dict()`.
+    ///
+    /// ```swift
+    /// let opt = AdamW(groups: [(decayed, 0.1), (others, 0)], lr: 1e-3, betas: (0.9, 0.99))
+    /// ```
+    public init(groups: [(parameters: [Parameter], weightDecay: Double)], lr: Double = 1e-3,
+                betas: (Double, Double) = (0.9, 0.999), eps: Double = 1e-8, amsgrad: Bool = false, maximize: Bool = false) {
+        super.init(groups.flatMap(\.parameters), lr: lr, betas: betas, eps: eps, weightDecay: groups.first?.weightDecay ?? 1e-2,
+                   amsgrad: amsgrad, maximize: maximize, decoupledWeightDecay: true)
+        setGroups(sizes: groups.map(\.parameters.count), decays: groups.map(\.weightDecay))
+    }
+
+    /// nanoGPT's `configure_optimizers`: weight decay on every parameter of two or more dimensions
+    /// (matrices and embeddings), none on the others (biases, LayerNorm), each shared parameter once.
+    public convenience init(decayingMatricesOf parameters: [Parameter], weightDecay: Double, lr: Double = 1e-3,
+                            betas: (Double, Double) = (0.9, 0.999), eps: Double = 1e-8) {
+        var seen = Set<ObjectIdentifier>()
+        let unique = parameters.filter { seen.insert(ObjectIdentifier($0)).inserted }
+        self.init(groups: [(unique.filter { $0.shape.count >= 2 }, weightDecay), (unique.filter { $0.shape.count < 2 }, 0)],
+                  lr: lr, betas: betas, eps: eps)
     }
 }
