@@ -7,6 +7,7 @@ let package = Package(
         .library(name: "Backprop", targets: ["Backprop"]),
         .executable(name: "backprop", targets: ["backprop"]),
         .executable(name: "backprop-bench", targets: ["backprop-bench"]),
+        .executable(name: "char-gpt", targets: ["char-gpt"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -19,6 +20,12 @@ let package = Package(
         .target(name: "Backprop", dependencies: ["CBackpropKernels"]),
         // The benchmarks W1-W8 of ../shared/WORKLOADS.md: `swift run -c release backprop-bench`.
         .executableTarget(name: "backprop-bench", dependencies: ["Backprop"]),
+        // nanoGPT's character-level GPT trained on a text file: `swift run -c release char-gpt --data FILE.txt`.
+        .executableTarget(
+            name: "char-gpt",
+            dependencies: ["Backprop", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Examples/char-gpt"
+        ),
         .executableTarget(
             name: "backprop",
             dependencies: [

@@ -157,6 +157,37 @@ def specs():
     add("layer_norm", "two_dims", "torch.nn.functional.layer_norm",
         lambda d: (["input"], [d.rn(2, 3, 4)], {"normalized_shape": [3, 4]}),
         lambda a, k: F.layer_norm(a[0], k["normalized_shape"]), extra=True)
+    sdpa = "torch.nn.functional.scaled_dot_product_attention"
+    add("scaled_dot_product_attention", "causal", sdpa,
+        lambda d: (["query", "key", "value"], [d.rn(2, 2, 4, 3), d.rn(2, 2, 4, 3), d.rn(2, 2, 4, 5)], {"is_causal": True}),
+        lambda a, k: F.scaled_dot_product_attention(a[0], a[1], a[2], **k), extra=True)
+    add("scaled_dot_product_attention", "float_mask", sdpa,
+        lambda d: (["query", "key", "value", "attn_mask"], [d.rn(3, 4, 2), d.rn(3, 6, 2), d.rn(3, 6, 3), d.rn(4, 6)], {"scale": 0.5}),
+        lambda a, k: F.scaled_dot_product_attention(a[0], a[1], a[2], attn_mask=a[3], **k), extra=True)
+    add("scaled_dot_product_attention", "plain", sdpa,
+        lambda d: (["query", "key", "value"], [d.rn(5, 3), d.rn(2, 3), d.rn(2, 2)], {}),
+        lambda a, k: F.scaled_dot_product_attention(a[0], a[1], a[2]), extra=True)
+    add("baddbmm", "bcast", "torch.baddbmm",
+        lambda d: (["input", "batch1", "batch2"], [d.rn(3, 4), d.rn(2, 3, 5), d.rn(2, 5, 4)], {"beta": 0.5, "alpha": 2.0}),
+        lambda a, k: torch.baddbmm(a[0], a[1], a[2], **k), extra=True)
+    add("std", "dim", "torch.std", lambda d: (["input"], [d.rn(3, 4)], {"dim": [1], "correction": 1, "keepdim": True}),
+        lambda a, k: torch.std(a[0], **k), extra=True)
+    add("std", "all", "torch.std", lambda d: (["input"], [d.rn(2, 3)], {"correction": 0}),
+        lambda a, k: torch.std(a[0], **k), extra=True)
+    add("norm", "p2", "torch.norm", lambda d: (["input"], [d.rn(3, 4)], {"p": 2.0}),
+        lambda a, k: torch.norm(a[0], **k), extra=True)
+    add("norm", "p3_dim", "torch.norm", lambda d: (["input"], [d.away(2, 3, 4)], {"p": 3.0, "dim": [1], "keepdim": True}),
+        lambda a, k: torch.norm(a[0], **k), extra=True)
+    add("norm", "p1_dims", "torch.norm", lambda d: (["input"], [d.away(2, 3, 4)], {"p": 1.0, "dim": [0, 2]}),
+        lambda a, k: torch.norm(a[0], **k), extra=True)
+    add("topk", "largest", "torch.topk", lambda d: (["input"], [d.distinct(3, 5)], {"k": 2, "dim": 1}),
+        lambda a, k: list(torch.topk(a[0], **k)), extra=True)
+    add("topk", "smallest_dim0", "torch.topk", lambda d: (["input"], [d.distinct(4, 3)], {"k": 3, "dim": 0, "largest": False}),
+        lambda a, k: list(torch.topk(a[0], **k)), extra=True)
+    add("multinomial", "one_hot_rows", "torch.multinomial",
+        lambda d: (["input"], [torch.tensor([[0.0, 0.0, 2.0, 0.0], [0.0, 1.0, 0.0, 0.0]], dtype=d.dtype)],
+                   {"num_samples": 3, "replacement": True}),
+        lambda a, k: torch.multinomial(a[0], **k), extra=True)
     add("clamp", "min", "torch.clamp", lambda d: (["input"], [d.away_from([-0.5], 5)], {"min": -0.5}), lambda a, k: torch.clamp(a[0], **k))
     for op in ["maximum", "minimum"]:
         add(op, "bcast", f"torch.{op}", lambda d: (["input", "other"], [d.grid(False, 2, 3), d.grid(True, 3)], {}),

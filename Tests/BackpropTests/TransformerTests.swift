@@ -226,3 +226,78 @@ import Testing
         print("CharGPT parity \(name): largest parameter difference from PyTorch after 10 steps \(worst)")
     }
 }
+
+/// The `char-gpt` example, run as a process (built by `swift test` next to the test bundle).
+@Suite struct CharGPTCommandTests {
+    static var executable: URL? {
+        let url = Bundle.module.bundleURL.deletingLastPathComponent().appendingPathComponent("char-gpt")
+        return FileManager.default.isExecutableFile(atPath: url.path) ? url : nil
+    }
+
+    static func run(_ args: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+        let p = Process()
+        p.executableURL = executable!
+        p.arguments = args
+        let errPath = FileManager.default.temporaryDirectory.appendingPathComponent("char-gpt-\(UUID().uuidString).err").path
+        FileManager.default.createFile(atPath: errPath, contents: nil)
+        defer { try? FileManager.default.removeItem(atPath: errPath) }
+        let err = FileHandle(forWritingAtPath: errPath)!
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        try? err.close()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        let e = FileManager.default.contents(atPath: errPath) ?? Data()
+        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    }
+
+    static func textFile() throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("char-gpt-\(UUID().uuidString).txt").path
+        let text = String(repeating: "To be, or not to be, that is the question:\nWhether 'tis nobler in the mind to suffer\n", count: 20)
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test("char-gpt trains, evaluates, samples, saves and reloads (--json)")
+    func trainsAndSamples() throws {
+        guard Self.executable != nil else {
+            print("skipped: the char-gpt executable was not built next to the tests (swift build --product char-gpt)")
+            return
+        }
+        let data = try Self.textFile()
+        let save = data + ".safetensors"
+        defer { try? FileManager.default.removeItem(atPath: data); try? FileManager.default.removeItem(atPath: save) }
+        let small = ["--data", data, "--block-size", "16", "--layers", "1", "--heads", "2", "--embd", "16", "--batch-size", "4",
+                     "--eval-batches", "3", "--seed", "3"]
+        let r = try Self.run(small + ["--steps", "6", "--grad-accum", "2", "--warmup-steps", "2", "--decay-steps", "5",
+                                      "--sample", "40", "--top-k", "5", "--save", save, "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let o = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+        #expect((o["losses"] as! [Double]).count == 6)
+        #expect((o["val_loss"] as! Double).isFinite && (o["tokens_per_s"] as! Double) > 0)
+        #expect((o["sample"] as! String).count == 40)
+        // The saved weights load back (--init) and give the same validation loss with no training.
+        let saved = try SafeTensors.read(save)
+        #expect(!saved.tensors.map(\.name).contains("lm_head.weight"))
+        let again = try Self.run(small + ["--init", save, "--steps", "1", "--lr", "1e-9", "--grad-clip", "0", "--json"])
+        let o2 = try JSONSerialization.jsonObject(with: Data(again.stdout.utf8)) as! [String: Any]
+        #expect(Swift.abs((o2["val_loss"] as! Double) - (o["val_loss"] as! Double)) < 1e-3)
+    }
+
+    @Test("char-gpt: a missing file and bad flags give a one-line error and a non-zero status")
+    func badInput() throws {
+        guard Self.executable != nil else {
+            print("skipped: the char-gpt executable was not built next to the tests (swift build --product char-gpt)")
+            return
+        }
+        let missing = try Self.run(["--data", "/nonexistent/file.txt", "--steps", "1"])
+        #expect(missing.status != 0 && missing.stderr.hasPrefix("error: ") && missing.stderr.split(separator: "\n").count == 1,
+                "\(missing.stderr)")
+        let data = try Self.textFile()
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let heads = try Self.run(["--data", data, "--embd", "10", "--heads", "4"])
+        #expect(heads.status != 0 && heads.stderr.contains("divisible"))
+    }
+}

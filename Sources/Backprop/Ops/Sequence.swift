@@ -6,6 +6,8 @@ extension BackwardRule {
     static let triu = BackwardRule("TriuBackward0", "dx = triu(G, diagonal)")
     static let cumsum = BackwardRule("CumsumBackward0", "dx = the reversed cumulative sum of G along dim")
     static let reverseCumsum = BackwardRule("CumsumBackward0", "dG = the cumulative sum of G along dim")
+    static let layerNorm = BackwardRule("NativeLayerNormBackward0",
+        "xhat = (x - mean) * rstd; dx = rstd * (G w - mean(G w) - xhat * mean(G w * xhat)), dw = sum(G * xhat), db = sum(G)")
     static let embedding = BackwardRule("EmbeddingBackward0",
         "dweight[i] = sum of G at the positions whose index is i (none for padding_idx)")
 }
@@ -93,7 +95,7 @@ extension OpDescription {
     static let layerNorm = OpDescription(
         "layer_norm", .reduction, pytorch: "F.layer_norm(x, (C,), weight, bias, eps=1e-5)",
         swift: "x.layerNorm(normalizedShape: [C], weight: w, bias: b, eps: 1e-5)",
-        note: "composed: (x - mean) * rsqrt(var + eps) * w + b over the last dims", rules: [.meanDims, .sub, .rsqrt, .mul, .add],
+        note: "fused and threaded over rows: (x - mean) * rsqrt(var + eps) * w + b over the last dims", rules: [.layerNorm],
         replay: { c in
             let shape = try c.kwargs.required(try c.kwargs.ints("normalized_shape"), "layer_norm", "normalized_shape")
             return [try c.tensor(0).layerNorm(normalizedShape: shape, weight: c.optionalTensor(named: "weight", default: 2),
@@ -226,22 +228,74 @@ extension Tensor {
     }
 
     /// (x - mean) / sqrt(var + eps) over the last dims `normalizedShape` (the variance without
-    /// correction), times `weight` plus `bias` when given (PyTorch's `F.layer_norm`). Composed of
-    /// recorded ops, so its gradients (of any order) are theirs.
+    /// correction), times `weight` plus `bias` when given (PyTorch's `F.layer_norm`). One fused
+    /// kernel per direction, threaded over rows; the gradients of gradients are composed of recorded ops.
+    ///
+    /// Backward: xhat = (x - mean) * rstd; dx = rstd * (G w - mean(G w) - xhat * mean(G w * xhat)), dw = sum(G * xhat), db = sum(G)
     public func layerNorm(normalizedShape: [Int], weight: Tensor? = nil, bias: Tensor? = nil, eps: Double = 1e-5) -> Tensor {
         requireFloat("layer_norm")
         precondition(!normalizedShape.isEmpty && normalizedShape.count <= rank && Array(shape.suffix(normalizedShape.count)) == normalizedShape,
                      "layer_norm: normalized_shape \(normalizedShape) must be the last dims of the input's shape \(shape)")
         for (name, t) in [("weight", weight), ("bias", bias)] {
-            if let t { precondition(t.shape == normalizedShape, "layer_norm: \(name) of shape \(t.shape) for normalized_shape \(normalizedShape)") }
+            if let t {
+                precondition(t.shape == normalizedShape, "layer_norm: \(name) of shape \(t.shape) for normalized_shape \(normalizedShape)")
+                precondition(t.dtype == dtype, "layer_norm: \(name) is \(t.dtype), the input \(dtype)")
+            }
         }
+        let n = normalizedShape.reduce(1, *), rows = n == 0 ? 0 : count / n
+        let statShape = Array(shape.dropLast(normalizedShape.count)) + normalizedShape.map { _ in 1 }
+        let out = Tensor(shape: shape, dtype: dtype, zeroed: false)
+        let mean = Tensor(shape: statShape, dtype: dtype, zeroed: false), rstd = Tensor(shape: statShape, dtype: dtype, zeroed: false)
+        func run<T: FloatElement>(_: T.Type) {
+            withPointer(T.self) { x in out.withFreshPointer(T.self) { y in
+                mean.withFreshPointer(T.self) { m in rstd.withFreshPointer(T.self) { s in
+                    let w = weight.map { $0.storage.pointer(T.self) }, b = bias.map { $0.storage.pointer(T.self) }
+                    LayerNormKernels.forward(x, rows: rows, n: n, eps: eps, weight: w.map { UnsafePointer($0) },
+                                             bias: b.map { UnsafePointer($0) }, y, mean: m, rstd: s)
+                } }
+            } }
+        }
+        dispatchFloat("layer_norm", { run(Float.self) }, { run(Double.self) })
+        var inputs = [self]
+        if let weight { inputs.append(weight) }
+        if let bias { inputs.append(bias) }
+        guard Tensor.recordsGrad(inputs) else { return out }
+        let x0 = detached(), w0 = weight?.detached()
+        let hasWeight = weight != nil, hasBias = bias != nil
         let dims = Array((rank - normalizedShape.count)..<rank)
-        let mean = self.mean(dims: dims, keepDim: true)
-        let centered = self - mean
-        let variance = (centered * centered).mean(dims: dims, keepDim: true)
-        var y = centered * (variance + eps).rsqrt()
-        if let weight { y = y * weight }
-        if let bias { y = y + bias }
-        return y
+        return out.recorded(.layerNorm, inputs: inputs, saves: true) { node, g in
+            if GradNode.recordsGradients {
+                // The same formulas from recorded ops, so that they can be differentiated again.
+                let x = node.input(0, value: x0)
+                let w = hasWeight ? node.input(1, value: w0!) : nil
+                let centered = x - x.mean(dims: dims, keepDim: true)
+                let r = ((centered * centered).mean(dims: dims, keepDim: true) + eps).rsqrt()
+                let xhat = centered * r
+                let dh = w.map { g * $0 } ?? g
+                let dx = r * (dh - dh.mean(dims: dims, keepDim: true) - xhat * (dh * xhat).mean(dims: dims, keepDim: true))
+                var grads: [Tensor?] = [dx]
+                if hasWeight { grads.append((g * xhat).sumTo(normalizedShape)) }
+                if hasBias { grads.append(g.sumTo(normalizedShape)) }
+                return InputGrads(grads)
+            }
+            let wantX = node.needsGrad(0), wantW = hasWeight && node.needsGrad(1), wantB = hasBias && node.needsGrad(hasWeight ? 2 : 1)
+            let dx = wantX ? Tensor(shape: x0.shape, dtype: x0.dtype, zeroed: false) : nil
+            let dw = wantW ? Tensor(shape: normalizedShape, dtype: x0.dtype, zeroed: false) : nil
+            let db = wantB ? Tensor(shape: normalizedShape, dtype: x0.dtype, zeroed: false) : nil
+            let gc = g.dtype == x0.dtype ? g : g.to(x0.dtype)
+            func back<T: FloatElement>(_: T.Type) {
+                x0.withPointer(T.self) { x in gc.withPointer(T.self) { gp in mean.withPointer(T.self) { m in rstd.withPointer(T.self) { s in
+                    let w = w0.map { UnsafePointer($0.storage.pointer(T.self)) }
+                    LayerNormKernels.backward(x, gp, rows: rows, n: n, weight: w, mean: m, rstd: s,
+                                              dx: dx.map { $0.storage.pointer(T.self) }, dw: dw.map { $0.storage.pointer(T.self) },
+                                              db: db.map { $0.storage.pointer(T.self) })
+                } } } }
+            }
+            x0.dispatchFloat("layer_norm", { back(Float.self) }, { back(Double.self) })
+            var grads: [Tensor?] = [dx]
+            if hasWeight { grads.append(dw) }
+            if hasBias { grads.append(db) }
+            return InputGrads(grads)
+        }
     }
 }

@@ -1,3 +1,5 @@
+import CBackpropKernels
+
 // Elementwise functions of one tensor, each with its backward rule.
 
 struct ExpF: UnaryFunction { @inline(__always) static func apply<T: FloatElement>(_ x: T) -> T { T.exp(x) } }
@@ -228,16 +230,42 @@ extension Tensor {
     /// Backward: dx = G * (Phi(x) + x * phi(x)), with Phi and phi the standard normal CDF and density.
     /// Backward (tanh): dx = G * (0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)), t = tanh(sqrt(2/pi) (x + 0.044715 x^3))
     public func gelu(approximate: GeluApproximation = .none) -> Tensor {
-        let out = approximate == .none ? map(GeluF.self, op: "gelu") : map(GeluTanhF.self, op: "gelu")
+        let out = approximate == .none ? (dtype == .float32 ? geluFloat32() : map(GeluF.self, op: "gelu"))
+                                       : map(GeluTanhF.self, op: "gelu")
         guard Tensor.recordsGrad(self) else { return out }
         if approximate == .none {
             return out.recorded(.gelu, self, save0: detached()) { node, g in
-                InputGrads(g * node.input(0, value: node.saved0!).geluDerivative(approximate: .none))
+                if !GradNode.recordsGradients && g.dtype == .float32 && g.shape == node.saved0!.shape {
+                    return InputGrads(Tensor.geluBackwardFloat32(node.saved0!, g))
+                }
+                return InputGrads(g * node.input(0, value: node.saved0!).geluDerivative(approximate: .none))
             }
         }
         return out.recorded(.geluTanh, self, save0: detached()) { node, g in
             InputGrads(g * node.input(0, value: node.saved0!).geluDerivative(approximate: .tanh))
         }
+    }
+
+    /// The exact GELU of a float32 tensor: the vectorized C loop, split over the threads.
+    private func geluFloat32() -> Tensor {
+        let out = Tensor(shape: shape, dtype: .float32, zeroed: false)
+        out.withFreshPointer(Float.self) { o in withPointer(Float.self) { x in
+            nonisolated(unsafe) let (o, x) = (o, x)
+            Parallelism.chunked(count, grain: Parallelism.elementwiseGrain / 8) { lo, hi in bp_gelu_f32(x + lo, o + lo, hi - lo) }
+        } }
+        return out
+    }
+
+    /// G * gelu'(x) for float32 in one vectorized pass (the first-order backward).
+    static func geluBackwardFloat32(_ x: Tensor, _ g: Tensor) -> Tensor {
+        let out = Tensor(shape: x.shape, dtype: .float32, zeroed: false)
+        out.withFreshPointer(Float.self) { o in x.withPointer(Float.self) { xp in g.withPointer(Float.self) { gp in
+            nonisolated(unsafe) let (o, xp, gp) = (o, xp, gp)
+            Parallelism.chunked(x.count, grain: Parallelism.elementwiseGrain / 8) { lo, hi in
+                bp_gelu_backward_f32(xp + lo, gp + lo, o + lo, hi - lo)
+            }
+        } } }
+        return out
     }
 
     /// d gelu / dx elementwise, differentiable itself (for gradients of gradients).

@@ -46,6 +46,14 @@ void bp_log_f32_generic(const float *x, float *y, long n);
 /// The largest element of x (NaN when any is NaN; -inf when n is 0).
 float bp_max_f32(const float *x, long n);
 void bp_exp_f32_avx2(const float *x, float *y, long n);
+/// y = x Phi(x), the exact GELU of float32, vectorized (PyTorch's vectorized erf, error below 1.5e-7).
+void bp_gelu_f32(const float *x, float *y, long n);
+/// out = g (Phi(x) + x phi(x)): the GELU's backward, vectorized.
+void bp_gelu_backward_f32(const float *x, const float *g, float *out, long n);
+void bp_gelu_f32_avx2(const float *x, float *y, long n);
+void bp_gelu_f32_generic(const float *x, float *y, long n);
+void bp_gelu_backward_f32_avx2(const float *x, const float *g, float *out, long n);
+void bp_gelu_backward_f32_generic(const float *x, const float *g, float *out, long n);
 void bp_exp_f32_generic(const float *x, float *y, long n);
 float bp_exp_shift_sum_f32_avx2(const float *x, float m, float *out, long n);
 float bp_exp_shift_sum_f32_generic(const float *x, float m, float *out, long n);
