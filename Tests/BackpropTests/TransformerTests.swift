@@ -53,6 +53,32 @@ import Testing
         }
     }
 
+    @Test("causalSelfAttention(packed:) is nanoGPT's split, view, transpose, attention and transpose back",
+          arguments: [DType.float32, .float64])
+    func packedAttention(dtype: DType) throws {
+        var g = RandomGenerator(seed: 4)
+        for (b, t, c, h) in [(2, 5, 12, 3), (3, 64, 128, 4), (1, 1, 4, 1)] {
+            let qkv = Tensor.randn([b, t, 3 * c], dtype: dtype, using: &g).requiringGrad()
+            let cot = Tensor.randn([b, t, c], dtype: dtype, using: &g)
+            let fused = Tensor.causalSelfAttention(packed: qkv, heads: h)
+            let parts = qkv.split(c, dim: 2)
+            func heads(_ z: Tensor) -> Tensor { z.reshape([b, t, h, c / h]).transpose(1, 2) }
+            let plain = Tensor.scaledDotProductAttention(heads(parts[0]), heads(parts[1]), heads(parts[2]), isCausal: true)
+                .transpose(1, 2).reshape([b, t, c])
+            let tol = dtype == .float32 ? 1e-5 : 1e-12
+            #expect(Self.close(fused, plain, atol: tol).0)
+            let gf = try gradients(of: fused, wrt: [qkv], gradOutputs: cot)[0]!
+            let gp = try gradients(of: plain, wrt: [qkv], gradOutputs: cot)[0]!
+            #expect(Self.close(gf, gp, atol: tol * 5).0, "\(b)x\(t)x\(c): \(Self.close(gf, gp, atol: tol).1)")
+        }
+        // Float64 gradcheck and gradgradcheck of the packed form on a small case.
+        if dtype == .float64 {
+            let x = Tensor.randn([2, 3, 12], dtype: .float64, using: &g)
+            #expect(gradcheck({ Tensor.causalSelfAttention(packed: $0[0], heads: 2) }, inputs: [x]).passed)
+            #expect(gradgradcheck({ Tensor.causalSelfAttention(packed: $0[0], heads: 2) }, inputs: [x]).passed)
+        }
+    }
+
     @Test("a query whose keys are all masked out gets zeros, and no NaN in its gradients")
     func fullyMaskedRow() {
         let q = Tensor.ones([1, 2, 2]).requiringGrad(), k = Tensor.ones([1, 3, 2]).requiringGrad(), v = Tensor.ones([1, 3, 2]).requiringGrad()

@@ -42,8 +42,22 @@ public final class CausalSelfAttention: Module {
         nHead = config.nHead; nEmbd = c
     }
 
-    /// y = c_proj(attention(q, k, v)) for x [B, T, C].
+    /// y = c_proj(attention(q, k, v)) for x [B, T, C]:
+    ///
+    ///     q, k, v = self.c_attn(x).split(self.n_embd, dim=2)     # each viewed [B, H, T, C/H]
+    ///     y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    ///     y = y.transpose(1, 2).contiguous().view(B, T, C)
+    ///     return self.c_proj(y)
+    ///
+    /// with the middle three lines done by `Tensor.causalSelfAttention(packed:heads:)`, which reads
+    /// the heads of q, k and v where `c_attn` wrote them (`forwardUnfused` spells the lines out).
     public func forward(_ x: Tensor) -> Tensor {
+        precondition(x.rank == 3 && x.shape[2] == nEmbd, "CausalSelfAttention: input of shape \(x.shape), expected [B, T, \(nEmbd)]")
+        return cProj(Tensor.causalSelfAttention(packed: cAttn(x), heads: nHead))
+    }
+
+    /// The same as `forward`, nanoGPT's lines one by one: split, view, transpose, attention, transpose back.
+    public func forwardUnfused(_ x: Tensor) -> Tensor {
         let (b, t, c) = (x.shape[0], x.shape[1], x.shape[2])
         let qkv = cAttn(x).split(nEmbd, dim: 2)
         let (q, k, v) = (qkv[0], qkv[1], qkv[2])

@@ -125,17 +125,20 @@ extension Tensor {
         let maskValues = attnMask.map { m in withNoGrad { m.to(query.dtype).expand(fullMask) } }
         let weights = Tensor(shape: fullMask, dtype: query.dtype, zeroed: false)
         let out = Tensor(shape: batch + [l, ev], dtype: query.dtype, zeroed: false)
+        let (lq, lk, lv) = (HeadLayout.contiguous(rows: l, width: e), HeadLayout.contiguous(rows: s, width: e),
+                            HeadLayout.contiguous(rows: s, width: ev))
+        let lo = HeadLayout.contiguous(rows: l, width: ev)
         func run<T: FloatElement>(_: T.Type) {
             query.withPointer(T.self) { q in key.withPointer(T.self) { k in value.withPointer(T.self) { v in
                 weights.withFreshPointer(T.self) { p in out.withFreshPointer(T.self) { o in
                     if let maskValues {
                         maskValues.withPointer(T.self) { m in
-                            AttentionKernels.forward(n: n, l: l, s: s, e: e, ev: ev, scale: T(sc), q, k, v, mask: m,
-                                                     causal: false, p, o)
+                            AttentionKernels.forward(n: n, l: l, s: s, e: e, ev: ev, scale: T(sc), q, lq, k, lk, v, lv, mask: m,
+                                                     causal: false, p, o, lo)
                         }
                     } else {
-                        AttentionKernels.forward(n: n, l: l, s: s, e: e, ev: ev, scale: T(sc), q, k, v, mask: nil,
-                                                 causal: isCausal, p, o)
+                        AttentionKernels.forward(n: n, l: l, s: s, e: e, ev: ev, scale: T(sc), q, lq, k, lk, v, lv, mask: nil,
+                                                 causal: isCausal, p, o, lo)
                     }
                 } }
             } } }
@@ -150,17 +153,9 @@ extension Tensor {
             ? Tensor.full([l, s], -Double.infinity, dtype: query.dtype).triu(diagonal: 1) : nil
         return out.recorded(.scaledDotProductAttention, inputs: inputs, saves: true) { node, g in
             if GradNode.recordsGradients {
-                // Composed of recorded ops, so that the gradient is differentiable again.
                 let (q, k, v) = (node.input(0, value: q0), node.input(1, value: k0), node.input(2, value: v0))
-                var scores = q.matmul(k.transpose(-2, -1)) * sc
-                if let causalMask { scores = scores + causalMask }
-                if node.inputCount > 3, let m = attnMask { scores = scores + node.input(3, value: m.detached()) }
-                let p = scores.softmax(dim: -1)
-                let dv = p.transpose(-2, -1).matmul(g)
-                let dp = g.matmul(v.transpose(-2, -1))
-                let ds = p * (dp - (dp * p).sum(dims: [-1], keepDim: true))
-                let dq = ds.matmul(k) * sc
-                let dk = ds.transpose(-2, -1).matmul(q) * sc
+                let mask = node.inputCount > 3 ? attnMask.map { node.input(3, value: $0.detached()) } : nil
+                let (dq, dk, dv, ds) = composedAttentionGradients(q, k, v, g, mask: mask, causalMask: causalMask, scale: sc)
                 return InputGrads([dq, dk, dv] + (maskShape.map { [ds.sumTo($0)] } ?? []))
             }
             let needQ = node.needsGrad(0), needK = node.needsGrad(1), needV = node.needsGrad(2)
@@ -175,7 +170,7 @@ extension Tensor {
                         let dqp = dq.map { $0.storage.pointer(T.self) }
                         let dkp = dk.map { $0.storage.pointer(T.self) }
                         let dvp = dv.map { $0.storage.pointer(T.self) }
-                        AttentionKernels.backward(n: n, l: l, s: s, e: e, ev: ev, scale: T(sc), q, k, v, p, gp,
+                        AttentionKernels.backward(n: n, l: l, s: s, e: e, ev: ev, scale: T(sc), q, lq, k, lk, v, lv, p, gp, lo,
                                                   dq: dqp, dk: dkp, dv: dvp, ds: dsp)
                     } } }
                 } } }
@@ -183,6 +178,79 @@ extension Tensor {
             q0.dispatchFloat(op, { back(Float.self) }, { back(Double.self) })
             let dmask = maskShape.flatMap { node.inputCount > 3 && node.needsGrad(3) ? ds.sumTo($0) : nil }
             return InputGrads([dq, dk, dv] + (maskShape == nil ? [] : [dmask]))
+        }
+    }
+
+    /// The attention gradients composed of recorded ops (what `createGraph` needs): P =
+    /// softmax(scale q k^T + masks), dv = P^T G, dS = P * (G v^T - rowsum(P * G v^T)), dq = scale dS k,
+    /// dk = scale dS^T q, and dS itself.
+    static func composedAttentionGradients(_ q: Tensor, _ k: Tensor, _ v: Tensor, _ g: Tensor, mask: Tensor?, causalMask: Tensor?,
+                                           scale: Double) -> (Tensor, Tensor, Tensor, Tensor) {
+        var scores = q.matmul(k.transpose(-2, -1)) * scale
+        if let causalMask { scores = scores + causalMask }
+        if let mask { scores = scores + mask }
+        let p = scores.softmax(dim: -1)
+        let dv = p.transpose(-2, -1).matmul(g)
+        let dp = g.matmul(v.transpose(-2, -1))
+        let ds = p * (dp - (dp * p).sum(dims: [-1], keepDim: true))
+        return (ds.matmul(k) * scale, ds.transpose(-2, -1).matmul(q) * scale, dv, ds)
+    }
+
+    /// nanoGPT's causal self-attention read straight from `c_attn`'s output: `qkv` [B, T, 3C] holds
+    /// q, k and v side by side; the result [B, T, C] is
+    ///
+    ///     q, k, v = qkv.split(C, dim=2)                       # each viewed [B, H, T, C/H]
+    ///     y = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=scale)
+    ///     y.transpose(1, 2).reshape(B, T, C)
+    ///
+    /// computed by the fused kernel of `scaledDotProductAttention` reading each head in place
+    /// (no split, no transposed copies, forward or backward); its gradient is that of the composition.
+    public static func causalSelfAttention(packed qkv: Tensor, heads: Int, scale: Double? = nil) -> Tensor {
+        precondition(qkv.rank == 3 && qkv.shape[2] % 3 == 0 && heads > 0 && (qkv.shape[2] / 3) % heads == 0,
+                     "causalSelfAttention: packed q, k, v of shape \(qkv.shape) for \(heads) heads: expected [B, T, 3C], C divisible by the heads")
+        qkv.requireFloat("causalSelfAttention")
+        let (b, t, c) = (qkv.shape[0], qkv.shape[1], qkv.shape[2] / 3)
+        let d = c / heads, n = b * heads
+        let sc = scale ?? 1 / Double(d).squareRoot()
+        let lin = HeadLayout(heads: heads, perBatch: t * 3 * c, perHead: d, row: 3 * c)
+        let lout = HeadLayout(heads: heads, perBatch: t * c, perHead: d, row: c)
+        let weights = Tensor(shape: [b, heads, t, t], dtype: qkv.dtype, zeroed: false)
+        let out = Tensor(shape: [b, t, c], dtype: qkv.dtype, zeroed: false)
+        func run<T: FloatElement>(_: T.Type) {
+            qkv.withPointer(T.self) { x in weights.withFreshPointer(T.self) { p in out.withFreshPointer(T.self) { o in
+                AttentionKernels.forward(n: n, l: t, s: t, e: d, ev: d, scale: T(sc), x, lin, x + c, lin, x + 2 * c, lin,
+                                         mask: nil, causal: true, p, o, lout)
+            } } }
+        }
+        qkv.dispatchFloat("causalSelfAttention", { run(Float.self) }, { run(Double.self) })
+        guard Tensor.recordsGrad(qkv) else { return out }
+        let x0 = qkv.detached()
+        return out.recorded(.scaledDotProductAttention, qkv, save0: x0, save1: weights) { node, g in
+            if GradNode.recordsGradients {
+                let x = node.input(0, value: node.saved0!)
+                func heads4(_ z: Tensor) -> Tensor { z.reshape([b, t, heads, d]).transpose(1, 2) }
+                let parts = x.split(c, dim: 2)
+                let causalMask = Tensor.full([t, t], -Double.infinity, dtype: x.dtype).triu(diagonal: 1)
+                let gh = heads4(g)
+                let (dq, dk, dv, _) = composedAttentionGradients(heads4(parts[0]), heads4(parts[1]), heads4(parts[2]), gh,
+                                                                 mask: nil, causalMask: causalMask, scale: sc)
+                func back(_ z: Tensor) -> Tensor { z.transpose(1, 2).reshape([b, t, c]) }
+                return InputGrads(Tensor.cat([back(dq), back(dk), back(dv)], dim: 2))
+            }
+            let x = node.saved0!, p = node.saved1!
+            let dx = Tensor(shape: x.shape, dtype: x.dtype, zeroed: false)
+            let ds = Tensor(shape: p.shape, dtype: x.dtype, zeroed: false)
+            let gc = g.dtype == x.dtype ? g : g.to(x.dtype)
+            func back<T: FloatElement>(_: T.Type) {
+                x.withPointer(T.self) { xp in p.withPointer(T.self) { pp in gc.withPointer(T.self) { gp in
+                    dx.withFreshPointer(T.self) { dxp in ds.withFreshPointer(T.self) { dsp in
+                        AttentionKernels.backward(n: n, l: t, s: t, e: d, ev: d, scale: T(sc), xp, lin, xp + c, lin, xp + 2 * c, lin,
+                                                  pp, gp, lout, dq: dxp, dk: dxp + c, dv: dxp + 2 * c, ds: dsp)
+                    } }
+                } } }
+            }
+            x.dispatchFloat("causalSelfAttention", { back(Float.self) }, { back(Double.self) })
+            return InputGrads(dx)
         }
     }
 
