@@ -64,7 +64,10 @@ public final class DataLoader: Sequence {
     }
 
     /// The number of batches in one pass (PyTorch's `len(loader)`).
-    public var count: Int { dropLast ? dataset.count / batchSize : (dataset.count + batchSize - 1) / batchSize }
+    public var count: Int {
+        let n = dataset.count
+        return dropLast ? n / batchSize : (n == 0 ? 0 : 1 + (n - 1) / batchSize)
+    }
 
     /// The sample order of the next pass; a shuffled loader's generator advances.
     public func nextOrder() -> [Int] { shuffle ? generator.permutation(dataset.count) : Array(0..<dataset.count) }
@@ -77,7 +80,8 @@ public final class DataLoader: Sequence {
         return AnyIterator {
             guard k < n else { return nil }
             defer { k += 1 }
-            return data.batch(Array(order[(k * size)..<Swift.min((k + 1) * size, order.count)]))
+            let start = k * size
+            return data.batch(Array(order[start..<(start + Swift.min(size, order.count - start))]))
         }
     }
 
