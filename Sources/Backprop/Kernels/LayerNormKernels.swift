@@ -30,9 +30,9 @@ enum LayerNormKernels {
                 let (mt, it) = (T(m), T(inv))
                 mean[r] = mt; rstd[r] = it
                 switch (weight, bias) {
-                case let (w?, b?): for j in 0..<n { yr[j] = (xr[j] - mt) * it * w[j] + b[j] }
-                case let (w?, nil): for j in 0..<n { yr[j] = (xr[j] - mt) * it * w[j] }
-                case let (nil, b?): for j in 0..<n { yr[j] = (xr[j] - mt) * it + b[j] }
+                case (let w?, let b?): for j in 0..<n { yr[j] = (xr[j] - mt) * it * w[j] + b[j] }
+                case (let w?, nil): for j in 0..<n { yr[j] = (xr[j] - mt) * it * w[j] }
+                case (nil, let b?): for j in 0..<n { yr[j] = (xr[j] - mt) * it + b[j] }
                 case (nil, nil): for j in 0..<n { yr[j] = (xr[j] - mt) * it }
                 }
             }

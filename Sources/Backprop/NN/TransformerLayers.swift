@@ -141,8 +141,9 @@ public final class MultiheadAttention: Module {
 
     /// The attention output for `query` [L, N, E] and `key`, `value` [S, N, E] ([N, L, E] and
     /// [N, S, E] with `batchFirst`; [L, E] and [S, E] unbatched). `attnMask` [L, S] (or
-    /// [N * numHeads, L, S]) is a float mask added to the scores; `isCausal` masks out later keys
-    /// (then give no mask).
+    /// [N * numHeads, L, S]) is a float mask added to the scores, or a bool mask true where a query
+    /// may NOT attend to a key (PyTorch's MultiheadAttention convention, the opposite of
+    /// `scaledDotProductAttention`'s); `isCausal` masks out later keys (then give no mask).
     public func attention(query: Tensor, key: Tensor, value: Tensor, attnMask: Tensor? = nil, isCausal: Bool = false) -> Tensor {
         let unbatched = query.rank == 2
         func batched(_ t: Tensor) -> Tensor {
@@ -157,7 +158,8 @@ public final class MultiheadAttention: Module {
         let b = inProjBias.map { $0.value.chunk(3, dim: 0) }
         let q = q0.linear(weight: w[0], bias: b?[0]), k = k0.linear(weight: w[1], bias: b?[1]), v = v0.linear(weight: w[2], bias: b?[2])
         func heads(_ t: Tensor, _ len: Int) -> Tensor { t.reshape([n, len, h, e / h]).transpose(1, 2) }
-        var mask = attnMask
+        // PyTorch's MultiheadAttention: a bool mask is true where attending is NOT allowed.
+        var mask = attnMask.map { m in m.dtype == .bool ? withNoGrad { Tensor.where(m, -Double.infinity, Tensor.zeros(m.shape, dtype: q0.dtype)) } : m }
         if let m = mask, m.rank == 3 { mask = m.reshape([n, h, l, s]) }
         let y = Tensor.scaledDotProductAttention(heads(q, l), heads(k, s), heads(v, s), attnMask: mask, isCausal: isCausal)
         let out = outProj(y.transpose(1, 2).reshape([n, l, e]))

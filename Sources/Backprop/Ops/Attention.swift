@@ -13,7 +13,7 @@ extension OpDescription {
         "scaled_dot_product_attention", .linearAlgebra,
         pytorch: "F.scaled_dot_product_attention(q, k, v, attn_mask=None, is_causal=True, scale=None)",
         swift: "Tensor.scaledDotProductAttention(q, k, v, attnMask: nil, isCausal: true, scale: nil)",
-        note: "fused and threaded over heads; dropout_p 0; a float mask is added to the scores and gets a gradient",
+        note: "fused and threaded over heads; dropout_p 0; a bool mask (true: attend) or a float mask added to the scores (with a gradient)",
         rules: [.scaledDotProductAttention],
         replay: { c in
             let q = try c.tensor(0), k = try c.tensor(1), v = try c.tensor(2)
@@ -40,6 +40,13 @@ extension OpDescription {
             return GradcheckProblem(inputs: [g.normal(batch + [l, e]), g.normal(batch + [s, e]), g.normal(batch + [s, ev]), g.normal(maskShape)],
                                     wrt: [0, 1, 2, 3],
                                     function: { Tensor.scaledDotProductAttention($0[0], $0[1], $0[2], attnMask: $0[3]) })
+        }, .problem("bool_mask", "Tensor.scaledDotProductAttention(q, k, v, attnMask: boolMask)") { g in
+            let (batch, l, s, e, ev) = attentionShapes(&g)
+            // Some rows may lose every key: they give zeros, with zero gradients.
+            let mask = g.normal([l, s]).gt(-0.5)
+            return GradcheckProblem(inputs: [g.normal(batch + [l, e]), g.normal(batch + [s, e]), g.normal(batch + [s, ev])],
+                                    wrt: [0, 1, 2],
+                                    function: { Tensor.scaledDotProductAttention($0[0], $0[1], $0[2], attnMask: mask) })
         }])
 
     static func attentionShapes(_ g: inout RandomGenerator) -> (batch: [Int], l: Int, s: Int, e: Int, ev: Int) {
@@ -87,8 +94,8 @@ extension Tensor {
             guard Shapes.broadcast(mask.shape, full) == full else {
                 throw fail("\(op): attn_mask of shape \(mask.shape) does not broadcast to \(full)")
             }
-            guard mask.dtype.isFloatingPoint else {
-                throw fail("\(op): attn_mask must be a float tensor (added to the scores), got \(mask.dtype)")
+            guard mask.dtype.isFloatingPoint || mask.dtype == .bool else {
+                throw fail("\(op): attn_mask must be a bool tensor (true: take part) or a float tensor (added to the scores), got \(mask.dtype)")
             }
         }
     }
@@ -97,8 +104,9 @@ extension Tensor {
     /// `F.scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0,
     /// is_causal=False, scale=None)`), with q [..., L, E], k [..., S, E], v [..., S, Ev] giving
     /// [..., L, Ev]. `scale` defaults to 1 / sqrt(E). `isCausal` masks out the keys after each query
-    /// (key j > query i, PyTorch's top-left `tril`); `attnMask` (float, broadcastable to [..., L, S])
-    /// is added to the scores and gets a gradient. A query whose keys are all masked out gets zeros.
+    /// (key j > query i, PyTorch's top-left `tril`); `attnMask`, broadcastable to [..., L, S], is
+    /// either bool (true where a key takes part) or float (added to the scores, and it gets a
+    /// gradient). A query whose keys are all masked out gets zeros.
     ///
     /// One fused kernel (scores, mask, softmax and the product with v) split over the heads; the
     /// weights are kept for backward, which is fused too.
@@ -122,7 +130,14 @@ extension Tensor {
         let n = batch.reduce(1, *)
         let sc = scale ?? 1 / Double(e).squareRoot()
         let fullMask = batch + [l, s]
-        let maskValues = attnMask.map { m in withNoGrad { m.to(query.dtype).expand(fullMask) } }
+        // A bool mask becomes 0 where true (the key takes part) and -inf where false.
+        let maskValues = attnMask.map { m in
+            withNoGrad {
+                m.dtype == .bool ? Tensor.where(m, Tensor.zeros(fullMask, dtype: query.dtype), -Double.infinity)
+                                 : m.to(query.dtype).expand(fullMask)
+            }
+        }
+        let boolMask = attnMask?.dtype == .bool
         let weights = Tensor(shape: fullMask, dtype: query.dtype, zeroed: false)
         let out = Tensor(shape: batch + [l, ev], dtype: query.dtype, zeroed: false)
         let (lq, lk, lv) = (HeadLayout.contiguous(rows: l, width: e), HeadLayout.contiguous(rows: s, width: e),
@@ -154,9 +169,9 @@ extension Tensor {
         return out.recorded(.scaledDotProductAttention, inputs: inputs, saves: true) { node, g in
             if GradNode.recordsGradients {
                 let (q, k, v) = (node.input(0, value: q0), node.input(1, value: k0), node.input(2, value: v0))
-                let mask = node.inputCount > 3 ? attnMask.map { node.input(3, value: $0.detached()) } : nil
+                let mask = boolMask ? maskValues : (node.inputCount > 3 ? attnMask.map { node.input(3, value: $0.detached()) } : nil)
                 let (dq, dk, dv, ds) = composedAttentionGradients(q, k, v, g, mask: mask, causalMask: causalMask, scale: sc)
-                return InputGrads([dq, dk, dv] + (maskShape.map { [ds.sumTo($0)] } ?? []))
+                return InputGrads([dq, dk, dv] + (maskShape.map { [boolMask ? nil : ds.sumTo($0)] } ?? []))
             }
             let needQ = node.needsGrad(0), needK = node.needsGrad(1), needV = node.needsGrad(2)
             let dq = needQ ? Tensor(shape: q0.shape, dtype: q0.dtype, zeroed: false) : nil
