@@ -157,6 +157,61 @@ def specs():
     add("layer_norm", "two_dims", "torch.nn.functional.layer_norm",
         lambda d: (["input"], [d.rn(2, 3, 4)], {"normalized_shape": [3, 4]}),
         lambda a, k: F.layer_norm(a[0], k["normalized_shape"]), extra=True)
+    # Convolution and pooling (issue 13)
+    add("conv2d", "stride_pad_bias", "torch.nn.functional.conv2d",
+        lambda d: (["input", "weight", "bias"], [d.rn(2, 3, 5, 6), d.rn(4, 3, 3, 2), d.rn(4)], {"stride": [2, 1], "padding": [1, 0]}),
+        lambda a, k: F.conv2d(a[0], a[1], a[2], **k), extra=True)
+    add("conv2d", "groups_dilation", "torch.nn.functional.conv2d",
+        lambda d: (["input", "weight"], [d.rn(1, 4, 7, 6), d.rn(6, 2, 2, 3)], {"dilation": [2, 1], "groups": 2, "padding": 1}),
+        lambda a, k: F.conv2d(a[0], a[1], **k), extra=True)
+    add("conv2d", "same", "torch.nn.functional.conv2d",
+        lambda d: (["input", "weight", "bias"], [d.rn(2, 2, 5, 4), d.rn(3, 2, 4, 3), d.rn(3)], {"padding": "same"}),
+        lambda a, k: F.conv2d(a[0], a[1], a[2], **k), extra=True)
+    add("conv2d", "valid_unbatched", "torch.nn.functional.conv2d",
+        lambda d: (["input", "weight"], [d.rn(2, 5, 5), d.rn(3, 2, 3, 3)], {"padding": "valid", "stride": 2}),
+        lambda a, k: F.conv2d(a[0], a[1], **k), extra=True)
+    add("conv1d", "stride_pad", "torch.nn.functional.conv1d",
+        lambda d: (["input", "weight", "bias"], [d.rn(2, 3, 9), d.rn(4, 3, 3), d.rn(4)], {"stride": 2, "padding": 1, "dilation": 2}),
+        lambda a, k: F.conv1d(a[0], a[1], a[2], **k), extra=True)
+    add("conv1d", "groups", "torch.nn.functional.conv1d",
+        lambda d: (["input", "weight"], [d.rn(1, 4, 6), d.rn(2, 2, 2)], {"groups": 2}),
+        lambda a, k: F.conv1d(a[0], a[1], **k), extra=True)
+    add("conv_transpose2d", "stride_outpad", "torch.nn.functional.conv_transpose2d",
+        lambda d: (["input", "weight", "bias"], [d.rn(2, 3, 3, 4), d.rn(3, 2, 3, 3), d.rn(2)],
+                   {"stride": 2, "padding": 1, "output_padding": 1}),
+        lambda a, k: F.conv_transpose2d(a[0], a[1], a[2], **k), extra=True)
+    add("conv_transpose2d", "groups_dilation", "torch.nn.functional.conv_transpose2d",
+        lambda d: (["input", "weight"], [d.rn(1, 4, 3, 3), d.rn(4, 3, 2, 3)], {"groups": 2, "dilation": [2, 1], "stride": [1, 2]}),
+        lambda a, k: F.conv_transpose2d(a[0], a[1], **k), extra=True)
+    add("max_pool2d", "default_stride", "torch.nn.functional.max_pool2d",
+        lambda d: (["input"], [d.distinct(2, 3, 6, 5)], {"kernel_size": 2}),
+        lambda a, k: F.max_pool2d(a[0], **k), extra=True)
+    add("max_pool2d", "pad_dilation_ceil", "torch.nn.functional.max_pool2d",
+        lambda d: (["input"], [d.distinct(1, 2, 7, 8)], {"kernel_size": [3, 2], "stride": 2, "padding": 1, "dilation": [1, 2], "ceil_mode": True}),
+        lambda a, k: F.max_pool2d(a[0], **k), extra=True)
+    # Ties: the gradient goes to the first maximum of each window.
+    add("max_pool2d", "ties", "torch.nn.functional.max_pool2d",
+        lambda d: (["input"], [torch.tensor([[[[1.0, 1.0, 0.0], [1.0, 0.5, 0.5], [2.0, 2.0, 2.0]]]], dtype=d.dtype)],
+                   {"kernel_size": 2, "stride": 1}),
+        lambda a, k: F.max_pool2d(a[0], **k), extra=True)
+    add("max_pool1d", "stride_pad", "torch.nn.functional.max_pool1d",
+        lambda d: (["input"], [d.distinct(2, 3, 9)], {"kernel_size": 3, "stride": 2, "padding": 1}),
+        lambda a, k: F.max_pool1d(a[0], **k), extra=True)
+    add("avg_pool2d", "pad_ceil", "torch.nn.functional.avg_pool2d",
+        lambda d: (["input"], [d.rn(2, 2, 5, 6)], {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True}),
+        lambda a, k: F.avg_pool2d(a[0], **k), extra=True)
+    add("avg_pool2d", "exclude_pad", "torch.nn.functional.avg_pool2d",
+        lambda d: (["input"], [d.rn(1, 2, 5, 5)], {"kernel_size": [3, 2], "stride": [2, 1], "padding": 1, "ceil_mode": True, "count_include_pad": False}),
+        lambda a, k: F.avg_pool2d(a[0], **k), extra=True)
+    add("avg_pool2d", "divisor", "torch.nn.functional.avg_pool2d",
+        lambda d: (["input"], [d.rn(1, 3, 4, 4)], {"kernel_size": 2, "divisor_override": 3}),
+        lambda a, k: F.avg_pool2d(a[0], **k), extra=True)
+    add("adaptive_avg_pool2d", "uneven", "torch.nn.functional.adaptive_avg_pool2d",
+        lambda d: (["input"], [d.rn(2, 3, 7, 5)], {"output_size": [3, 2]}),
+        lambda a, k: F.adaptive_avg_pool2d(a[0], **k), extra=True)
+    add("adaptive_avg_pool2d", "global", "torch.nn.functional.adaptive_avg_pool2d",
+        lambda d: (["input"], [d.rn(2, 3, 4, 4)], {"output_size": 1}),
+        lambda a, k: F.adaptive_avg_pool2d(a[0], **k), extra=True)
     add("clamp", "min", "torch.clamp", lambda d: (["input"], [d.away_from([-0.5], 5)], {"min": -0.5}), lambda a, k: torch.clamp(a[0], **k))
     for op in ["maximum", "minimum"]:
         add(op, "bcast", f"torch.{op}", lambda d: (["input", "other"], [d.grid(False, 2, 3), d.grid(True, 3)], {}),
