@@ -30,6 +30,9 @@ import torch.nn.functional as F
 
 # Loss ops whose `weight`/`pos_weight` is a constant (no gradient recorded).
 CONSTANT_ARGS = {"weight", "pos_weight"}
+# Arguments updated in place (batch_norm's running statistics): never differentiated; the values
+# they hold after the call go to the case's "updated".
+UPDATED_ARGS = {"running_mean", "running_var"}
 LOSS_OPS = {"nll_loss", "cross_entropy", "binary_cross_entropy", "binary_cross_entropy_with_logits"}
 
 
@@ -212,6 +215,42 @@ def specs():
     add("adaptive_avg_pool2d", "global", "torch.nn.functional.adaptive_avg_pool2d",
         lambda d: (["input"], [d.rn(2, 3, 4, 4)], {"output_size": 1}),
         lambda a, k: F.adaptive_avg_pool2d(a[0], **k), extra=True)
+    # Normalization and the other CNN ops (issue 13)
+    add("batch_norm", "training", "torch.nn.functional.batch_norm",
+        lambda d: (["input", "running_mean", "running_var", "weight", "bias"],
+                   [d.rn(4, 3, 2, 3), d.rn(3), d.uniform(0.5, 2, 3), d.rn(3), d.rn(3)], {"training": True, "momentum": 0.2, "eps": 1e-5}),
+        lambda a, k: F.batch_norm(a[0], a[1], a[2], a[3], a[4], **k), extra=True)
+    add("batch_norm", "eval", "torch.nn.functional.batch_norm",
+        lambda d: (["input", "running_mean", "running_var", "weight", "bias"],
+                   [d.rn(2, 3, 4), d.rn(3), d.uniform(0.5, 2, 3), d.rn(3), d.rn(3)], {"training": False}),
+        lambda a, k: F.batch_norm(a[0], a[1], a[2], a[3], a[4], **k), extra=True)
+    add("batch_norm", "no_affine_1d", "torch.nn.functional.batch_norm",
+        lambda d: (["input", "running_mean", "running_var"], [d.rn(5, 4), d.rn(4), d.uniform(0.5, 2, 4)], {"training": True}),
+        lambda a, k: F.batch_norm(a[0], a[1], a[2], **k), extra=True)
+    add("group_norm", "affine", "torch.nn.functional.group_norm",
+        lambda d: (["input", "weight", "bias"], [d.rn(2, 6, 3, 2), d.rn(6), d.rn(6)], {"num_groups": 3}),
+        lambda a, k: F.group_norm(a[0], k["num_groups"], a[1], a[2]), extra=True)
+    add("group_norm", "plain", "torch.nn.functional.group_norm",
+        lambda d: (["input"], [d.rn(3, 4, 5)], {"num_groups": 2, "eps": 1e-3}),
+        lambda a, k: F.group_norm(a[0], k["num_groups"], eps=k["eps"]), extra=True)
+    add("pad", "constant", "torch.nn.functional.pad",
+        lambda d: (["input"], [d.rn(2, 3, 4)], {"pad": [1, 2, -1, 1], "mode": "constant", "value": 0.5}),
+        lambda a, k: F.pad(a[0], **k), extra=True)
+    add("pad", "reflect", "torch.nn.functional.pad",
+        lambda d: (["input"], [d.rn(1, 2, 4, 5)], {"pad": [2, 1, 3, 0], "mode": "reflect"}),
+        lambda a, k: F.pad(a[0], **k), extra=True)
+    add("pad", "replicate", "torch.nn.functional.pad",
+        lambda d: (["input"], [d.rn(1, 2, 3, 3)], {"pad": [2, 1, 0, 4], "mode": "replicate"}),
+        lambda a, k: F.pad(a[0], **k), extra=True)
+    add("pad", "circular", "torch.nn.functional.pad",
+        lambda d: (["input"], [d.rn(1, 2, 4)], {"pad": [2, 3], "mode": "circular"}),
+        lambda a, k: F.pad(a[0], **k), extra=True)
+    add("flatten", "middle", "torch.flatten", lambda d: (["input"], [d.rn(2, 3, 4, 2)], {"start_dim": 1, "end_dim": 2}),
+        lambda a, k: torch.flatten(a[0], **k), extra=True)
+    add("unflatten", "infer", "torch.unflatten", lambda d: (["input"], [d.rn(2, 6, 2)], {"dim": 1, "sizes": [3, -1]}),
+        lambda a, k: torch.unflatten(a[0], k["dim"], k["sizes"]), extra=True)
+    add("dropout2d", "eval", "torch.nn.functional.dropout2d", lambda d: (["input"], [d.rn(2, 3, 2, 2)], {"p": 0.5, "training": False}),
+        lambda a, k: F.dropout2d(a[0], **k), extra=True)
     add("clamp", "min", "torch.clamp", lambda d: (["input"], [d.away_from([-0.5], 5)], {"min": -0.5}), lambda a, k: torch.clamp(a[0], **k))
     for op in ["maximum", "minimum"]:
         add(op, "bcast", f"torch.{op}", lambda d: (["input", "other"], [d.grid(False, 2, 3), d.grid(True, 3)], {}),
@@ -321,7 +360,7 @@ def make_case(op, variant, fn, build, call, dtype, seed, suffix):
     wants = []
     leaves = []
     for n, a in zip(names, args):
-        diff = not (op in LOSS_OPS and n in CONSTANT_ARGS)
+        diff = not (op in LOSS_OPS and n in CONSTANT_ARGS) and n not in UPDATED_ARGS
         if isinstance(a, torch.Tensor) and a.is_floating_point() and diff and op != "one_hot":
             a.requires_grad_(True)
             wants.append(True)
@@ -333,7 +372,9 @@ def make_case(op, variant, fn, build, call, dtype, seed, suffix):
             wants.append(True)
         else:
             wants.append(False)
+    encoded_args = [encode(a) for a in args]
     out = call(args, kwargs)
+    updated = {n: encode(a) for n, a in zip(names, args) if n in UPDATED_ARGS and isinstance(a, torch.Tensor)}
     outs = out if isinstance(out, list) else [out]
     # One cotangent per differentiable output (split and chunk have several; max's indices none).
     cots = [torch.randn(o.shape, generator=d.g, dtype=torch.float64).to(o.dtype)
@@ -354,8 +395,8 @@ def make_case(op, variant, fn, build, call, dtype, seed, suffix):
                 k += 1
     cot_field = [encode(c) for c in cots] if isinstance(out, list) else encode(cots[0])
     return {"name": name, "op": op, "fn": fn, "dtype": "int64" if op == "one_hot" else str(dtype).replace("torch.", ""),
-            "arg_names": names, "args": [encode(a) for a in args], "kwargs": kwargs, "output": encode(out),
-            "cotangent": cot_field, "grads": grads}
+            "arg_names": names, "args": encoded_args, "kwargs": kwargs, "output": encode(out),
+            "cotangent": cot_field, "grads": grads, **({"updated": updated} if updated else {})}
 
 
 def main():

@@ -72,7 +72,7 @@ public struct OpDescription: @unchecked Sendable {
     public static let all: [OpDescription] =
         arithmeticOps + unaryOps + activationOps + powerOps + comparisonOps + linearAlgebraOps + shapeOps + indexingOps
         + reductionOps + statisticsOps + softmaxOps + lossOps + elementwiseLossOps + sequenceOps
-        + convolutionOps
+        + convolutionOps + normalizationOps
 
     /// The op named `name` (PyTorch's name), or nil.
     public static func named(_ name: String) -> OpDescription? { byName[name] }
