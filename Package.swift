@@ -16,7 +16,9 @@ let package = Package(
     targets: [
         // The blocked matrix-product kernel in C, built for AVX2+FMA and portably; picked at run time.
         .target(name: "CBackpropKernels"),
-        .target(name: "Backprop", dependencies: ["CBackpropKernels"]),
+        // zlib, for gzip-compressed IDX files (Fashion-MNIST): the system library, headers in the SDK or zlib1g-dev.
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        .target(name: "Backprop", dependencies: ["CBackpropKernels", "CZlib"]),
         // The benchmarks W1-W8 of ../shared/WORKLOADS.md: `swift run -c release backprop-bench`.
         .executableTarget(name: "backprop-bench", dependencies: ["Backprop"]),
         .executableTarget(
