@@ -26,29 +26,26 @@ enum NormKernels {
     static func channelStats<T: FloatElement>(_ x: UnsafePointer<T>, n: Int, c: Int, s: Int, eps: Double,
                                               mean: UnsafeMutablePointer<Double>, invstd: UnsafeMutablePointer<Double>,
                                               unbiased: UnsafeMutablePointer<Double>) {
+        // As PyTorch's CPU kernel: the sums in double, the mean rounded to the element type, the
+        // squared deviations from it in the element type, 1 / sqrt(var + eps) in double, rounded.
         nonisolated(unsafe) let (px, pm, pi, pu) = (x, mean, invstd, unbiased)
         let m = n * s
-        Parallelism.dynamic(n * c * s >= 1 << 16 ? c : 1) { ch in
-            let range = n * c * s >= 1 << 16 ? ch..<(ch + 1) : 0..<c
-            for k in range {
+        let parallel = n * c * s >= 1 << 16
+        Parallelism.dynamic(parallel ? c : 1) { ch in
+            for k in parallel ? ch..<(ch + 1) : 0..<c {
                 var sum = 0.0
                 for i in 0..<n {
                     let p = px + (i * c + k) * s
-                    var t: T = 0
-                    for j in 0..<s { t += p[j] }
-                    sum += Double(t)
+                    for j in 0..<s { sum += Double(p[j]) }
                 }
-                let mu = sum / Double(m)
-                let muT = T(mu)
+                let muT = T(sum / Double(m))
                 var sq = 0.0
                 for i in 0..<n {
                     let p = px + (i * c + k) * s
-                    var t: T = 0
-                    for j in 0..<s { let d = p[j] - muT; t += d * d }
-                    sq += Double(t)
+                    for j in 0..<s { let d = p[j] - muT; sq += Double(d * d) }
                 }
-                pm[k] = mu
-                pi[k] = 1 / (sq / Double(m) + eps).squareRoot()
+                pm[k] = Double(muT)
+                pi[k] = Double(T(1 / (sq / Double(m) + eps).squareRoot()))
                 pu[k] = m > 1 ? sq / Double(m - 1) : .nan
             }
         }
@@ -56,11 +53,11 @@ enum NormKernels {
 
     /// y = x * scale[c] + shift[c] for x seen as [n, c, s].
     static func affine<T: FloatElement>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, n: Int, c: Int, s: Int,
-                                        scale: [Double], shift: [Double]) {
+                                        scale: [T], shift: [T]) {
         nonisolated(unsafe) let (px, py) = (x, y)
         Parallelism.chunked(n * c, grain: Swift.max(1, (1 << 16) / Swift.max(s, 1))) { lo, hi in
             for row in lo..<hi {
-                let k = row % c, a = T(scale[k]), b = T(shift[k])
+                let k = row % c, a = scale[k], b = shift[k]
                 let p = px + row * s, q = py + row * s
                 for j in 0..<s { q[j] = p[j] * a + b }
             }
@@ -237,7 +234,8 @@ extension Tensor {
                 let out = Tensor(shape: shape, dtype: dtype, zeroed: false)
                 let (a, b) = (scale.scalars, shift.scalars)
                 dispatchFloat(op, {
-                    out.withFreshPointer(Float.self) { o in withPointer(Float.self) { NormKernels.affine($0, o, n: n, c: c, s: s, scale: a, shift: b) } }
+                    out.withFreshPointer(Float.self) { o in withPointer(Float.self) {
+                        NormKernels.affine($0, o, n: n, c: c, s: s, scale: a.map { Float($0) }, shift: b.map { Float($0) }) } }
                 }, {
                     out.withFreshPointer(Double.self) { o in withPointer(Double.self) { NormKernels.affine($0, o, n: n, c: c, s: s, scale: a, shift: b) } }
                 })
@@ -261,14 +259,14 @@ extension Tensor {
             runningVar.value = Tensor(Swift.zip(old, unbiased).map { (1 - momentum) * $0 + momentum * $1 }, shape: [c], dtype: runningVar.value.dtype)
         }
         let w = weight?.to(dtype).scalars, b = bias?.to(dtype).scalars
-        let scale = (0..<c).map { invstd[$0] * (w?[$0] ?? 1) }
-        let shift = (0..<c).map { (b?[$0] ?? 0) - mean[$0] * scale[$0] }
+        // y = x * alpha + beta, alpha = invstd * w, beta = b - mean * alpha in the element type (PyTorch's order).
+        func transform<T: FloatElement>(_: T.Type) {
+            let alpha = (0..<c).map { T(invstd[$0]) * T(w?[$0] ?? 1) }
+            let beta = (0..<c).map { T(b?[$0] ?? 0) - T(mean[$0]) * alpha[$0] }
+            out.withFreshPointer(T.self) { o in withPointer(T.self) { NormKernels.affine($0, o, n: n, c: c, s: s, scale: alpha, shift: beta) } }
+        }
         let out = Tensor(shape: shape, dtype: dtype, zeroed: false)
-        dispatchFloat(op, {
-            out.withFreshPointer(Float.self) { o in withPointer(Float.self) { NormKernels.affine($0, o, n: n, c: c, s: s, scale: scale, shift: shift) } }
-        }, {
-            out.withFreshPointer(Double.self) { o in withPointer(Double.self) { NormKernels.affine($0, o, n: n, c: c, s: s, scale: scale, shift: shift) } }
-        })
+        dispatchFloat(op, { transform(Float.self) }, { transform(Double.self) })
         let inputs = [self] + [weight, bias].compactMap { $0 }
         guard Tensor.recordsGrad(inputs) else { return out }
         let (hasWeight, hasBias) = (weight != nil, bias != nil)
