@@ -7,6 +7,7 @@ let package = Package(
         .library(name: "Backprop", targets: ["Backprop"]),
         .executable(name: "backprop", targets: ["backprop"]),
         .executable(name: "backprop-bench", targets: ["backprop-bench"]),
+        .executable(name: "fashion-cnn", targets: ["fashion-cnn"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -21,6 +22,12 @@ let package = Package(
         .target(name: "Backprop", dependencies: ["CBackpropKernels", "CZlib"]),
         // The benchmarks W1-W8 of ../shared/WORKLOADS.md: `swift run -c release backprop-bench`.
         .executableTarget(name: "backprop-bench", dependencies: ["Backprop"]),
+        // FashionCNN on Fashion-MNIST (issue 13): `swift run -c release fashion-cnn`.
+        .executableTarget(
+            name: "fashion-cnn",
+            dependencies: ["Backprop", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Examples/fashion-cnn"
+        ),
         .executableTarget(
             name: "backprop",
             dependencies: [

@@ -13,3 +13,29 @@ public func makeFashionCNN(dtype: DType = .float32, using generator: inout Rando
 public func makeFashionCNN(dtype: DType = .float32) -> Sequential {
     RandomGenerator.withDefault { makeFashionCNN(dtype: dtype, using: &$0) }
 }
+
+extension ImageDataset {
+    /// The mean cross-entropy loss and the accuracy of `model` (a classifier of [N, C, H, W] images)
+    /// over these images, in eval mode without a graph, `batchSize` images at a time. The model is
+    /// left in eval mode.
+    public func evaluate(_ model: any Module, batchSize: Int = 1000) -> (loss: Double, accuracy: Double) {
+        precondition(batchSize > 0, "evaluate: batchSize must be positive, got \(batchSize)")
+        model.eval()
+        var lossSum = 0.0, correct = 0
+        withNoGrad {
+            for start in stride(from: 0, to: count, by: batchSize) {
+                let (x, y) = batch(start..<Swift.min(count, start + batchSize))
+                let logits = model(x)
+                lossSum += logits.crossEntropy(target: y, reduction: .sum).item
+                correct += zip(logits.argmax(dim: 1).integers, y.integers).filter { $0 == $1 }.count
+            }
+        }
+        return (lossSum / Double(Swift.max(count, 1)), Double(correct) / Double(Swift.max(count, 1)))
+    }
+
+    /// The order of the training rows for one epoch (MODELS.md): a fresh permutation from
+    /// `generator` when shuffling, else the file order.
+    public func order(shuffle: Bool, using generator: inout RandomGenerator) -> [Int] {
+        shuffle ? Tensor.randperm(count, using: &generator).integers : Array(0..<count)
+    }
+}
