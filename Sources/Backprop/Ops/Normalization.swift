@@ -34,21 +34,59 @@ enum NormKernels {
         Parallelism.dynamic(parallel ? c : 1) { ch in
             for k in parallel ? ch..<(ch + 1) : 0..<c {
                 var sum = 0.0
-                for i in 0..<n {
-                    let p = px + (i * c + k) * s
-                    for j in 0..<s { sum += Double(p[j]) }
-                }
+                for i in 0..<n { sum += doubleSum(px + (i * c + k) * s, s) }
                 let muT = T(sum / Double(m))
                 var sq = 0.0
-                for i in 0..<n {
-                    let p = px + (i * c + k) * s
-                    for j in 0..<s { let d = p[j] - muT; sq += Double(d * d) }
-                }
+                for i in 0..<n { sq += squaredDeviationSum(px + (i * c + k) * s, s, muT) }
                 pm[k] = Double(muT)
                 pi[k] = Double(T(1 / (sq / Double(m) + eps).squareRoot()))
                 pu[k] = m > 1 ? sq / Double(m - 1) : .nan
             }
         }
+    }
+
+    /// The sum of `n` values accumulated in double, four lanes at a time.
+    @inline(__always)
+    static func doubleSum<T: FloatElement>(_ p: UnsafePointer<T>, _ n: Int) -> Double {
+        var a = SIMD4<Double>(), j = 0
+        while j + 4 <= n {
+            a += SIMD4(Double(p[j]), Double(p[j + 1]), Double(p[j + 2]), Double(p[j + 3]))
+            j += 4
+        }
+        var t = a.sum()
+        while j < n { t += Double(p[j]); j += 1 }
+        return t
+    }
+
+    /// The sum of (p[j] - mu)^2, each square in the element type, accumulated in double.
+    @inline(__always)
+    static func squaredDeviationSum<T: FloatElement>(_ p: UnsafePointer<T>, _ n: Int, _ mu: T) -> Double {
+        var a = SIMD4<Double>(), j = 0
+        while j + 4 <= n {
+            let d0 = p[j] - mu, d1 = p[j + 1] - mu, d2 = p[j + 2] - mu, d3 = p[j + 3] - mu
+            a += SIMD4(Double(d0 * d0), Double(d1 * d1), Double(d2 * d2), Double(d3 * d3))
+            j += 4
+        }
+        var t = a.sum()
+        while j < n { let d = p[j] - mu; t += Double(d * d); j += 1 }
+        return t
+    }
+
+    /// (sum of g, sum of g (x - mu)) over `n` entries, eight lanes at a time in the element type.
+    @inline(__always)
+    static func gradientSums<T: FloatElement>(_ x: UnsafePointer<T>, _ g: UnsafePointer<T>, _ n: Int, _ mu: T) -> (Double, Double) {
+        var a = SIMD8<T>(), b = SIMD8<T>(), j = 0
+        let m = SIMD8<T>(repeating: mu)
+        while j + 8 <= n {
+            let gv = UnsafeRawPointer(g + j).loadUnaligned(as: SIMD8<T>.self)
+            let xv = UnsafeRawPointer(x + j).loadUnaligned(as: SIMD8<T>.self)
+            a += gv
+            b += gv * (xv - m)
+            j += 8
+        }
+        var ta = Double(a.sum()), tb = Double(b.sum())
+        while j < n { ta += Double(g[j]); tb += Double(g[j] * (x[j] - mu)); j += 1 }
+        return (ta, tb)
     }
 
     /// y = x * scale[c] + shift[c] for x seen as [n, c, s].
@@ -77,10 +115,8 @@ enum NormKernels {
                 let mu = T(mean[k])
                 var a = 0.0, b = 0.0
                 for i in 0..<n {
-                    let p = px + (i * c + k) * s, q = pg + (i * c + k) * s
-                    var ta: T = 0, tb: T = 0
-                    for j in 0..<s { ta += q[j]; tb += q[j] * (p[j] - mu) }
-                    a += Double(ta); b += Double(tb)
+                    let (ta, tb) = gradientSums(px + (i * c + k) * s, pg + (i * c + k) * s, s, mu)
+                    a += ta; b += tb
                 }
                 let inv = invstd[k]
                 s1[k] = a; s2[k] = b * inv

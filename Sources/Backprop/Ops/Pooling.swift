@@ -45,31 +45,56 @@ enum PoolKernels {
                                          planes: Int, _ ah: PoolAxis, _ aw: PoolAxis) {
         let (h, w, oh, ow) = (ah.input, aw.input, ah.output, aw.output)
         nonisolated(unsafe) let (px, po, pa) = (x, out, arg)
-        Parallelism.chunked(planes, grain: Swift.max(1, (1 << 15) / Swift.max(1, oh * ow * ah.kernel * aw.kernel))) { lo, hi in
+        // The kernel offsets inside the input for each output row and column, computed once.
+        func taps(_ a: PoolAxis) -> [[Int]] {
+            (0..<a.output).map { o in
+                (0..<a.kernel).map { o * a.stride - a.padding + $0 * a.dilation }.filter { $0 >= 0 && $0 < a.input }
+            }
+        }
+        let rows = taps(ah), cols = taps(aw)
+        let plain2x2 = ah.kernel == 2 && aw.kernel == 2 && ah.stride == 2 && aw.stride == 2 && ah.padding == 0 && aw.padding == 0
+            && ah.dilation == 1 && aw.dilation == 1
+        Parallelism.chunked(planes, grain: Swift.max(1, (1 << 16) / Swift.max(1, h * w))) { lo, hi in
             for p in lo..<hi {
-                let plane = px + p * h * w
+                let base = p * h * w
+                let plane = px + base
+                if plain2x2 {
+                    // The common window: the first maximum of a, b, c, d in row order; NaN wins.
+                    for y in 0..<oh {
+                        let r0 = plane + 2 * y * w, r1 = r0 + w
+                        let o = (p * oh + y) * ow
+                        for xo in 0..<ow {
+                            let i = 2 * xo
+                            var best = r0[i], at = 2 * y * w + i
+                            if !best.isNaN {
+                                let b = r0[i + 1], c = r1[i], d = r1[i + 1]
+                                if b > best || b.isNaN { best = b; at = 2 * y * w + i + 1 }
+                                if !best.isNaN, c > best || c.isNaN { best = c; at = (2 * y + 1) * w + i }
+                                if !best.isNaN, d > best || d.isNaN { best = d; at = (2 * y + 1) * w + i + 1 }
+                            }
+                            po[o + xo] = best
+                            pa[o + xo] = base + at
+                        }
+                    }
+                    continue
+                }
                 for y in 0..<oh {
-                    let y0 = y * ah.stride - ah.padding
+                    let ry = rows[y]
                     for xo in 0..<ow {
-                        let x0 = xo * aw.stride - aw.padding
+                        let cx = cols[xo]
                         var best = -T.infinity, at = -1
-                        for ky in 0..<ah.kernel {
-                            let iy = y0 + ky * ah.dilation
-                            if iy < 0 || iy >= h { continue }
-                            for kx in 0..<aw.kernel {
-                                let ix = x0 + kx * aw.dilation
-                                if ix < 0 || ix >= w { continue }
+                        search: for iy in ry {
+                            for ix in cx {
                                 let v = plane[iy * w + ix]
-                                if v > best || v.isNaN || at < 0 {
+                                if v > best || at < 0 || v.isNaN {
                                     best = v; at = iy * w + ix
-                                    if v.isNaN { break }
+                                    if v.isNaN { break search }
                                 }
                             }
-                            if best.isNaN { break }
                         }
                         let o = (p * oh + y) * ow + xo
                         po[o] = best
-                        pa[o] = p * h * w + at
+                        pa[o] = base + at
                     }
                 }
             }
