@@ -197,6 +197,10 @@ def specs():
         lambda d: (["input"], [torch.tensor([[[[1.0, 1.0, 0.0], [1.0, 0.5, 0.5], [2.0, 2.0, 2.0]]]], dtype=d.dtype)],
                    {"kernel_size": 2, "stride": 1}),
         lambda a, k: F.max_pool2d(a[0], **k), extra=True)
+    # Many ties in rows wide enough for the eight-window path of the 2x2 kernel.
+    add("max_pool2d", "ties_wide", "torch.nn.functional.max_pool2d",
+        lambda d: (["input"], [torch.randint(0, 3, (2, 2, 4, 19), generator=d.g).to(d.dtype)], {"kernel_size": 2}),
+        lambda a, k: F.max_pool2d(a[0], **k), extra=True)
     add("max_pool1d", "stride_pad", "torch.nn.functional.max_pool1d",
         lambda d: (["input"], [d.distinct(2, 3, 9)], {"kernel_size": 3, "stride": 2, "padding": 1}),
         lambda a, k: F.max_pool1d(a[0], **k), extra=True)

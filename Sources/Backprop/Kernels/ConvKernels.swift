@@ -215,8 +215,10 @@ enum ConvKernels {
             var s = 0.0
             for n in 0..<batch {
                 let p = g + (n * channels + c) * positions
-                var t: T = 0
-                for i in 0..<positions { t += p[i] }
+                var a = SIMD8<T>(), i = 0
+                while i + 8 <= positions { a += UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<T>.self); i += 8 }
+                var t = a.sum()
+                while i < positions { t += p[i]; i += 1 }
                 s += Double(t)
             }
             bias[c] = T(s)

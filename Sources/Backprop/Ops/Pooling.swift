@@ -40,7 +40,7 @@ struct PlaneMap: Sendable {
 
 enum PoolKernels {
     /// Max over each window of each plane; the argmax as a flat offset into the input (the first
-    /// maximum; NaN wins, as in PyTorch).
+    /// maximum; a NaN wins, the last one when there are several, as in PyTorch).
     static func maxPool<T: FloatElement>(_ x: UnsafePointer<T>, _ out: UnsafeMutablePointer<T>, _ arg: UnsafeMutablePointer<Int>,
                                          planes: Int, _ ah: PoolAxis, _ aw: PoolAxis) {
         let (h, w, oh, ow) = (ah.input, aw.input, ah.output, aw.output)
@@ -59,21 +59,45 @@ enum PoolKernels {
                 let base = p * h * w
                 let plane = px + base
                 if plain2x2 {
-                    // The common window: the first maximum of a, b, c, d in row order; NaN wins.
+                    // The common window, without branches: a later value wins when it is larger or
+                    // NaN (PyTorch's rule), so ties keep the first maximum in row order.
                     for y in 0..<oh {
                         let r0 = plane + 2 * y * w, r1 = r0 + w
                         let o = (p * oh + y) * ow
-                        for xo in 0..<ow {
-                            let i = 2 * xo
-                            var best = r0[i], at = 2 * y * w + i
-                            if !best.isNaN {
-                                let b = r0[i + 1], c = r1[i], d = r1[i + 1]
-                                if b > best || b.isNaN { best = b; at = 2 * y * w + i + 1 }
-                                if !best.isNaN, c > best || c.isNaN { best = c; at = (2 * y + 1) * w + i }
-                                if !best.isNaN, d > best || d.isNaN { best = d; at = (2 * y + 1) * w + i + 1 }
+                        let i0 = 2 * y * w
+                        var xo = 0
+                        // Eight windows at a time: the even and odd lanes of 16 values of each row.
+                        while xo + 8 <= ow {
+                            let u0 = UnsafeRawPointer(r0 + 2 * xo).loadUnaligned(as: SIMD16<T>.self)
+                            let u1 = UnsafeRawPointer(r1 + 2 * xo).loadUnaligned(as: SIMD16<T>.self)
+                            var best = u0.evenHalf, code = SIMD8<T>()
+                            let v1 = u0.oddHalf, v2 = u1.evenHalf, v3 = u1.oddHalf
+                            let t1 = (v1 .> best) .| (v1 .!= v1)
+                            best.replace(with: v1, where: t1); code.replace(with: 1, where: t1)
+                            let t2 = (v2 .> best) .| (v2 .!= v2)
+                            best.replace(with: v2, where: t2); code.replace(with: 2, where: t2)
+                            let t3 = (v3 .> best) .| (v3 .!= v3)
+                            best.replace(with: v3, where: t3); code.replace(with: 3, where: t3)
+                            for l in 0..<8 {
+                                let c = Int(code[l])
+                                po[o &+ xo &+ l] = best[l]
+                                pa[o &+ xo &+ l] = base &+ i0 &+ 2 &* (xo &+ l) &+ (c & 1) &+ (c >> 1) &* w
                             }
+                            xo += 8
+                        }
+                        while xo < ow {
+                            let i = 2 * xo
+                            var best = r0[i], at = i0 + i
+                            let b = r0[i + 1], c = r1[i], d = r1[i + 1]
+                            let tb = b > best || b != b
+                            best = tb ? b : best; at = tb ? i0 + i + 1 : at
+                            let tc = c > best || c != c
+                            best = tc ? c : best; at = tc ? i0 + w + i : at
+                            let td = d > best || d != d
+                            best = td ? d : best; at = td ? i0 + w + i + 1 : at
                             po[o + xo] = best
                             pa[o + xo] = base + at
+                            xo += 1
                         }
                     }
                     continue
@@ -83,13 +107,10 @@ enum PoolKernels {
                     for xo in 0..<ow {
                         let cx = cols[xo]
                         var best = -T.infinity, at = -1
-                        search: for iy in ry {
+                        for iy in ry {
                             for ix in cx {
                                 let v = plane[iy * w + ix]
-                                if v > best || at < 0 || v.isNaN {
-                                    best = v; at = iy * w + ix
-                                    if v.isNaN { break search }
-                                }
+                                if v > best || at < 0 || v.isNaN { best = v; at = iy * w + ix }
                             }
                         }
                         let o = (p * oh + y) * ow + xo
