@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "backprop", targets: ["backprop"]),
         .executable(name: "backprop-bench", targets: ["backprop-bench"]),
         .executable(name: "char-gpt", targets: ["char-gpt"]),
+        .executable(name: "fashion-cnn", targets: ["fashion-cnn"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -17,7 +18,9 @@ let package = Package(
     targets: [
         // The blocked matrix-product kernel in C, built for AVX2+FMA and portably; picked at run time.
         .target(name: "CBackpropKernels"),
-        .target(name: "Backprop", dependencies: ["CBackpropKernels"]),
+        // zlib, for gzip-compressed IDX files (Fashion-MNIST): the system library, headers in the SDK or zlib1g-dev.
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        .target(name: "Backprop", dependencies: ["CBackpropKernels", "CZlib"]),
         // The benchmarks W1-W8 of ../shared/WORKLOADS.md: `swift run -c release backprop-bench`.
         .executableTarget(name: "backprop-bench", dependencies: ["Backprop"]),
         // nanoGPT's character-level GPT trained on a text file: `swift run -c release char-gpt --data FILE.txt`.
@@ -25,6 +28,12 @@ let package = Package(
             name: "char-gpt",
             dependencies: ["Backprop", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Examples/char-gpt"
+        ),
+        // FashionCNN on Fashion-MNIST (issue 13): `swift run -c release fashion-cnn`.
+        .executableTarget(
+            name: "fashion-cnn",
+            dependencies: ["Backprop", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Examples/fashion-cnn"
         ),
         .executableTarget(
             name: "backprop",

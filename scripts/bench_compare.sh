@@ -3,7 +3,7 @@
 # (../shared/bench/pytorch, or $PYTORCH_BENCH) alternately, workload by workload, in the same
 # window, and prints the ratios. JAX (../shared/bench/jax) runs too where `import jax` works.
 #
-#   scripts/bench_compare.sh [THREADS=2] [WORKLOADS=w1,w2,w3,w4,w5,w6,w7,w8; w10 is CharGPT training] [OUT_DIR]
+#   scripts/bench_compare.sh [THREADS=2] [WORKLOADS=w1,w2,w3,w4,w5,w6,w7,w8,w9; w10 is CharGPT training] [OUT_DIR]
 #
 # Environment: PY (default /work/venv/bin/python, else python3), PYTORCH_BENCH, JAX_BENCH,
 # BACKPROP_BLAS (passed through to backprop-bench), BASELINE_BENCH (another backprop-bench binary,
@@ -11,7 +11,7 @@
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")/.." && pwd)"
 T="${1:-2}"
-LIST="${2:-w1,w2,w3,w4,w5,w6,w7,w8}"
+LIST="${2:-w1,w2,w3,w4,w5,w6,w7,w8,w9}"
 OUT="${3:-$HERE/.build/bench-compare-$(date +%Y%m%d-%H%M%S)}"
 PY="${PY:-/work/venv/bin/python}"
 [ -x "$PY" ] || PY=python3
@@ -68,7 +68,8 @@ done
 import glob, json, os, sys
 out, threads = sys.argv[1], sys.argv[2]
 # For each key: True when bigger is better.
-higher = lambda k: k.endswith("gflops") or k.endswith("gbs") or k.startswith("samples_per_s") or k.startswith("tokens_per_s")
+higher = lambda k: (k.endswith("gflops") or k.endswith("gbs") or k.startswith("samples_per_s")
+                    or k.startswith("tokens_per_s") or k.startswith("infer_images_per_s"))
 PEERS = ("pytorch", "jax", "before")
 rows = []
 for bp in sorted(glob.glob(os.path.join(out, "*.backprop.json"))):

@@ -30,6 +30,9 @@ import torch.nn.functional as F
 
 # Loss ops whose `weight`/`pos_weight` is a constant (no gradient recorded).
 CONSTANT_ARGS = {"weight", "pos_weight"}
+# Arguments updated in place (batch_norm's running statistics): never differentiated; the values
+# they hold after the call go to the case's "updated".
+UPDATED_ARGS = {"running_mean", "running_var"}
 LOSS_OPS = {"nll_loss", "cross_entropy", "binary_cross_entropy", "binary_cross_entropy_with_logits"}
 
 
@@ -245,6 +248,101 @@ def specs():
         lambda d: (["input", "indices"], [d.rn(3, 4), d.index(12, 5)], {}), lambda a, k: torch.take_along_dim(a[0], a[1]), extra=True)
     add("masked_select", "bcast", "torch.masked_select",
         lambda d: (["input", "mask"], [d.rn(3, 4), d.rn(4) > 0], {}), lambda a, k: torch.masked_select(a[0], a[1]), extra=True)
+    # Convolution and pooling (issue 13)
+    add("conv2d", "stride_pad_bias", "torch.nn.functional.conv2d",
+        lambda d: (["input", "weight", "bias"], [d.rn(2, 3, 5, 6), d.rn(4, 3, 3, 2), d.rn(4)], {"stride": [2, 1], "padding": [1, 0]}),
+        lambda a, k: F.conv2d(a[0], a[1], a[2], **k), extra=True)
+    add("conv2d", "groups_dilation", "torch.nn.functional.conv2d",
+        lambda d: (["input", "weight"], [d.rn(1, 4, 7, 6), d.rn(6, 2, 2, 3)], {"dilation": [2, 1], "groups": 2, "padding": 1}),
+        lambda a, k: F.conv2d(a[0], a[1], **k), extra=True)
+    add("conv2d", "same", "torch.nn.functional.conv2d",
+        lambda d: (["input", "weight", "bias"], [d.rn(2, 2, 5, 4), d.rn(3, 2, 4, 3), d.rn(3)], {"padding": "same"}),
+        lambda a, k: F.conv2d(a[0], a[1], a[2], **k), extra=True)
+    add("conv2d", "valid_unbatched", "torch.nn.functional.conv2d",
+        lambda d: (["input", "weight"], [d.rn(2, 5, 5), d.rn(3, 2, 3, 3)], {"padding": "valid", "stride": 2}),
+        lambda a, k: F.conv2d(a[0], a[1], **k), extra=True)
+    add("conv1d", "stride_pad", "torch.nn.functional.conv1d",
+        lambda d: (["input", "weight", "bias"], [d.rn(2, 3, 9), d.rn(4, 3, 3), d.rn(4)], {"stride": 2, "padding": 1, "dilation": 2}),
+        lambda a, k: F.conv1d(a[0], a[1], a[2], **k), extra=True)
+    add("conv1d", "groups", "torch.nn.functional.conv1d",
+        lambda d: (["input", "weight"], [d.rn(1, 4, 6), d.rn(2, 2, 2)], {"groups": 2}),
+        lambda a, k: F.conv1d(a[0], a[1], **k), extra=True)
+    add("conv_transpose2d", "stride_outpad", "torch.nn.functional.conv_transpose2d",
+        lambda d: (["input", "weight", "bias"], [d.rn(2, 3, 3, 4), d.rn(3, 2, 3, 3), d.rn(2)],
+                   {"stride": 2, "padding": 1, "output_padding": 1}),
+        lambda a, k: F.conv_transpose2d(a[0], a[1], a[2], **k), extra=True)
+    add("conv_transpose2d", "groups_dilation", "torch.nn.functional.conv_transpose2d",
+        lambda d: (["input", "weight"], [d.rn(1, 4, 3, 3), d.rn(4, 3, 2, 3)], {"groups": 2, "dilation": [2, 1], "stride": [1, 2]}),
+        lambda a, k: F.conv_transpose2d(a[0], a[1], **k), extra=True)
+    add("max_pool2d", "default_stride", "torch.nn.functional.max_pool2d",
+        lambda d: (["input"], [d.distinct(2, 3, 6, 5)], {"kernel_size": 2}),
+        lambda a, k: F.max_pool2d(a[0], **k), extra=True)
+    add("max_pool2d", "pad_dilation_ceil", "torch.nn.functional.max_pool2d",
+        lambda d: (["input"], [d.distinct(1, 2, 7, 8)], {"kernel_size": [3, 2], "stride": 2, "padding": 1, "dilation": [1, 2], "ceil_mode": True}),
+        lambda a, k: F.max_pool2d(a[0], **k), extra=True)
+    # Ties: the gradient goes to the first maximum of each window.
+    add("max_pool2d", "ties", "torch.nn.functional.max_pool2d",
+        lambda d: (["input"], [torch.tensor([[[[1.0, 1.0, 0.0], [1.0, 0.5, 0.5], [2.0, 2.0, 2.0]]]], dtype=d.dtype)],
+                   {"kernel_size": 2, "stride": 1}),
+        lambda a, k: F.max_pool2d(a[0], **k), extra=True)
+    # Many ties in rows wide enough for the eight-window path of the 2x2 kernel.
+    add("max_pool2d", "ties_wide", "torch.nn.functional.max_pool2d",
+        lambda d: (["input"], [torch.randint(0, 3, (2, 2, 4, 19), generator=d.g).to(d.dtype)], {"kernel_size": 2}),
+        lambda a, k: F.max_pool2d(a[0], **k), extra=True)
+    add("max_pool1d", "stride_pad", "torch.nn.functional.max_pool1d",
+        lambda d: (["input"], [d.distinct(2, 3, 9)], {"kernel_size": 3, "stride": 2, "padding": 1}),
+        lambda a, k: F.max_pool1d(a[0], **k), extra=True)
+    add("avg_pool2d", "pad_ceil", "torch.nn.functional.avg_pool2d",
+        lambda d: (["input"], [d.rn(2, 2, 5, 6)], {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True}),
+        lambda a, k: F.avg_pool2d(a[0], **k), extra=True)
+    add("avg_pool2d", "exclude_pad", "torch.nn.functional.avg_pool2d",
+        lambda d: (["input"], [d.rn(1, 2, 5, 5)], {"kernel_size": [3, 2], "stride": [2, 1], "padding": 1, "ceil_mode": True, "count_include_pad": False}),
+        lambda a, k: F.avg_pool2d(a[0], **k), extra=True)
+    add("avg_pool2d", "divisor", "torch.nn.functional.avg_pool2d",
+        lambda d: (["input"], [d.rn(1, 3, 4, 4)], {"kernel_size": 2, "divisor_override": 3}),
+        lambda a, k: F.avg_pool2d(a[0], **k), extra=True)
+    add("adaptive_avg_pool2d", "uneven", "torch.nn.functional.adaptive_avg_pool2d",
+        lambda d: (["input"], [d.rn(2, 3, 7, 5)], {"output_size": [3, 2]}),
+        lambda a, k: F.adaptive_avg_pool2d(a[0], **k), extra=True)
+    add("adaptive_avg_pool2d", "global", "torch.nn.functional.adaptive_avg_pool2d",
+        lambda d: (["input"], [d.rn(2, 3, 4, 4)], {"output_size": 1}),
+        lambda a, k: F.adaptive_avg_pool2d(a[0], **k), extra=True)
+    # Normalization and the other CNN ops (issue 13)
+    add("batch_norm", "training", "torch.nn.functional.batch_norm",
+        lambda d: (["input", "running_mean", "running_var", "weight", "bias"],
+                   [d.rn(4, 3, 2, 3), d.rn(3), d.uniform(0.5, 2, 3), d.rn(3), d.rn(3)], {"training": True, "momentum": 0.2, "eps": 1e-5}),
+        lambda a, k: F.batch_norm(a[0], a[1], a[2], a[3], a[4], **k), extra=True)
+    add("batch_norm", "eval", "torch.nn.functional.batch_norm",
+        lambda d: (["input", "running_mean", "running_var", "weight", "bias"],
+                   [d.rn(2, 3, 4), d.rn(3), d.uniform(0.5, 2, 3), d.rn(3), d.rn(3)], {"training": False}),
+        lambda a, k: F.batch_norm(a[0], a[1], a[2], a[3], a[4], **k), extra=True)
+    add("batch_norm", "no_affine_1d", "torch.nn.functional.batch_norm",
+        lambda d: (["input", "running_mean", "running_var"], [d.rn(5, 4), d.rn(4), d.uniform(0.5, 2, 4)], {"training": True}),
+        lambda a, k: F.batch_norm(a[0], a[1], a[2], **k), extra=True)
+    add("group_norm", "affine", "torch.nn.functional.group_norm",
+        lambda d: (["input", "weight", "bias"], [d.rn(2, 6, 3, 2), d.rn(6), d.rn(6)], {"num_groups": 3}),
+        lambda a, k: F.group_norm(a[0], k["num_groups"], a[1], a[2]), extra=True)
+    add("group_norm", "plain", "torch.nn.functional.group_norm",
+        lambda d: (["input"], [d.rn(3, 4, 5)], {"num_groups": 2, "eps": 1e-3}),
+        lambda a, k: F.group_norm(a[0], k["num_groups"], eps=k["eps"]), extra=True)
+    add("pad", "constant", "torch.nn.functional.pad",
+        lambda d: (["input"], [d.rn(2, 3, 4)], {"pad": [1, 2, -1, 1], "mode": "constant", "value": 0.5}),
+        lambda a, k: F.pad(a[0], **k), extra=True)
+    add("pad", "reflect", "torch.nn.functional.pad",
+        lambda d: (["input"], [d.rn(1, 2, 4, 5)], {"pad": [2, 1, 3, 0], "mode": "reflect"}),
+        lambda a, k: F.pad(a[0], **k), extra=True)
+    add("pad", "replicate", "torch.nn.functional.pad",
+        lambda d: (["input"], [d.rn(1, 2, 3, 3)], {"pad": [2, 1, 0, 4], "mode": "replicate"}),
+        lambda a, k: F.pad(a[0], **k), extra=True)
+    add("pad", "circular", "torch.nn.functional.pad",
+        lambda d: (["input"], [d.rn(1, 2, 4)], {"pad": [2, 3], "mode": "circular"}),
+        lambda a, k: F.pad(a[0], **k), extra=True)
+    add("flatten", "middle", "torch.flatten", lambda d: (["input"], [d.rn(2, 3, 4, 2)], {"start_dim": 1, "end_dim": 2}),
+        lambda a, k: torch.flatten(a[0], **k), extra=True)
+    add("unflatten", "infer", "torch.unflatten", lambda d: (["input"], [d.rn(2, 6, 2)], {"dim": 1, "sizes": [3, -1]}),
+        lambda a, k: torch.unflatten(a[0], k["dim"], k["sizes"]), extra=True)
+    add("dropout2d", "eval", "torch.nn.functional.dropout2d", lambda d: (["input"], [d.rn(2, 3, 2, 2)], {"p": 0.5, "training": False}),
+        lambda a, k: F.dropout2d(a[0], **k), extra=True)
     add("clamp", "min", "torch.clamp", lambda d: (["input"], [d.away_from([-0.5], 5)], {"min": -0.5}), lambda a, k: torch.clamp(a[0], **k))
     for op in ["maximum", "minimum"]:
         add(op, "bcast", f"torch.{op}", lambda d: (["input", "other"], [d.grid(False, 2, 3), d.grid(True, 3)], {}),
@@ -356,7 +454,7 @@ def make_case(op, variant, fn, build, call, dtype, seed, suffix):
     wants = []
     leaves = []
     for n, a in zip(names, args):
-        diff = not (op in LOSS_OPS and n in CONSTANT_ARGS)
+        diff = not (op in LOSS_OPS and n in CONSTANT_ARGS) and n not in UPDATED_ARGS
         if isinstance(a, torch.Tensor) and a.is_floating_point() and diff and op != "one_hot":
             a.requires_grad_(True)
             wants.append(True)
@@ -368,7 +466,9 @@ def make_case(op, variant, fn, build, call, dtype, seed, suffix):
             wants.append(True)
         else:
             wants.append(False)
+    encoded_args = [encode(a) for a in args]
     out = call(args, kwargs)
+    updated = {n: encode(a) for n, a in zip(names, args) if n in UPDATED_ARGS and isinstance(a, torch.Tensor)}
     outs = out if isinstance(out, list) else [out]
     # One cotangent per differentiable output (split and chunk have several; max's indices none).
     cots = [torch.randn(o.shape, generator=d.g, dtype=torch.float64).to(o.dtype)
@@ -389,8 +489,8 @@ def make_case(op, variant, fn, build, call, dtype, seed, suffix):
                 k += 1
     cot_field = [encode(c) for c in cots] if isinstance(out, list) else encode(cots[0])
     return {"name": name, "op": op, "fn": fn, "dtype": "int64" if op == "one_hot" else str(dtype).replace("torch.", ""),
-            "arg_names": names, "args": [encode(a) for a in args], "kwargs": kwargs, "output": encode(out),
-            "cotangent": cot_field, "grads": grads}
+            "arg_names": names, "args": encoded_args, "kwargs": kwargs, "output": encode(out),
+            "cotangent": cot_field, "grads": grads, **({"updated": updated} if updated else {})}
 
 
 def main():

@@ -1,7 +1,7 @@
 import Foundation
 import Backprop
 
-// backprop-bench: the workloads W1-W8 of ../shared/WORKLOADS.md, side by side with the PyTorch
+// backprop-bench: the workloads W1-W9 of ../shared/WORKLOADS.md, side by side with the PyTorch
 // scripts (same workload names, same result keys).
 //
 //   swift run -c release backprop-bench [--json] [--threads N] [--only w3[,w5...]]
@@ -13,6 +13,7 @@ let workloads: [(String, () -> WorkloadResult)] = [
     ("w1_seed_step", w1SeedStep), ("w2_small_ops", w2SmallOps), ("w3_gemm", w3Gemm),
     ("w4_elementwise", w4Elementwise), ("w5_softmax_ce", w5SoftmaxCE), ("w6_mlp", w6MLP),
     ("w7_small_mlp", w7SmallMLP), ("w8_digits", w8Digits),
+    ("w9_cnn", w9CNN),
     ("w10_gpt", w10GPT),
 ]
 
@@ -27,7 +28,7 @@ func usage() -> Never {
     FileHandle.standardError.write("""
     usage: backprop-bench [--json] [--threads N] [--only w1,w3,...] [--in-process]
       --threads N    worker threads for kernels and BLAS (default 2)
-      --only LIST    workloads to run (w1..w8, w10, comma separated)
+      --only LIST    workloads to run (w1..w10, comma separated)
       --json         print one JSON object {"threads": N, "workloads": {"w1_seed_step": {"results": ...}}}
       --in-process   run the selected workloads in this process instead of one child each\n
     """.data(using: .utf8)!)
@@ -66,7 +67,7 @@ let selected = workloads.filter { w in
     options.only.isEmpty || options.only.contains { w.0 == $0 || w.0.hasPrefix($0 + "_") }
 }
 if selected.isEmpty {
-    FileHandle.standardError.write("error: --only \(options.only.joined(separator: ",")) selects no workload (w1..w8, w10)\n".data(using: .utf8)!)
+    FileHandle.standardError.write("error: --only \(options.only.joined(separator: ",")) selects no workload (w1..w10)\n".data(using: .utf8)!)
     exit(2)
 }
 Parallelism.threads = options.threads

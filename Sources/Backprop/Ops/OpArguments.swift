@@ -25,7 +25,21 @@ public struct OpArgumentError: Error, CustomStringConvertible {
 }
 
 /// The keyword options of a replayed call, with typed accessors that throw on malformed values.
+/// The values a replayed call leaves in its tensor arguments (batch_norm's running statistics),
+/// by PyTorch's argument name, for comparison with a reference case's `updated`.
+public final class OpUpdates {
+    /// The updated values by argument name.
+    public var values: [String: Tensor] = [:]
+    /// The value left in argument `name`, or nil.
+    public subscript(name: String) -> Tensor? {
+        get { values[name] }
+        set { values[name] = newValue }
+    }
+}
+
 public struct OpKwargs {
+    /// What the call updated in place (filled by the replay).
+    public let updated = OpUpdates()
     /// The options by PyTorch keyword name, as parsed from JSON.
     public let values: [String: Any]
     let context: String

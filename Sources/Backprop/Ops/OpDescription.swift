@@ -20,6 +20,8 @@ public enum OpFamily: String, CaseIterable, Sendable {
     case softmax
     /// Loss functions.
     case loss
+    /// Convolutions and pooling.
+    case convolution
 }
 
 /// Everything Backprop knows about one op besides its forward and its backward function.
@@ -70,7 +72,7 @@ public struct OpDescription: @unchecked Sendable {
     public static let all: [OpDescription] =
         arithmeticOps + unaryOps + activationOps + powerOps + comparisonOps + linearAlgebraOps + shapeOps + indexingOps
         + reductionOps + statisticsOps + softmaxOps + lossOps + elementwiseLossOps + sequenceOps + logicalOps + subscriptOps
-        + attentionOps + normSamplingOps
+        + attentionOps + normSamplingOps + convolutionOps + normalizationOps
 
     /// The op named `name` (PyTorch's name), or nil.
     public static func named(_ name: String) -> OpDescription? { byName[name] }

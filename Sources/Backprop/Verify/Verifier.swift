@@ -143,6 +143,18 @@ public enum Verifier {
                 return CaseResult(name: name, op: op, passed: false, failure: "output: dtype \(got.dtype), expected int64")
             }
         }
+        // In-place updates (batch_norm's running statistics): the values the call left in its arguments.
+        if let updated = c["updated"] as? [String: Any] {
+            for (argName, raw) in updated.sorted(by: { $0.key < $1.key }) {
+                let exp = try GoldenFormat.tensor(raw, context: "\(context): updated.\(argName)")
+                guard let got = kwargs.updated[argName] else {
+                    return CaseResult(name: name, op: op, passed: false, failure: "updated.\(argName): the call did not update it")
+                }
+                let (rtol, atol) = tolerances(exp.dtype)
+                let r = GoldenFormat.compare(got, exp, rtol: rtol, atol: atol)
+                if !r.ok { return CaseResult(name: name, op: op, passed: false, failure: "updated.\(argName): \(r.message!)") }
+            }
+        }
         // Backward: the vector-Jacobian product with each output's cotangent (null for integer
         // outputs such as max's indices); several differentiable outputs (split, chunk) add up.
         let rawCots: [Any?] = (c["cotangent"] as? [Any]).map { $0.map { Optional($0) } } ?? [c["cotangent"]]
