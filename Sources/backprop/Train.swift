@@ -221,7 +221,7 @@ struct Train: ParsableCommand {
     /// output is silenced: rank 0 alone prints (errors still reach standard error from every rank).
     func startProcessGroup(batchSize: Int) throws -> ProcessGroup {
         let group: ProcessGroup
-        do { group = try ProcessGroup.world() } catch { throw CLIError("mpirun: \(error)") }
+        do { group = try ProcessGroup.world() } catch { throw CLIError("\(error)") }
         guard group.isDistributed else { return group }
         if batchSize % group.size != 0 {
             throw CLIError("--batch-size \(batchSize) is the global batch and must be a multiple of the \(group.size) ranks (each takes batch-size / \(group.size) rows of it)")
