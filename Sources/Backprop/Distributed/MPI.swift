@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -106,6 +107,22 @@ final class MPILibrary: @unchecked Sendable {
         finalize = try fn("MPI_Finalize", VoidF.self)
 
         let world = commWorld
+        // Collectives are started non-blocking and waited for by polling MPI_Test, spinning briefly
+        // and then sleeping: a blocking MPI call spins at full speed until its peers arrive, which on
+        // a machine shared with other work takes the CPU from the very rank it is waiting for.
+        typealias Req = UnsafeMutableRawPointer
+        let test = try fn("MPI_Test", (@convention(c) (Req, UnsafeMutablePointer<Int32>, UnsafeMutableRawPointer?) -> Int32).self)
+        // MPI_STATUS_IGNORE: (MPI_Status *)0 in Open MPI, (MPI_Status *)1 in MPICH.
+        let statusIgnore = flavor == .openMPI ? nil : UnsafeMutableRawPointer(bitPattern: 1)
+        let wait = { (start: (Req) -> Int32) -> Int32 in
+            // An MPI_Request is a pointer (Open MPI) or an int (MPICH): 8 bytes hold either.
+            var request: UInt64 = 0
+            return withUnsafeMutableBytes(of: &request) { r -> Int32 in
+                let code = start(r.baseAddress!)
+                guard code == 0 else { return code }
+                return MPILibrary.poll { flag in test(r.baseAddress!, flag, statusIgnore) }
+            }
+        }
         switch flavor {
         case .openMPI:
             // Handles are pointers.
@@ -113,17 +130,17 @@ final class MPILibrary: @unchecked Sendable {
             func h(_ v: Int) -> H { OpaquePointer(bitPattern: v) }
             let rank = try fn("MPI_Comm_rank", (@convention(c) (H, UnsafeMutablePointer<Int32>) -> Int32).self)
             let size = try fn("MPI_Comm_size", (@convention(c) (H, UnsafeMutablePointer<Int32>) -> Int32).self)
-            let ar = try fn("MPI_Allreduce", (@convention(c) (UnsafeRawPointer?, UnsafeMutableRawPointer?, Int32, H, H, H) -> Int32).self)
-            let bc = try fn("MPI_Bcast", (@convention(c) (UnsafeMutableRawPointer?, Int32, H, Int32, H) -> Int32).self)
+            let ar = try fn("MPI_Iallreduce", (@convention(c) (UnsafeRawPointer?, UnsafeMutableRawPointer?, Int32, H, H, H, Req) -> Int32).self)
+            let bc = try fn("MPI_Ibcast", (@convention(c) (UnsafeMutableRawPointer?, Int32, H, Int32, H, Req) -> Int32).self)
+            let ib = try fn("MPI_Ibarrier", (@convention(c) (H, Req) -> Int32).self)
             let ag = try fn("MPI_Allgather", (@convention(c) (UnsafeRawPointer?, Int32, H, UnsafeMutableRawPointer?, Int32, H, H) -> Int32).self)
-            let ba = try fn("MPI_Barrier", (@convention(c) (H) -> Int32).self)
             let ab = try fn("MPI_Abort", (@convention(c) (H, Int32) -> Int32).self)
             commRank = { var r: Int32 = -1; let e = rank(h(world), &r); return (e, r) }
             commSize = { var s: Int32 = -1; let e = size(h(world), &s); return (e, s) }
-            allreduce = { s, r, n, t, op in ar(s, r, n, h(t), h(op), h(world)) }
-            bcast = { b, n, t, root in bc(b, n, h(t), root, h(world)) }
+            allreduce = { s, r, n, t, op in wait { ar(s, r, n, h(t), h(op), h(world), $0) } }
+            bcast = { b, n, t, root in wait { bc(b, n, h(t), root, h(world), $0) } }
             allgather = { s, sn, r, rn, t in ag(s, sn, h(t), r, rn, h(t), h(world)) }
-            barrier = { ba(h(world)) }
+            barrier = { wait { ib(h(world), $0) } }
             abort = { ab(h(world), $0) }
         case .mpich:
             // Handles are C ints.
@@ -131,17 +148,17 @@ final class MPILibrary: @unchecked Sendable {
             func h(_ v: Int) -> H { H(truncatingIfNeeded: v) }
             let rank = try fn("MPI_Comm_rank", (@convention(c) (H, UnsafeMutablePointer<Int32>) -> Int32).self)
             let size = try fn("MPI_Comm_size", (@convention(c) (H, UnsafeMutablePointer<Int32>) -> Int32).self)
-            let ar = try fn("MPI_Allreduce", (@convention(c) (UnsafeRawPointer?, UnsafeMutableRawPointer?, Int32, H, H, H) -> Int32).self)
-            let bc = try fn("MPI_Bcast", (@convention(c) (UnsafeMutableRawPointer?, Int32, H, Int32, H) -> Int32).self)
+            let ar = try fn("MPI_Iallreduce", (@convention(c) (UnsafeRawPointer?, UnsafeMutableRawPointer?, Int32, H, H, H, Req) -> Int32).self)
+            let bc = try fn("MPI_Ibcast", (@convention(c) (UnsafeMutableRawPointer?, Int32, H, Int32, H, Req) -> Int32).self)
+            let ib = try fn("MPI_Ibarrier", (@convention(c) (H, Req) -> Int32).self)
             let ag = try fn("MPI_Allgather", (@convention(c) (UnsafeRawPointer?, Int32, H, UnsafeMutableRawPointer?, Int32, H, H) -> Int32).self)
-            let ba = try fn("MPI_Barrier", (@convention(c) (H) -> Int32).self)
             let ab = try fn("MPI_Abort", (@convention(c) (H, Int32) -> Int32).self)
             commRank = { var r: Int32 = -1; let e = rank(h(world), &r); return (e, r) }
             commSize = { var s: Int32 = -1; let e = size(h(world), &s); return (e, s) }
-            allreduce = { s, r, n, t, op in ar(s, r, n, h(t), h(op), h(world)) }
-            bcast = { b, n, t, root in bc(b, n, h(t), root, h(world)) }
+            allreduce = { s, r, n, t, op in wait { ar(s, r, n, h(t), h(op), h(world), $0) } }
+            bcast = { b, n, t, root in wait { bc(b, n, h(t), root, h(world), $0) } }
             allgather = { s, sn, r, rn, t in ag(s, sn, h(t), r, rn, h(t), h(world)) }
-            barrier = { ba(h(world)) }
+            barrier = { wait { ib(h(world), $0) } }
             abort = { ab(h(world), $0) }
         }
         if let v = dlsym(handle, "MPI_Get_library_version") {
@@ -156,6 +173,24 @@ final class MPILibrary: @unchecked Sendable {
                 let name = first.split(separator: ",").first.map(String.init) ?? first
                 version = name.split(whereSeparator: \.isWhitespace).joined(separator: " ")
             }
+        }
+    }
+
+    /// Calls `test` (MPI_Test) until it reports completion or an error: about 50 µs of spinning
+    /// (peers that arrive together never sleep), then yielding, then sleeping 20-200 µs between tests.
+    static func poll(_ test: (UnsafeMutablePointer<Int32>) -> Int32) -> Int32 {
+        var done: Int32 = 0
+        var tries = 0
+        let start = DispatchTime.now().uptimeNanoseconds
+        while true {
+            let code = test(&done)
+            if code != 0 || done != 0 { return code }
+            tries += 1
+            if tries < 64 { continue }
+            let waited = DispatchTime.now().uptimeNanoseconds &- start
+            if waited < 50_000 { continue }
+            if waited < 200_000 { sched_yield(); continue }
+            usleep(waited < 2_000_000 ? 20 : 200)
         }
     }
 
