@@ -132,7 +132,7 @@ public struct ExplainedPass {
                         v["alpha"] = Tensor(scalar: 1, dtype: G.dtype)
                     }
                 }
-            case "AddmmBackward0", "MmBackward0" where s.inputs.count == 3:
+            case "AddmmBackward0" where s.inputs.count == 3, "MmBackward0" where s.inputs.count == 3:
                 if G.rank == 2 { v["sum(G, dim 0)"] = G.sum(dims: [0]) }
             default: break
             }

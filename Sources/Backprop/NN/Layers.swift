@@ -21,17 +21,33 @@ public final class Linear: Module {
     /// var g = RandomGenerator(seed: 0)
     /// let layer = Linear(4, 16, using: &g)   // weight [16, 4], bias [16]
     /// ```
-    public init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true, dtype: DType = .float32,
-                using generator: inout RandomGenerator) {
+    public convenience init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true, dtype: DType = .float32,
+                            using generator: inout RandomGenerator) {
+        let (w, b) = Linear.initialValues(inFeatures, outFeatures, bias: bias, dtype: dtype, using: &generator)
+        self.init(weight: w, bias: b)
+    }
+
+    /// A layer holding `weight` [out, in] and `bias` [out] (or none) as its parameters.
+    public init(weight: Tensor, bias: Tensor?) {
+        precondition(weight.rank == 2 && weight.shape.allSatisfy { $0 > 0 },
+                     "Linear: weight must be a non-empty matrix [out, in], got shape \(weight.shape)")
+        precondition(bias == nil || bias!.shape == [weight.shape[0]],
+                     "Linear: bias of shape \(bias!.shape) for a weight of shape \(weight.shape)")
+        outFeatures = weight.shape[0]
+        inFeatures = weight.shape[1]
+        self.weight = Parameter(weight)
+        self.bias = bias.map(Parameter.init)
+    }
+
+    /// nn.Linear's initial weight and bias, drawn from `generator` in PyTorch's order.
+    static func initialValues(_ inFeatures: Int, _ outFeatures: Int, bias: Bool, dtype: DType,
+                              using generator: inout RandomGenerator) -> (Tensor, Tensor?) {
         precondition(inFeatures > 0 && outFeatures > 0,
                      "Linear: sizes must be positive, got in \(inFeatures), out \(outFeatures)")
-        self.inFeatures = inFeatures
-        self.outFeatures = outFeatures
-        weight = Parameter(Init.kaimingUniform([outFeatures, inFeatures], a: 5.0.squareRoot(), dtype: dtype,
-                                               using: &generator))
+        let w = Init.kaimingUniform([outFeatures, inFeatures], a: 5.0.squareRoot(), dtype: dtype, using: &generator)
         let bound = 1 / Double(inFeatures).squareRoot()
-        self.bias = bias ? Parameter(Tensor.uniform([outFeatures], low: -bound, high: bound, dtype: dtype,
-                                                    using: &generator)) : nil
+        let b = bias ? Tensor.uniform([outFeatures], low: -bound, high: bound, dtype: dtype, using: &generator) : nil
+        return (w, b)
     }
 
     /// `x.linear(weight:bias:)`: x W^T + b for `x` [..., inFeatures], giving [..., outFeatures].
@@ -39,6 +55,11 @@ public final class Linear: Module {
         precondition(x.shape.last == inFeatures,
                      "Linear(\(inFeatures), \(outFeatures)): input of shape \(x.shape) has \(x.shape.last ?? 0) features, expected \(inFeatures)")
         return x.linear(weight: weight.value, bias: bias?.value)
+    }
+
+    /// `in_features=4, out_features=16, bias=True`, as PyTorch prints a Linear layer.
+    public var extraRepr: String {
+        "in_features=\(inFeatures), out_features=\(outFeatures), bias=\(bias == nil ? "False" : "True")"
     }
 
     /// `weight`, then `bias` when the layer has one (PyTorch's names).
@@ -104,6 +125,8 @@ public final class GELU: Module {
 
     /// A GELU layer with the exact form (`.none`, the default) or the tanh approximation (`.tanh`).
     public init(approximate: GeluApproximation = .none) { self.approximate = approximate }
+    /// `approximate='none'` or `approximate='tanh'`, as PyTorch prints it.
+    public var extraRepr: String { "approximate='\(approximate == .tanh ? "tanh" : "none")'" }
     /// `x.gelu(approximate: approximate)`.
     public func forward(_ x: Tensor) -> Tensor { x.gelu(approximate: approximate) }
 }
@@ -127,6 +150,10 @@ public final class Dropout: Module {
 
     /// Turns dropout on (`true`, training) or off (`false`, evaluation).
     public func setTraining(_ training: Bool) { isTraining = training }
+    /// Whether dropout is active.
+    public var ownTrainingMode: Bool? { isTraining }
+    /// `p=0.5, inplace=False`, as PyTorch prints it.
+    public var extraRepr: String { "p=\(p), inplace=False" }
 
     /// `x` times a fresh random mask scaled by 1 / (1 - p) in training mode; `x` itself in evaluation mode.
     public func forward(_ x: Tensor) -> Tensor {

@@ -51,6 +51,7 @@ public class Adam: Optimizer {
         precondition(betas.0 >= 0 && betas.0 < 1, "Adam: invalid beta parameter at index 0: \(betas.0)")
         precondition(betas.1 >= 0 && betas.1 < 1, "Adam: invalid beta parameter at index 1: \(betas.1)")
         precondition(weightDecay >= 0, "Adam: invalid weight_decay value: \(weightDecay)")
+        let parameters = uniqueParameters(parameters, optimizer: decoupledWeightDecay ? "AdamW" : "Adam")
         self.parameters = parameters
         self.lr = lr; beta1 = betas.0; beta2 = betas.1; self.eps = eps
         self.weightDecay = weightDecay; self.amsgrad = amsgrad; self.maximize = maximize

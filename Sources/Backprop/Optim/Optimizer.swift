@@ -109,6 +109,7 @@ public final class SGD: Optimizer {
         precondition(weightDecay >= 0, "SGD: invalid weight_decay value: \(weightDecay)")
         precondition(!nesterov || (momentum > 0 && dampening == 0),
                      "SGD: Nesterov momentum requires a momentum and zero dampening")
+        let parameters = uniqueParameters(parameters, optimizer: "SGD")
         self.parameters = parameters
         self.lr = lr; self.momentum = momentum; self.dampening = dampening
         self.weightDecay = weightDecay; self.nesterov = nesterov; self.maximize = maximize
@@ -180,4 +181,12 @@ public final class SGD: Optimizer {
         }
         momentumBuffers = buffers
     }
+}
+
+/// `parameters` without repeats (a parameter listed twice is updated once, as PyTorch does after its
+/// warning); stops on an empty list with PyTorch's message.
+func uniqueParameters(_ parameters: [Parameter], optimizer: String) -> [Parameter] {
+    precondition(!parameters.isEmpty, "\(optimizer): optimizer got an empty parameter list")
+    var seen = Set<ObjectIdentifier>()
+    return parameters.filter { seen.insert(ObjectIdentifier($0)).inserted }
 }

@@ -27,7 +27,7 @@ public enum DType: String, Sendable, CustomStringConvertible {
 /// The floating-point element types that kernels are written for: `Float` and `Double`.
 ///
 /// Kernels are generic over this protocol and specialized by the compiler for both types.
-public protocol FloatElement: BinaryFloatingPoint, SIMDScalar, Sendable
+public protocol FloatElement: BinaryFloatingPoint, SIMDScalar, Sendable, Codable
 where Self.SIMD8Storage.Scalar == Self {
     /// The dtype of tensors with this element type.
     static var dtype: DType { get }

@@ -53,7 +53,7 @@ public enum ProgrammerErrors {
         init(_ body: @escaping () -> Void) { self.body = body }
     }
 
-    nonisolated(unsafe) static let key: pthread_key_t = {
+    static let key: pthread_key_t = {
         var k = pthread_key_t()
         pthread_key_create(&k, nil)
         return k

@@ -23,7 +23,7 @@ public struct TensorStorageHeader {
 /// The tail elements are declared as `UInt64` (8-byte alignment): with a 16-byte aligned element
 /// type the runtime allocates the object with `posix_memalign`, which costs more than the malloc
 /// it saves. The 16-byte alignment comes from malloc's and the 32-byte header's (checked in `make`).
-public final class TensorStorage: ManagedBuffer<TensorStorageHeader, UInt64>, @unchecked Sendable {
+public final class TensorStorage: ManagedBuffer<TensorStorageHeader, UInt64> {
     /// Largest byte count stored in the object's tail.
     static let inlineLimit = 4096
 
