@@ -219,6 +219,21 @@ import Foundation
         }
     }
 
+    /// Runs this test binary's `MPIRankTests` on 2 ranks (its collectives and DDP between real
+    /// processes), over shared memory and over TCP.
+    @Test(.enabled(if: mpirun != nil, "\(skipMessage)"), arguments: [false, true])
+    func collectivesBetweenRanks(_ tcp: Bool) throws {
+        let me = try #require(Bundle.main.executablePath ?? CommandLine.arguments.first)
+        let job = try BackgroundJob(Self.mpirun!, Self.launch(2, tcp: tcp) + [me, "--testing-library", "swift-testing", "--filter", "MPIRankTests"],
+                                    environment: Self.rootAllowed)
+        defer { job.stop() }
+        try #require(job.wait(timeout: 120) { !job.isRunning }, "still running after 120 s: \(job.stdout)")
+        #expect(job.status == 0, "\(job.stdout)\n\(job.stderr)")
+        // Swift Testing reports on standard error when standard output is not a terminal.
+        let passed = (job.stdout + job.stderr).components(separatedBy: "collectivesAndDataParallelism() passed").count - 1
+        #expect(passed == 2, "both ranks pass: \(job.stdout)\n\(job.stderr)")
+    }
+
     @Test(.enabled(if: mpirun != nil, "\(skipMessage)"))
     func globalBatchMustSplitEvenly() throws {
         let r = try Self.mpirunTrain(["train", "--data", Repository.path("data/iris.csv"), "--batch-size", "25", "--epochs", "1"])
@@ -332,5 +347,78 @@ final class BackgroundJob {
         }
         try? FileManager.default.removeItem(atPath: outPath)
         try? FileManager.default.removeItem(atPath: errPath)
+    }
+}
+
+/// The collectives and `DistributedDataParallel` between real ranks: this suite runs only inside
+/// `mpirun -np 2` (`MPITrainingTests.collectivesBetweenRanks` launches this test binary so), and is
+/// one test so that every rank calls the collectives in the same order.
+@Suite struct MPIRankTests {
+    static let underLauncher = ((try? LauncherEnvironment.detect(ProcessInfo.processInfo.environment))??.size ?? 1) > 1
+
+    /// A parameter of each dtype and a buffer that forward counts up by the rank + 1.
+    final class Counting: Module {
+        let w: Parameter
+        let v: Parameter
+        let seen = Buffer(Tensor([0], shape: [1], dtype: .float64))
+        let rank: Int
+        init(rank: Int) {
+            self.rank = rank
+            w = Parameter(Tensor([Double(rank), 1, 2], shape: [3]))
+            v = Parameter(Tensor([Double(rank) * 10, -1], shape: [2], dtype: .float64))
+        }
+        func forward(_ x: Tensor) -> Tensor {
+            seen.assign(seen.value + Double(rank + 1))
+            return (x * w.value).sum()
+        }
+    }
+
+    @Test(.enabled(if: underLauncher, "runs only under mpirun (launched by MPITrainingTests.collectivesBetweenRanks)"))
+    func collectivesAndDataParallelism() throws {
+        let g = try ProcessGroup.world()
+        let n = Double(g.size), r = Double(g.rank)
+        #expect(g.isDistributed && g.mpi != nil)
+        let ranks = (0..<g.size).map(Double.init)
+
+        let total: Double = ranks.reduce(0, +), mean = total / n
+        var t = Tensor([r + 1, -2 * (r + 1), 0.5], shape: [3])
+        g.allReduce(&t, .sum)
+        let sums: [Double] = [total + n, -2 * (total + n), 0.5 * n]
+        #expect(t.scalars == sums)
+        var m = Tensor([r, 1], shape: [2], dtype: .float64)
+        g.allReduce(&m, .mean)
+        #expect(m.scalars == [mean, 1])
+        var hi: [Float] = [Float(r), -Float(r)]
+        g.allReduce(&hi, .max)
+        #expect(hi == [Float(n - 1), 0])
+        var lo: [Double] = [r]
+        g.allReduce(&lo, .min)
+        #expect(lo == [0])
+
+        var ints = Tensor([Double(g.rank * 7), 3], shape: [2], dtype: .int64)
+        g.broadcast(&ints, from: g.size - 1)
+        #expect(ints.integers == [(g.size - 1) * 7, 3])
+        #expect(g.allGather([r, r * 10]) == ranks.map { [$0, $0 * 10] })
+        g.barrier()
+
+        // DDP: rank 0's values everywhere at the start; each parameter its own bucket.
+        let model = Counting(rank: g.rank)
+        let ddp = DistributedDataParallel(model, group: g, bucketCapMB: 1e-6)
+        #expect(ddp.buckets == [[1], [0]])
+        #expect(model.w.value.scalars == [0, 1, 2] && model.v.value.scalars == [0, -1])
+        #expect(model.seen.value.scalars == [0])
+        // Each rank's input: its gradients are the input itself; the mean over ranks comes back.
+        let x = Tensor([r, 2 * r, 1], shape: [3])
+        ddp(x).backward()
+        (model.v.value * (3 * r + 1)).sum().backward()
+        ddp.synchronizeGradients()
+        let wGrad: [Double] = [mean, 2 * mean, 1], vGrad: [Double] = [3 * mean + 1, 3 * mean + 1]
+        #expect(model.w.grad?.scalars == wGrad)
+        #expect(model.v.grad?.scalars == vGrad)
+        #expect(model.v.grad?.dtype == .float64)
+        // Forward counted the buffer up by rank + 1 on each rank; the next forward starts from rank 0's.
+        #expect(model.seen.value.scalars == [r + 1])
+        _ = ddp(x)
+        #expect(model.seen.value.scalars == [1 + r + 1])
     }
 }

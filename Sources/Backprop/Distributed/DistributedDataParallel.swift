@@ -2,7 +2,9 @@
 /// `torch.nn.parallel.DistributedDataParallel`).
 ///
 /// Every rank holds a whole copy of the model and trains it on its own share of each batch. At the
-/// start the parameters are broadcast from rank 0, so every copy starts equal; after each
+/// start the parameters and buffers are broadcast from rank 0, so every copy starts equal (and,
+/// with `broadcastBuffers`, rank 0's buffers again before each forward, so BatchNorm's running
+/// statistics are rank 0's everywhere, as in PyTorch); after each
 /// backward `synchronizeGradients()` replaces every gradient by its mean over the ranks, so every
 /// rank's optimizer applies the same update and the copies stay equal, step after step.
 ///
@@ -36,6 +38,10 @@ public final class DistributedDataParallel {
     public let bucketCapBytes: Int
     /// The parameters, in the module's order.
     public let parameters: [(name: String, parameter: Parameter)]
+    /// The buffers (BatchNorm's running statistics), in the module's order.
+    public let buffers: [(name: String, buffer: Buffer)]
+    /// Whether `forward` first copies rank 0's buffers to every rank (PyTorch's `broadcast_buffers`).
+    public let broadcastsBuffers: Bool
     /// The buckets, in the order they are reduced: each a list of indices into `parameters`,
     /// starting from the last parameter; a bucket holds one dtype.
     public let buckets: [[Int]]
@@ -43,20 +49,22 @@ public final class DistributedDataParallel {
     private var flatFloat: [[Float]] = []
 
     /// Wraps `module` for training over `group`: checks that every rank has a model of the same
-    /// parameter count and sizes (else it stops, naming the ranks), broadcasts the parameter
-    /// values from rank 0 and plans the buckets.
-    public init(_ module: any Module, group: ProcessGroup, bucketCapMB: Double = 25) {
+    /// parameter and buffer count and sizes (else it stops, naming the rank), broadcasts the
+    /// parameter and buffer values from rank 0 and plans the buckets.
+    public init(_ module: any Module, group: ProcessGroup, bucketCapMB: Double = 25, broadcastBuffers: Bool = true) {
         precondition(bucketCapMB > 0, "DistributedDataParallel: bucketCapMB must be > 0, got \(bucketCapMB)")
         self.module = module
         self.group = group
         self.bucketCapBytes = Swift.max(1, Int(bucketCapMB * 1024 * 1024))
         parameters = module.namedParameters()
+        buffers = module.namedBuffers()
+        broadcastsBuffers = broadcastBuffers
         if group.isDistributed {
             // Every rank must reduce the same buckets, or the collectives pair wrong sizes.
             var layout: [Double] = [Double(parameters.count)]
             var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-            for (_, p) in parameters {
-                for d in p.shape + [p.value.dtype.byteSize] { hash = (hash ^ UInt64(d)) &* 0x100_0000_01b3 }
+            for t in parameters.map(\.parameter.value) + [Tensor.zeros([buffers.count])] + buffers.map(\.buffer.value) {
+                for d in t.shape + [t.dtype.byteSize, -1] { hash = (hash ^ UInt64(bitPattern: Int64(d))) &* 0x100_0000_01b3 }
             }
             layout.append(Double(hash >> 12))
             let all = group.allGather(layout)
@@ -78,13 +86,29 @@ public final class DistributedDataParallel {
         flat = plan.map { _ in [] }
         flatFloat = plan.map { _ in [] }
         broadcastParameters()
+        broadcastModuleBuffers()
     }
 
-    /// The module's output (PyTorch's `ddp(x)`).
-    public func forward(_ x: Tensor) -> Tensor { module.forward(x) }
+    /// The module's output (PyTorch's `ddp(x)`), after copying rank 0's buffers to every rank when
+    /// `broadcastsBuffers` (and the module has buffers).
+    public func forward(_ x: Tensor) -> Tensor {
+        if broadcastsBuffers { broadcastModuleBuffers() }
+        return module.forward(x)
+    }
 
     /// `forward(x)`.
-    public func callAsFunction(_ x: Tensor) -> Tensor { module.forward(x) }
+    public func callAsFunction(_ x: Tensor) -> Tensor { forward(x) }
+
+    /// Copies rank 0's buffer values into every rank's model (done by `init`, and by `forward`
+    /// when `broadcastsBuffers`).
+    public func broadcastModuleBuffers() {
+        guard group.isDistributed else { return }
+        for (_, b) in buffers {
+            var v = b.value.detached()
+            group.broadcast(&v, from: 0)
+            b.assign(v)
+        }
+    }
 
     /// Copies rank 0's parameter values into every rank's model (done by `init`; call it again
     /// after loading values on rank 0 only).

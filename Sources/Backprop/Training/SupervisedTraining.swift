@@ -171,7 +171,7 @@ public final class SupervisedTraining {
     @discardableResult
     public func step(x: Tensor, y: Tensor) -> (loss: Double, output: Tensor) {
         optimizer.zeroGrad()
-        let output = model(x)
+        let output = distributed?.forward(x) ?? model(x)
         let loss = objective.loss(output, y)
         loss.backward()
         distributed?.synchronizeGradients()
