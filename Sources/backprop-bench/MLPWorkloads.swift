@@ -39,12 +39,17 @@ func w6MLP() -> WorkloadResult {
     let ddp = group.isDistributed ? DistributedDataParallel(model, group: group) : nil
     let opt = SGD(model.parameters(), lr: 0.01, momentum: 0.9)
     var i = 0
+    var syncSeconds = 0.0
     func step() {
         let j = i % nb
         opt.zeroGrad()
         let loss = model.forward(xs[j]).crossEntropy(target: ys[j])
         loss.backward()
-        ddp?.synchronizeGradients()
+        if let ddp {
+            let t = Clock.now()
+            ddp.synchronizeGradients()
+            syncSeconds += Clock.now() - t
+        }
         opt.step()
         i += 1
     }
@@ -56,6 +61,8 @@ func w6MLP() -> WorkloadResult {
         return flag[0] != 0
     }
     for _ in 0..<20 { step() }
+    syncSeconds = 0
+    let timedFrom = i
     var windows: [Double] = []
     for _ in 0..<3 {
         var k = 0
@@ -75,6 +82,10 @@ func w6MLP() -> WorkloadResult {
     r.set("peak_rss_mib", peak, digits: 1)
     r.set("rss_after_data_mib", rssData, digits: 1)
     r.set("world_size", group.size)
+    if group.isDistributed {
+        // The gradient allreduce (bucket copies included, and any wait for the other ranks), per step.
+        r.set("allreduce_ms_per_step", syncSeconds / Double(max(1, i - timedFrom)) * 1e3, digits: 3)
+    }
     r.row("ranks", Double(group.size), group.isDistributed ? "(\(group.backend), global batch \(bs))" : "")
     r.row("train samples/s (median of 3x2s)", median(windows), String(format: "(spread %.1f%%)", spread(windows)))
     r.row("step", Double(bs) / median(windows) * 1e3, "ms")

@@ -118,7 +118,9 @@ struct Train: ParsableCommand {
                  + scaled + (resume != nil ? "; resuming after epoch \(epochsBefore)" : ""))
         if let note = setup.standardizationNote { out.line("init: \(note)") }
         if group.isDistributed {
-            out.line("distributed: \(group.size) ranks over \(group.backend), \(Parallelism.threads) thread\(Parallelism.threads == 1 ? "" : "s") each; global batch \(s.batchSize == 0 ? "all rows" : "\(s.batchSize) = \(group.size) x \(s.batchSize / group.size)")")
+            // The process ids, so that a launcher's message naming only a PID (MPICH's) names a rank too.
+            let pids = group.allGather([Double(getpid())]).map { String(Int($0[0])) }.joined(separator: ", ")
+            out.line("distributed: \(group.size) ranks (pids \(pids)) over \(group.backend), \(Parallelism.threads) thread\(Parallelism.threads == 1 ? "" : "s") each; global batch \(s.batchSize == 0 ? "all rows" : "\(s.batchSize) = \(group.size) x \(s.batchSize / group.size)")")
         }
         if !regression && dataset.classCount * 4 > dataset.count {
             out.line("note: \(dataset.classCount) classes for \(dataset.count) rows: if \(dataset.labelName) is a number to predict, train with --task regression")

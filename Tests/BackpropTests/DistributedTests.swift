@@ -234,6 +234,45 @@ import Foundation
         #expect(passed == 2, "both ranks pass: \(job.stdout)\n\(job.stderr)")
     }
 
+    /// MPICH's launcher (Hydra), where installed beside Open MPI (`apt-get install mpich`): the
+    /// other handle ABI (integer constants), found from the launcher's PMI variables.
+    static let mpich = ExternalTool.find("mpiexec.mpich") ?? ExternalTool.find("mpiexec.hydra")
+
+    @Test(.enabled(if: mpich != nil, "MPICH is not installed (apt-get install mpich): its launcher and library not checked"))
+    func mpichRanksTrainAsOpenMPIRanksDo() throws {
+        let exe = try #require(CLI.executable, "the backprop executable")
+        let me = try #require(Bundle.main.executablePath ?? CommandLine.arguments.first)
+        func hydra(_ args: [String], _ env: [String: String] = [:]) throws -> BackgroundJob {
+            let job = try BackgroundJob(Self.mpich!, ["-n", "2"] + args, environment: env)
+            _ = job.wait(timeout: 120) { !job.isRunning }
+            return job
+        }
+        let ranks = try hydra([me, "--testing-library", "swift-testing", "--filter", "MPIRankTests"])
+        defer { ranks.stop() }
+        #expect(ranks.status == 0 && (ranks.stdout + ranks.stderr).components(separatedBy: "collectivesAndDataParallelism() passed").count == 3,
+                "\(ranks.stdout)\n\(ranks.stderr)")
+
+        let save = Self.temporary("mpich.safetensors")
+        let train = try hydra([exe.path] + Self.trainArguments(dtype: "f32", save: save))
+        defer { train.stop() }
+        try #require(train.status == 0, "\(train.stderr)")
+        let json = try JSONSerialization.jsonObject(with: Data(train.stdout.utf8)) as? [String: Any]
+        #expect(json?["world_size"] as? Int == 2, "\(train.stdout)")
+        let expected = Dictionary(uniqueKeysWithValues: try Self.reference(dtype: .float32).stateDict().map { ($0.name, $0.tensor) })
+        for (name, t) in try SafeTensors.read(save).tensors {
+            #expect(t.isIdentical(to: try #require(expected[name])), "\(name) under MPICH")
+        }
+
+        // Open MPI's library under MPICH's launcher would start 2 trainings of size 1: refused.
+        if ExternalTool.find("mpirun.openmpi") != nil {
+            let wrong = try hydra([exe.path, "train", "--data", Repository.path("data/iris.csv"), "--epochs", "1"],
+                                  ["BACKPROP_MPI_LIBRARY": "libmpi.so.40"])
+            defer { wrong.stop() }
+            #expect(wrong.status != 0)
+            #expect(wrong.stderr.contains("started 2 processes (PMI_SIZE=2), but Open MPI's libmpi.so.40 sees rank 0 of 1"), "\(wrong.stderr)")
+        }
+    }
+
     @Test(.enabled(if: mpirun != nil, "\(skipMessage)"))
     func globalBatchMustSplitEvenly() throws {
         let r = try Self.mpirunTrain(["train", "--data", Repository.path("data/iris.csv"), "--batch-size", "25", "--epochs", "1"])
