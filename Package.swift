@@ -37,5 +37,12 @@ let package = Package(
             // Test-only data: iris, NumPy/safetensors files from Python, optim.json, printing.json.
             resources: [.copy("Fixtures")]
         ),
+        // Programs written as a user's package writes them (public API only, no @testable), held
+        // to PyTorch's numbers from scripts/make_user_programs.py.
+        .testTarget(
+            name: "UserProgramTests",
+            dependencies: ["Backprop"],
+            resources: [.copy("Fixtures")]
+        ),
     ]
 )

@@ -157,6 +157,60 @@ def specs():
     add("layer_norm", "two_dims", "torch.nn.functional.layer_norm",
         lambda d: (["input"], [d.rn(2, 3, 4)], {"normalized_shape": [3, 4]}),
         lambda a, k: F.layer_norm(a[0], k["normalized_shape"]), extra=True)
+    # Comparisons, bool tensors and indexing (issue 12).
+    for op in ["eq", "ne", "lt", "le", "gt", "ge"]:
+        add(op, "bcast", f"torch.{op}", lambda d: (["input", "other"], [d.index(3, 3, 4).to(d.dtype), d.index(3, 4).to(d.dtype)], {}),
+            (lambda o: lambda a, k: getattr(torch, o)(a[0], a[1]))(op), extra=True)
+        add(op, "number", f"torch.{op}", lambda d: (["input", "other"], [d.index(3, 2, 5).to(d.dtype), 1.0], {}),
+            (lambda o: lambda a, k: getattr(torch, o)(a[0], a[1]))(op), extra=True)
+    add("isclose", "tol", "torch.isclose",
+        lambda d: (lambda x: (["input", "other"], [x, x * (1 + d.rn(3, 4) * 0.5) + d.rn(3, 4) * 1e-3], {"rtol": 0.3, "atol": 1e-3}))(d.rn(3, 4)),
+        lambda a, k: torch.isclose(a[0], a[1], **k), extra=True)
+    add("where", "bcast", "torch.where",
+        lambda d: (["condition", "input", "other"], [d.rn(3, 1) > 0, d.rn(3, 4), d.rn(4)], {}),
+        lambda a, k: torch.where(a[0], a[1], a[2]), extra=True)
+    add("where", "number", "torch.where",
+        lambda d: (["condition", "input", "other"], [d.rn(2, 3) > 0, d.rn(2, 3), -1.5], {}),
+        lambda a, k: torch.where(a[0], a[1], a[2]), extra=True)
+    add("masked_fill", "causal", "torch.Tensor.masked_fill",
+        lambda d: (["input", "mask", "value"], [d.rn(2, 4, 4), torch.ones(4, 4).triu(1).bool(), -1e9], {}),
+        lambda a, k: a[0].masked_fill(a[1], a[2]), extra=True)
+    add("masked_fill", "tensor_value", "torch.Tensor.masked_fill",
+        lambda d: (["input", "mask", "value"], [d.rn(3, 4), d.rn(4) > 0, d.rn()], {}),
+        lambda a, k: a[0].masked_fill(a[1], a[2]), extra=True)
+    add("any", "dim", "torch.any", lambda d: (["input"], [d.index(3, 3, 4) == 0], {"dim": 1}), lambda a, k: torch.any(a[0], **k), extra=True)
+    add("all", "float", "torch.all", lambda d: (["input"], [d.index(2, 2, 3).to(d.dtype)], {}), lambda a, k: torch.all(a[0]), extra=True)
+    add("all", "keepdim", "torch.all", lambda d: (["input"], [d.index(3, 3, 4) > 0], {"dim": 0, "keepdim": True}),
+        lambda a, k: torch.all(a[0], **k), extra=True)
+    add("amin", "dims", "torch.amin", lambda d: (["input"], [d.distinct(2, 3, 4)], {"dim": [0, 2]}), lambda a, k: torch.amin(a[0], **k), extra=True)
+    add("amin", "ties", "torch.amin", lambda d: (["input"], [d.index(2, 3, 4).to(d.dtype)], {"dim": 1}), lambda a, k: torch.amin(a[0], **k), extra=True)
+    add("min", "dim", "torch.min", lambda d: (["input"], [d.distinct(3, 4)], {"dim": 1, "keepdim": True}), lambda a, k: list(torch.min(a[0], **k)), extra=True)
+    add("min", "all", "torch.min", lambda d: (["input"], [d.distinct(3, 4)], {}), lambda a, k: torch.min(a[0]), extra=True)
+    add("argmin", "dim", "torch.argmin", lambda d: (["input"], [d.distinct(3, 4)], {"dim": 0}), lambda a, k: torch.argmin(a[0], **k), extra=True)
+    add("sort", "desc", "torch.sort", lambda d: (["input"], [d.distinct(3, 5)], {"dim": 1, "descending": True}),
+        lambda a, k: list(torch.sort(a[0], **k)), extra=True)
+    add("sort", "dim0", "torch.sort", lambda d: (["input"], [d.distinct(4, 2, 3)], {"dim": 0}), lambda a, k: list(torch.sort(a[0], **k)), extra=True)
+    add("unique", "counts", "torch.unique",
+        lambda d: (["input"], [d.index(5, 3, 4)], {"sorted": True, "return_inverse": True, "return_counts": True}),
+        lambda a, k: list(torch.unique(a[0], **k)), extra=True)
+    add("nonzero", "2d", "torch.nonzero", lambda d: (["input"], [d.index(2, 3, 4).to(d.dtype)], {}), lambda a, k: torch.nonzero(a[0]), extra=True)
+    add("index", "two_tensors", "torch.ops.aten.index.Tensor",
+        lambda d: (["input", "indices"], [d.rn(4, 3, 2), [d.index(4, 2, 3), d.index(3, 3)]], {}),
+        lambda a, k: a[0][tuple(a[1])], extra=True)
+    add("index", "mask", "torch.ops.aten.index.Tensor",
+        lambda d: (["input", "indices"], [d.rn(3, 4), [d.rn(3, 4) > 0]], {}), lambda a, k: a[0][tuple(a[1])], extra=True)
+    add("index_put", "accumulate", "torch.Tensor.index_put",
+        lambda d: (["input", "indices", "values"], [d.rn(4, 3), [torch.tensor([0, 2, 0, 3])], d.rn(4, 3)], {"accumulate": True}),
+        lambda a, k: a[0].index_put(tuple(a[1]), a[2], **k), extra=True)
+    add("index_put", "bcast", "torch.Tensor.index_put",
+        lambda d: (["input", "indices", "values"], [d.rn(4, 3), [torch.tensor([3, 1]), torch.tensor([0, 2])], d.rn(1)], {}),
+        lambda a, k: a[0].index_put(tuple(a[1]), a[2], **k), extra=True)
+    add("take_along_dim", "dim", "torch.take_along_dim",
+        lambda d: (["input", "indices"], [d.rn(3, 4), d.index(4, 1, 5)], {"dim": 1}), lambda a, k: torch.take_along_dim(a[0], a[1], **k), extra=True)
+    add("take_along_dim", "flat", "torch.take_along_dim",
+        lambda d: (["input", "indices"], [d.rn(3, 4), d.index(12, 5)], {}), lambda a, k: torch.take_along_dim(a[0], a[1]), extra=True)
+    add("masked_select", "bcast", "torch.masked_select",
+        lambda d: (["input", "mask"], [d.rn(3, 4), d.rn(4) > 0], {}), lambda a, k: torch.masked_select(a[0], a[1]), extra=True)
     add("clamp", "min", "torch.clamp", lambda d: (["input"], [d.away_from([-0.5], 5)], {"min": -0.5}), lambda a, k: torch.clamp(a[0], **k))
     for op in ["maximum", "minimum"]:
         add(op, "bcast", f"torch.{op}", lambda d: (["input", "other"], [d.grid(False, 2, 3), d.grid(True, 3)], {}),
@@ -256,6 +310,8 @@ def encode(t):
         return t
     t = t.detach()
     data = t.reshape(-1).tolist()
+    if t.dtype == torch.bool:
+        data = [int(x) for x in data]
     return {"shape": list(t.shape), "dtype": str(t.dtype).replace("torch.", ""), "data": data}
 
 
@@ -271,7 +327,7 @@ def make_case(op, variant, fn, build, call, dtype, seed, suffix):
             a.requires_grad_(True)
             wants.append(True)
             leaves.append(a)
-        elif isinstance(a, list):
+        elif isinstance(a, list) and all(x.is_floating_point() for x in a):
             for x in a:
                 x.requires_grad_(True)
                 leaves.append(x)

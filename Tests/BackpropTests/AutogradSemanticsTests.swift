@@ -208,8 +208,8 @@ import Foundation
         withNoGrad { W -= 0.01 * W.grad! }
         #expect(W.requiresGrad && W.isLeaf)
         #expect(Wref.grad != nil, "the copy shares the leaf's .grad")
-        #expect(abs(W[0, 0] - (1 - 0.01 * first[0, 0])) < 1e-5)
-        #expect(Wref[0, 0] == 1, "a copy made before the update keeps its values (value semantics)")
+        #expect(abs(W.element(0, 0) - (1 - 0.01 * first.element(0, 0))) < 1e-5)
+        #expect(Wref.element(0, 0) == 1, "a copy made before the update keeps its values (value semantics)")
         // The graph saved the old W and x: a second backward gives the same gradient again.
         W.zeroGrad()
         loss.backward()

@@ -45,7 +45,7 @@ import Testing
         let d = try CSVReader.read(Fixtures.path("iris.csv"))
         #expect(d.count == 150 && d.featureCount == 4 && d.classCount == 3)
         #expect(d.featureNames == ["sepal_length", "sepal_width", "petal_length", "petal_width"])
-        #expect(d.features[0, 0] == Double(Float(5.1)))
+        #expect(d.features.element(0, 0) == Double(Float(5.1)))
     }
 
     @Test func splitIsSeededAndDisjoint() throws {

@@ -95,7 +95,7 @@ import Foundation
     func verifyShipped() throws {
         let r = try Self.run(["verify"])
         #expect(r.status == 0, "\(r.out)")
-        #expect(r.out.hasSuffix("651 passed, 0 failed\n"), "\(r.out)")
+        #expect(r.out.hasSuffix("723 passed, 0 failed\n"), "\(r.out)")
     }
 
     @Test("backprop verify exits 1 on a failing case and on a malformed file", .enabled(if: executable != nil, "backprop executable not built next to the tests"))

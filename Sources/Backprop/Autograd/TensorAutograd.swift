@@ -103,7 +103,7 @@ extension Tensor {
             switch dtype {
             case .float32: return Tensor.scalarOne32
             case .float64: return Tensor.scalarOne64
-            case .int64: break
+            case .int64, .bool: break
             }
         }
         return Tensor.ones(shape, dtype: dtype)

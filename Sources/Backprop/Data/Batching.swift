@@ -37,15 +37,14 @@ extension Dataset {
     }
 
     /// Shuffled (or ordered) mini-batches of `size` rows; the last batch may be smaller.
-    /// `size` 0 or more than the row count gives one full batch.
+    /// `size` 0 or more than the row count gives one full batch. A `DataLoader` of the features and
+    /// labels, its permutation drawn from `generator`.
     public func batches(size: Int, shuffle: Bool, using generator: inout RandomGenerator) -> [(x: Tensor, y: Tensor)] {
-        let order = shuffle ? generator.permutation(count) : Array(0..<count)
         let b = size <= 0 ? max(count, 1) : size
         if b >= count && !shuffle { return [(features, labels)] }
-        return stride(from: 0, to: count, by: b).map { start in
-            let idx = Array(order[start..<min(start + b, count)])
-            return (features.selectingRows(idx), labels.selectingRows(idx))
-        }
+        let loader = DataLoader(TensorDataset(features, labels), batchSize: b, shuffle: shuffle, generator: generator)
+        defer { generator = loader.generator }
+        return loader.pairs
     }
 }
 

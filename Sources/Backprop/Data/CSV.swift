@@ -122,8 +122,8 @@ public struct CSVTable: Sendable {
 public enum CSVReader {
     /// Reads `path`; see `parse`.
     public static func read(_ path: String, labelColumn: LabelColumn = .last, task: Task = .classification,
-                            hasHeader: Bool = true, dtype: DType = .float32) throws -> Dataset {
-        try dataset(readTable(path, hasHeader: hasHeader), labelColumn: labelColumn, task: task, dtype: dtype)
+                            hasHeader: Bool = true, dtype: DType = .float32, classes: [String]? = nil) throws -> Dataset {
+        try dataset(readTable(path, hasHeader: hasHeader), labelColumn: labelColumn, task: task, dtype: dtype, classes: classes)
     }
 
     /// The fields of the CSV file at `path` (at least two columns, every row as wide as the header).
@@ -138,8 +138,9 @@ public enum CSVReader {
     /// Parses CSV text (`file` only names it in errors) into a data set: the label column
     /// (`task` .classification) or target column (.regression), and the other columns as features.
     public static func parse(_ text: String, file: String = "", labelColumn: LabelColumn = .last, task: Task = .classification,
-                             hasHeader: Bool = true, dtype: DType = .float32) throws -> Dataset {
-        try dataset(table(text, file: file, hasHeader: hasHeader), labelColumn: labelColumn, task: task, dtype: dtype)
+                             hasHeader: Bool = true, dtype: DType = .float32, classes: [String]? = nil) throws -> Dataset {
+        try dataset(table(text, file: file, hasHeader: hasHeader), labelColumn: labelColumn, task: task, dtype: dtype,
+                    classes: classes)
     }
 
     /// Splits CSV text into a header and rows of one width (`minimumWidth` columns at least).
@@ -174,8 +175,12 @@ public enum CSVReader {
 
     /// A data set from the columns of `table`: `labelColumn` as the class label (`task`
     /// .classification) or the target (.regression), the other columns as features.
+    ///
+    /// Class `i` is the i-th of `classes` when given (labels `3` and `7` with `classes: ["0", ..., "9"]`
+    /// stay 3 and 7; a label not in the list throws); otherwise the distinct labels, numbers sorted
+    /// as numbers and names as text. The names are kept in `Dataset.classNames`.
     public static func dataset(_ table: CSVTable, labelColumn: LabelColumn = .last, task: Task = .classification,
-                               dtype: DType = .float32) throws -> Dataset {
+                               dtype: DType = .float32, classes: [String]? = nil) throws -> Dataset {
         let labelIndex = try table.index(of: labelColumn, what: task == .regression ? "target column" : "label column")
         let featureColumns = (0..<table.width).filter { $0 != labelIndex }
         let values = try table.numbers(featureColumns)
@@ -206,6 +211,19 @@ public enum CSVReader {
         } else {
             classNames = Set(rawLabels).sorted()
             for (k, v) in classNames.enumerated() { index[v] = k }
+        }
+        if let classes {
+            // A numeric class list names ids as the labels do ("7.0" is class "7").
+            let names = classes.map { c in Double(c).flatMap { Int(exactly: $0) }.map(String.init) ?? c }
+            guard Set(names).count == names.count else {
+                throw DataError(file: table.file, "the class list \(classes) names a class twice")
+            }
+            index = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, $0) })
+            classNames = classes
+            for (k, label) in rawLabels.enumerated() where index[label] == nil {
+                throw DataError(file: table.file, line: table.rows[k].number, column: labelIndex + 1,
+                                "label '\(label)' is not one of the classes \(classes.joined(separator: ", "))")
+            }
         }
         let labels = rawLabels.map { index[$0]! }
         return Dataset(features: features, labels: Tensor(indices: labels), featureNames: names, classNames: classNames,

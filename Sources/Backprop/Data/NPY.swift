@@ -82,6 +82,7 @@ public enum NPY {
         case .float32: descr = "<f4"
         case .float64: descr = "<f8"
         case .int64: descr = "<i8"
+        case .bool: descr = "|b1"
         }
         let shape = tensor.shape.count == 1 ? "(\(tensor.shape[0]),)" : "(" + tensor.shape.map(String.init).joined(separator: ", ") + ")"
         var header = "{'descr': '\(descr)', 'fortran_order': False, 'shape': \(shape), }"

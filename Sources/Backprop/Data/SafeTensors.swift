@@ -6,7 +6,7 @@ import Foundation
 /// then the raw little-endian tensor bytes, offsets counted from the end of the header.
 ///
 /// Element types (`StorageType`): F16, BF16 and F32 are read into float32 (or float64, with
-/// `halfAs:` for the first two), F64 into float64, and the integer types and BOOL into int64; the
+/// `halfAs:` for the first two), F64 into float64, the integer types into int64 and BOOL into bool; the
 /// 8-bit and smaller floats and C64 are refused by name. Writing stores float tensors as their own
 /// dtype or, with `storing:`, as F16, BF16, F32 or F64 (rounded to nearest, ties to even, as
 /// PyTorch's `.half()` and `.bfloat16()`), and int64 tensors as I64.
@@ -66,7 +66,7 @@ public enum SafeTensors {
         case uint32 = "U32"
         /// `torch.uint64`, read into int64 (values past Int64.max are refused).
         case uint64 = "U64"
-        /// `torch.bool` (one byte, 0 or 1), read into int64.
+        /// `torch.bool` (one byte, 0 or 1), read into bool.
         case bool = "BOOL"
 
         /// Bytes per element in the file.
@@ -88,6 +88,7 @@ public enum SafeTensors {
             case .float32: self = .float32
             case .float64: self = .float64
             case .int64: self = .int64
+            case .bool: self = .bool
             }
         }
 
@@ -97,6 +98,7 @@ public enum SafeTensors {
             case .float16, .bfloat16: return halfAs
             case .float32: return .float32
             case .float64: return .float64
+            case .bool: return .bool
             default: return .int64
             }
         }
@@ -217,7 +219,7 @@ public enum SafeTensors {
         case .uint8: fill(Int64.self) { Int64(load(UInt8.self, $0)) }
         case .uint16: fill(Int64.self) { Int64(load(UInt16.self, $0)) }
         case .uint32: fill(Int64.self) { Int64(load(UInt32.self, $0)) }
-        case .bool: fill(Int64.self) { load(UInt8.self, $0) != 0 ? 1 : 0 }
+        case .bool: fill(UInt8.self) { load(UInt8.self, $0) != 0 ? 1 : 0 }
         case .uint64:
             for i in 0..<n where load(UInt64.self, i) > UInt64(Int64.max) { return false }
             fill(Int64.self) { Int64(load(UInt64.self, $0)) }
@@ -238,7 +240,7 @@ public enum SafeTensors {
             precondition(name != "__metadata__", "safetensors: a tensor cannot be called __metadata__")
             precondition(seen.insert(name).inserted, "safetensors: two tensors are called '\(name)'")
         }
-        func storage(_ t: Tensor) -> StorageType { t.dtype.isFloatingPoint ? floatsAs ?? StorageType(t.dtype) : .int64 }
+        func storage(_ t: Tensor) -> StorageType { t.dtype.isFloatingPoint ? floatsAs ?? StorageType(t.dtype) : StorageType(t.dtype) }
         var parts: [String] = []
         if !metadata.isEmpty {
             let items = metadata.keys.sorted().map { "\(jsonString($0)):\(jsonString(metadata[$0]!))" }

@@ -138,7 +138,7 @@ public final class DistributedDataParallel {
             switch dtype {
             case .float32: reduce(bucket, total: total, into: &flatFloat[b])
             case .float64: reduce(bucket, total: total, into: &flat[b])
-            case .int64: preconditionFailure("DistributedDataParallel: parameter \(parameters[bucket[0]].name) has dtype int64")
+            case .int64, .bool: preconditionFailure("DistributedDataParallel: parameter \(parameters[bucket[0]].name) has dtype \(dtype)")
             }
         }
     }

@@ -208,7 +208,7 @@ public final class ProcessGroup: @unchecked Sendable {
         switch tensor.dtype {
         case .float32: tensor.withMutablePointer(Float.self) { allReduce($0, count: n, op) }
         case .float64: tensor.withMutablePointer(Double.self) { allReduce($0, count: n, op) }
-        case .int64: preconditionFailure("allReduce: a tensor of dtype int64 (float32 and float64 only), shape \(tensor.shape)")
+        case .int64, .bool: preconditionFailure("allReduce: a tensor of dtype \(tensor.dtype) (float32 and float64 only), shape \(tensor.shape)")
         }
     }
 
@@ -244,6 +244,7 @@ public final class ProcessGroup: @unchecked Sendable {
         case .float32: tensor.withMutablePointer(Float.self) { broadcast(bytes: UnsafeMutableRawPointer($0), count: bytes, from: root) }
         case .float64: tensor.withMutablePointer(Double.self) { broadcast(bytes: UnsafeMutableRawPointer($0), count: bytes, from: root) }
         case .int64: tensor.withMutablePointer(Int64.self) { broadcast(bytes: UnsafeMutableRawPointer($0), count: bytes, from: root) }
+        case .bool: tensor.withMutablePointer(UInt8.self) { broadcast(bytes: UnsafeMutableRawPointer($0), count: bytes, from: root) }
         }
     }
 

@@ -141,11 +141,12 @@ public final class Dropout: Module {
     public private(set) var isTraining = true
     var generator: RandomGenerator
 
-    /// A dropout layer with drop probability `p` (between 0 and 1) and the seed of its mask generator.
-    public init(p: Double = 0.5, seed: UInt64 = 0) {
+    /// A dropout layer with drop probability `p` (between 0 and 1) and the seed of its mask
+    /// generator; without a seed, one is drawn from the default generator (`manualSeed(_:)`).
+    public init(p: Double = 0.5, seed: UInt64? = nil) {
         precondition(p >= 0 && p <= 1, "Dropout: probability has to be between 0 and 1, but got \(p)")
         self.p = p
-        generator = RandomGenerator(seed: seed)
+        generator = RandomGenerator(seed: seed ?? RandomGenerator.withDefault { $0.next() })
     }
 
     /// Turns dropout on (`true`, training) or off (`false`, evaluation).

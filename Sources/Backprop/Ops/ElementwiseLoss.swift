@@ -110,6 +110,11 @@ extension Tensor {
         guard let s = Shapes.broadcast(shape, target.shape) else {
             preconditionFailure("\(op): input of shape \(shape) and target of shape \(target.shape) cannot be broadcast together")
         }
+        if s != shape || s != target.shape, !op.hasPrefix("binary_cross_entropy") {
+            let size = { (d: [Int]) in "torch.Size([\(d.map(String.init).joined(separator: ", "))])" }
+            Warnings.warnOnce("\(op) target size",
+                              "\(op): Using a target size (\(size(target.shape))) that is different to the input size (\(size(shape))). This will likely lead to incorrect results due to broadcasting. Please ensure they have the same size.")
+        }
         return s
     }
 

@@ -89,6 +89,7 @@ extension Tensor {
         case .float32: copy(Float.self)
         case .float64: copy(Double.self)
         case .int64: copy(Int64.self)
+        case .bool: copy(UInt8.self)
         }
         return out
     }
@@ -227,6 +228,7 @@ extension Tensor {
         case .float32: copy(Float.self)
         case .float64: copy(Double.self)
         case .int64: copy(Int64.self)
+        case .bool: copy(UInt8.self)
         }
         guard Tensor.recordsGrad(ts) else { return out }
         let sizes = ts.map { $0.shape[d] }

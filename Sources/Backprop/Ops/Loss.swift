@@ -297,7 +297,7 @@ extension Tensor {
 
         if target.dtype.isFloatingPoint {
             precondition(target.shape == shape,
-                         "cross_entropy: probability target of shape \(target.shape) for input \(shape)")
+                         "cross_entropy: a float target holds class probabilities and must have the input's shape \(shape), got \(target.shape); class indices are an int64 tensor: Tensor(indices: [...])")
             precondition(ignoreIndex == -100, "cross_entropy: ignore_index is not supported for floating point target")
             let q = labelSmoothing > 0 ? target * (1 - labelSmoothing) + labelSmoothing / Double(c) : target
             var prod = q * lp

@@ -69,7 +69,7 @@ public struct OpDescription: @unchecked Sendable {
     /// Every op, family by family (each family file lists its own).
     public static let all: [OpDescription] =
         arithmeticOps + unaryOps + activationOps + powerOps + comparisonOps + linearAlgebraOps + shapeOps + indexingOps
-        + reductionOps + statisticsOps + softmaxOps + lossOps + elementwiseLossOps + sequenceOps
+        + reductionOps + statisticsOps + softmaxOps + lossOps + elementwiseLossOps + sequenceOps + logicalOps + subscriptOps
 
     /// The op named `name` (PyTorch's name), or nil.
     public static func named(_ name: String) -> OpDescription? { byName[name] }

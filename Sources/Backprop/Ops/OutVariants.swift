@@ -21,7 +21,7 @@ extension Tensor {
         case .float64:
             out.withMutablePointer(Double.self) { o in withPointer(Double.self) { pa in other.withPointer(Double.self) { pb in
                 ElementwiseKernels.zipSame(pa, pb, o, n, AddF.self) } } }
-        case .int64: preconditionFailure("add(into:): expected a floating point tensor, got int64")
+        case .int64, .bool: preconditionFailure("add(into:): expected a floating point tensor, got \(dtype)")
         }
     }
 
@@ -34,7 +34,7 @@ extension Tensor {
         switch dtype {
         case .float32: out.withMutablePointer(Float.self) { o in withPointer(Float.self) { ElementwiseKernels.mapParallel($0, o, n, ExpF.self) } }
         case .float64: out.withMutablePointer(Double.self) { o in withPointer(Double.self) { ElementwiseKernels.mapParallel($0, o, n, ExpF.self) } }
-        case .int64: preconditionFailure("exp(into:): expected a floating point tensor, got int64")
+        case .int64, .bool: preconditionFailure("exp(into:): expected a floating point tensor, got \(dtype)")
         }
     }
 

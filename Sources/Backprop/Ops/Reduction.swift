@@ -111,9 +111,10 @@ extension Tensor {
     /// The sum over one dim. Backward: dx = G broadcast back over the summed dim.
     public func sum(dim: Int, keepDim: Bool = false) -> Tensor { sum(dims: [dim], keepDim: keepDim) }
 
-    /// The sum over several dims (all when empty). Backward: dx = G broadcast to x.shape
+    /// The sum over several dims (all when empty); int64 for int64 and bool tensors, as in PyTorch
+    /// (`(pred == y).sum()` counts). Backward: dx = G broadcast to x.shape
     public func sum(dims: [Int], keepDim: Bool = false) -> Tensor {
-        requireFloat("sum")
+        if !dtype.isFloatingPoint { return withNoGrad { converted(to: .float64).sum(dims: dims, keepDim: keepDim).converted(to: .int64) } }
         let ds = reductionDims(dims, op: "sum")
         let keep = rawSum(ds)
         let outShape = reducedShape(ds, keepDim: keepDim)

@@ -133,6 +133,8 @@ extension Tensor {
             ScanKernels.triangle($0, o, batch: batch, rows: rows, cols: cols, diagonal: diagonal, lower: lower, zero: 0) } }
         case .int64: out.withFreshPointer(Int64.self) { o in withPointer(Int64.self) {
             ScanKernels.triangle($0, o, batch: batch, rows: rows, cols: cols, diagonal: diagonal, lower: lower, zero: 0) } }
+        case .bool: out.withFreshPointer(UInt8.self) { o in withPointer(UInt8.self) {
+            ScanKernels.triangle($0, o, batch: batch, rows: rows, cols: cols, diagonal: diagonal, lower: lower, zero: 0) } }
         }
         guard Tensor.recordsGrad(self) else { return out }
         return out.recorded(lower ? .tril : .triu, self, int: diagonal) { node, g in

@@ -164,6 +164,7 @@ extension Tensor {
         case .float32: out.withFreshPointer(Float.self) { o in withPointer(Float.self) { ElementwiseKernels.permute($0, shape, perm, o) } }
         case .float64: out.withFreshPointer(Double.self) { o in withPointer(Double.self) { ElementwiseKernels.permute($0, shape, perm, o) } }
         case .int64: out.withFreshPointer(Int64.self) { o in withPointer(Int64.self) { ElementwiseKernels.permute($0, shape, perm, o) } }
+        case .bool: out.withFreshPointer(UInt8.self) { o in withPointer(UInt8.self) { ElementwiseKernels.permute($0, shape, perm, o) } }
         }
         return out
     }
@@ -194,6 +195,7 @@ extension Tensor {
         case .float32: out.withFreshPointer(Float.self) { o in withPointer(Float.self) { ElementwiseKernels.expand($0, shape, o, target) } }
         case .float64: out.withFreshPointer(Double.self) { o in withPointer(Double.self) { ElementwiseKernels.expand($0, shape, o, target) } }
         case .int64: out.withFreshPointer(Int64.self) { o in withPointer(Int64.self) { ElementwiseKernels.expand($0, shape, o, target) } }
+        case .bool: out.withFreshPointer(UInt8.self) { o in withPointer(UInt8.self) { ElementwiseKernels.expand($0, shape, o, target) } }
         }
         guard Tensor.recordsGrad(self) else { return out }
         return out.recorded(.expand, self) { node, g in InputGrads(g.sumTo(node.input(0)!.shape)) }

@@ -58,7 +58,7 @@ func withParameterBuffers(_ p: Parameter, _ grad: Tensor,
     switch p.value.dtype {
     case .float32: p.value.withMutablePointer(Float.self) { w in g.withPointer(Float.self) { f32(w, $0, n) } }
     case .float64: p.value.withMutablePointer(Double.self) { w in g.withPointer(Double.self) { f64(w, $0, n) } }
-    case .int64: preconditionFailure("optimizer: parameter of dtype int64")
+    case .int64, .bool: preconditionFailure("optimizer: parameter of dtype \(p.value.dtype)")
     }
 }
 

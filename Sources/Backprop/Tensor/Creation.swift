@@ -62,6 +62,7 @@ extension Tensor {
             case .float32: t.withFreshPointer(Float.self) { $0.update(repeating: Float(value), count: n) }
             case .float64: t.withFreshPointer(Double.self) { $0.update(repeating: value, count: n) }
             case .int64: t.withFreshPointer(Int64.self) { $0.update(repeating: Int64(value), count: n) }
+            case .bool: t.withFreshPointer(UInt8.self) { $0.update(repeating: value != 0 ? 1 : 0, count: n) }
             }
         }
         return t

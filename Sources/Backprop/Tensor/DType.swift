@@ -8,19 +8,22 @@ public enum DType: String, Sendable, CustomStringConvertible {
     case float64
     /// 64-bit integers (`torch.int64`), for class indices; never part of autograd.
     case int64
+    /// Booleans stored one per byte (`torch.bool`): comparison results, masks, conditions.
+    case bool
 
     /// Bytes per element.
     public var byteSize: Int {
         switch self {
+        case .bool: return 1
         case .float32: return 4
         case .float64, .int64: return 8
         }
     }
 
     /// Whether the type holds real numbers (and so can take part in autograd).
-    public var isFloatingPoint: Bool { self != .int64 }
+    public var isFloatingPoint: Bool { self == .float32 || self == .float64 }
 
-    /// PyTorch's name: `torch.float32`, `torch.float64`, `torch.int64`.
+    /// PyTorch's name: `torch.float32`, `torch.float64`, `torch.int64`, `torch.bool`.
     public var description: String { "torch.\(rawValue)" }
 }
 

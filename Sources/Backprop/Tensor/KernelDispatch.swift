@@ -16,7 +16,7 @@ extension Tensor {
             out.withFreshPointer(Float.self) { o in withPointer(Float.self) { ElementwiseKernels.mapParallel($0, o, n, f) } }
         case .float64:
             out.withFreshPointer(Double.self) { o in withPointer(Double.self) { ElementwiseKernels.mapParallel($0, o, n, f) } }
-        case .int64: fatalError()
+        case .int64, .bool: preconditionFailure("expected a floating point tensor, got \(dtype) of shape \(shape)")
         }
         return out
     }
@@ -54,7 +54,7 @@ extension Tensor {
             out.withFreshPointer(Double.self) { o in
                 a.withPointer(Double.self) { pa in b.withPointer(Double.self) { pb in
                     ElementwiseKernels.zip(pa, a.shape, pb, b.shape, o, outShape, f) } } }
-        case .int64: fatalError()
+        case .int64, .bool: preconditionFailure("\(op): expected floating point tensors, got \(a.dtype) of shape \(a.shape)")
         }
         return out
     }
@@ -76,6 +76,13 @@ extension Tensor {
         case (.float64, .int64): copy(src.assumingMemoryBound(to: Double.self), dst.assumingMemoryBound(to: Int64.self)) { Int64($0) }
         case (.int64, .float32): copy(src.assumingMemoryBound(to: Int64.self), dst.assumingMemoryBound(to: Float.self)) { Float($0) }
         case (.int64, .float64): copy(src.assumingMemoryBound(to: Int64.self), dst.assumingMemoryBound(to: Double.self)) { Double($0) }
+        case (_, .bool):
+            let v = scalars
+            let d = dst.assumingMemoryBound(to: UInt8.self)
+            for i in 0..<n { d[i] = v[i] != 0 ? 1 : 0 }
+        case (.bool, .float32): copy(src.assumingMemoryBound(to: UInt8.self), dst.assumingMemoryBound(to: Float.self)) { Float($0) }
+        case (.bool, .float64): copy(src.assumingMemoryBound(to: UInt8.self), dst.assumingMemoryBound(to: Double.self)) { Double($0) }
+        case (.bool, .int64): copy(src.assumingMemoryBound(to: UInt8.self), dst.assumingMemoryBound(to: Int64.self)) { Int64($0) }
         default: break
         }
         return out
@@ -90,7 +97,7 @@ extension Tensor {
         switch dtype {
         case .float32: return f32()
         case .float64: return f64()
-        case .int64: preconditionFailure("\(op): expected a floating point tensor, got int64 of shape \(shape)")
+        case .int64, .bool: preconditionFailure("\(op): expected a floating point tensor, got \(dtype) of shape \(shape)")
         }
     }
 }

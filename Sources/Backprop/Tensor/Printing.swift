@@ -57,12 +57,18 @@ extension Tensor: CustomStringConvertible {
 
 struct TensorFormatter {
     let isFloat: Bool
+    let isBool: Bool
     var intMode = true
     var sciMode = false
     var maxWidth = 1
 
     init(values: [Double], dtype: DType) {
         isFloat = dtype.isFloatingPoint
+        isBool = dtype == .bool
+        if isBool {
+            maxWidth = values.contains(0) ? 5 : 4
+            return
+        }
         if !isFloat {
             for v in values { maxWidth = Swift.max(maxWidth, String(Int64(v)).count) }
             return
@@ -90,7 +96,9 @@ struct TensorFormatter {
 
     func format(_ v: Double) -> String {
         var s: String
-        if !isFloat {
+        if isBool {
+            s = v != 0 ? "True" : "False"
+        } else if !isFloat {
             s = String(Int64(v))
         } else if v.isNaN {
             s = "nan"

@@ -48,6 +48,7 @@ public struct Tensor: @unchecked Sendable {
         case .float32: let p = storage.pointer(Float.self); for i in values.indices { p[i] = Float(values[i]) }
         case .float64: let p = storage.pointer(Double.self); for i in values.indices { p[i] = values[i] }
         case .int64: let p = storage.pointer(Int64.self); for i in values.indices { p[i] = Int64(values[i]) }
+        case .bool: let p = storage.pointer(UInt8.self); for i in values.indices { p[i] = values[i] != 0 ? 1 : 0 }
         }
     }
 
@@ -72,7 +73,18 @@ public struct Tensor: @unchecked Sendable {
         case .float32: storage.pointer(Float.self)[0] = Float(scalar)
         case .float64: storage.pointer(Double.self)[0] = scalar
         case .int64: storage.pointer(Int64.self)[0] = Int64(scalar)
+        case .bool: storage.pointer(UInt8.self)[0] = scalar != 0 ? 1 : 0
         }
+    }
+
+    /// A bool tensor (`torch.tensor([True, False])`), 1-d unless a shape is given.
+    public init(bools: [Bool], shape: [Int]? = nil) {
+        let shape = shape ?? [bools.count]
+        precondition(bools.count == shape.reduce(1, *),
+                     "Tensor(bools:): \(bools.count) values do not fill shape \(shape)")
+        self.init(shape: shape, dtype: .bool, zeroed: false)
+        let p = storage.pointer(UInt8.self)
+        for i in bools.indices { p[i] = bools[i] ? 1 : 0 }
     }
 
     /// An int64 tensor of class indices (what `torch.tensor([0, 2])` gives), 1-d unless a shape is given.
@@ -94,6 +106,15 @@ public struct Tensor: @unchecked Sendable {
         case .float32: let p = storage.pointer(Float.self); return (0..<n).map { Double(p[$0]) }
         case .float64: let p = storage.pointer(Double.self); return Array(UnsafeBufferPointer(start: p, count: n))
         case .int64: let p = storage.pointer(Int64.self); return (0..<n).map { Double(p[$0]) }
+        case .bool: let p = storage.pointer(UInt8.self); return (0..<n).map { Double(p[$0]) }
+        }
+    }
+
+    /// All elements as `Bool` (nonzero is true), for masks and comparison results.
+    public var bools: [Bool] {
+        switch dtype {
+        case .bool: let p = storage.pointer(UInt8.self); return (0..<count).map { p[$0] != 0 }
+        default: return scalars.map { $0 != 0 }
         }
     }
 
@@ -117,19 +138,21 @@ public struct Tensor: @unchecked Sendable {
         return scalars[0]
     }
 
-    /// The element at a multi-index, as `Double`.
-    public subscript(index: Int...) -> Double {
-        precondition(index.count == rank, "subscript: \(index.count) indices for a tensor of shape \(shape)")
+    /// The element at a multi-index (negative indices count from the end), as `Double`:
+    /// `x.element(0, 1)` is PyTorch's `x[0, 1].item()`.
+    public func element(_ index: Int...) -> Double {
+        precondition(index.count == rank, "element: \(index.count) indices for a tensor of shape \(shape)")
         var offset = 0
         for (d, i) in index.enumerated() {
             let j = i < 0 ? i + shape[d] : i
-            precondition(j >= 0 && j < shape[d], "subscript: index \(i) out of range for dim \(d) of shape \(shape)")
+            precondition(j >= 0 && j < shape[d], "element: index \(i) out of range for dim \(d) of shape \(shape)")
             offset = offset * shape[d] + j
         }
         switch dtype {
         case .float32: return Double(storage.pointer(Float.self)[offset])
         case .float64: return storage.pointer(Double.self)[offset]
         case .int64: return Double(storage.pointer(Int64.self)[offset])
+        case .bool: return Double(storage.pointer(UInt8.self)[offset])
         }
     }
 

@@ -235,8 +235,9 @@ public final class SupervisedTraining {
     /// (undoing `targetScaler` when the target was standardized).
     public static func evaluate(_ model: any Module, on data: Dataset, objective: Objective = .classification,
                                 targetScaler: Standardizer? = nil) -> Evaluation {
+        let wasTraining = model.isTraining
         model.eval()
-        defer { model.train() }
+        defer { if wasTraining { model.train() } }
         return withNoGrad {
             let output = model(data.features)
             let loss = objective.loss(output, data.labels).item
@@ -244,7 +245,9 @@ public final class SupervisedTraining {
             case .classification:
                 let pred = output.argmax(dim: 1).integers
                 let y = data.labels.integers
-                let k = data.classCount
+                // A model may predict a class the data does not name (or labels may pass the names): the
+                // matrix covers every class seen.
+                let k = ([data.classCount] + pred.map { $0 + 1 } + y.map { $0 + 1 }).max()!
                 var confusion = [[Int]](repeating: [Int](repeating: 0, count: k), count: k)
                 var correct = 0
                 for i in y.indices {

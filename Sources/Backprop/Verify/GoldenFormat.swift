@@ -35,7 +35,7 @@ public enum GoldenFormat {
     /// The tensor encoding of `t`, for writing reference-style JSON.
     public static func encode(_ t: Tensor) -> [String: Any] {
         ["shape": t.shape, "dtype": t.dtype.rawValue,
-         "data": t.dtype == .int64 ? t.integers.map { $0 as Any } : t.scalars.map { $0 as Any }]
+         "data": t.dtype == .int64 || t.dtype == .bool ? t.integers.map { $0 as Any } : t.scalars.map { $0 as Any }]
     }
 
     /// Loads a JSON file and returns its object.
