@@ -15,35 +15,61 @@ func makeBenchMLP(_ sizes: [Int], using gen: inout RandomGenerator) -> Sequentia
 }
 
 /// W6: MLP 784-512-256-10, SGD momentum 0.9, lr 0.01, batch 128 cycling over 468 batches.
+///
+/// Under `mpirun -np N` (issue 17) the batch of 128 is the global batch: each rank trains on its
+/// 128/N rows of it (rows r, r + N, ...) with `DistributedDataParallel`, and samples/s counts the
+/// global batch. Rank 0 ends each timing window and tells the others with a broadcast per step
+/// (scripts/w6_ddp_pytorch.py does the same), so every rank takes as many steps.
 func w6MLP() -> WorkloadResult {
+    let group = benchGroup
+    guard 128 % group.size == 0 else { fatalError("W6: 128 rows do not split over \(group.size) ranks") }
     var gen = RandomGenerator(seed: 0)
     // The 468 full batches of X [60000, 784] (the last 96 rows are never used), made batch by batch:
     // the values do not affect timing, and no slicing op is needed.
     let bs = 128, nb = 60000 / 128
     var xs: [Tensor] = [], ys: [Tensor] = []
+    let mine = Array(stride(from: group.rank, to: bs, by: group.size))
     for _ in 0..<nb {
-        xs.append(Tensor.randn([bs, 784], using: &gen))
-        ys.append(Tensor.randint(0, 10, [bs], using: &gen))
+        let x = Tensor.randn([bs, 784], using: &gen), y = Tensor.randint(0, 10, [bs], using: &gen)
+        xs.append(group.isDistributed ? x.selectingRows(mine) : x)
+        ys.append(group.isDistributed ? y.selectingRows(mine) : y)
     }
     let rssData = peakRSSMiB()
     let model = makeBenchMLP([784, 512, 256, 10], using: &gen)
+    let ddp = group.isDistributed ? DistributedDataParallel(model, group: group) : nil
     let opt = SGD(model.parameters(), lr: 0.01, momentum: 0.9)
     var i = 0
+    var syncSeconds = 0.0
     func step() {
         let j = i % nb
         opt.zeroGrad()
         let loss = model.forward(xs[j]).crossEntropy(target: ys[j])
         loss.backward()
+        if let ddp {
+            let t = Clock.now()
+            ddp.synchronizeGradients()
+            syncSeconds += Clock.now() - t
+        }
         opt.step()
         i += 1
     }
+    /// Whether the window goes on: rank 0's clock decides for every rank.
+    func goOn(_ elapsed: Double) -> Bool {
+        guard group.isDistributed else { return elapsed < 2.0 }
+        var flag = [elapsed < 2.0 ? 1.0 : 0.0]
+        group.broadcast(&flag, from: 0)
+        return flag[0] != 0
+    }
     for _ in 0..<20 { step() }
+    syncSeconds = 0
+    let timedFrom = i
+    let cpuBefore = cpuSeconds()
     var windows: [Double] = []
     for _ in 0..<3 {
         var k = 0
         let t0 = Clock.now()
         var el = 0.0
-        repeat { step(); k += 1; el = Clock.now() - t0 } while el < 2.0
+        repeat { step(); k += 1; el = Clock.now() - t0 } while goOn(el)
         windows.append(Double(k * bs) / el)
     }
     let peak = peakRSSMiB()
@@ -56,6 +82,16 @@ func w6MLP() -> WorkloadResult {
     r.set("steps_total", i)
     r.set("peak_rss_mib", peak, digits: 1)
     r.set("rss_after_data_mib", rssData, digits: 1)
+    r.set("world_size", group.size)
+    // CPU seconds per step over all ranks: what the step costs, whether or not the ranks had a core each.
+    var cpu = [cpuSeconds() - cpuBefore]
+    group.allReduce(&cpu, .sum)
+    r.set("cpu_ms_per_step_all_ranks", cpu[0] / Double(max(1, i - timedFrom)) * 1e3, digits: 3)
+    if group.isDistributed {
+        // The gradient allreduce (bucket copies included, and any wait for the other ranks), per step.
+        r.set("allreduce_ms_per_step", syncSeconds / Double(max(1, i - timedFrom)) * 1e3, digits: 3)
+    }
+    r.row("ranks", Double(group.size), group.isDistributed ? "(\(group.backend), global batch \(bs))" : "")
     r.row("train samples/s (median of 3x2s)", median(windows), String(format: "(spread %.1f%%)", spread(windows)))
     r.row("step", Double(bs) / median(windows) * 1e3, "ms")
     r.row("peak RSS", peak, "MiB")
@@ -145,4 +181,16 @@ func w8Digits() -> WorkloadResult {
     r.row("10 epochs total (median of 3)", median(ts), "s")
     r.row("per Adam step", median(ts) / Double(steps) * 1e6, "us (\(steps) steps)")
     return r
+}
+
+/// User + system CPU seconds of this process so far (all its threads).
+func cpuSeconds() -> Double {
+    var ru = rusage()
+    #if os(Linux)
+    getrusage(RUSAGE_SELF.rawValue, &ru)
+    #else
+    getrusage(RUSAGE_SELF, &ru)
+    #endif
+    func s(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) * 1e-6 }
+    return s(ru.ru_utime) + s(ru.ru_stime)
 }

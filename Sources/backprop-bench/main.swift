@@ -70,6 +70,23 @@ if selected.isEmpty {
     FileHandle.standardError.write("error: --only \(options.only.joined(separator: ",")) selects no workload (w1..w10)\n".data(using: .utf8)!)
     exit(2)
 }
+/// The launcher's ranks under `mpirun` (W6 trains data-parallel over them), else one process. Started
+/// before `--threads` is applied (the group would otherwise split the cores between the ranks).
+let benchGroup: ProcessGroup = {
+    do { return try ProcessGroup.world() } catch {
+        FileHandle.standardError.write("error: \(error)\n".data(using: .utf8)!)
+        exit(1)
+    }
+}()
+if benchGroup.isDistributed && !benchGroup.isMain {
+    // Rank 0 alone prints.
+    let devNull = open("/dev/null", O_WRONLY)
+    if devNull >= 0 { dup2(devNull, STDOUT_FILENO); close(devNull) }
+}
+if benchGroup.isDistributed && selected.map(\.0) != ["w6_mlp"] {
+    FileHandle.standardError.write("error: under mpirun only W6 runs data-parallel: give --only w6\n".data(using: .utf8)!)
+    exit(2)
+}
 Parallelism.threads = options.threads
 
 /// Runs one workload in a child process and returns its JSON line.

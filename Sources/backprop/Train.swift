@@ -92,6 +92,9 @@ struct Train: ParsableCommand {
         let run = SupervisedTraining(model: model, optimizer: opt, train: trainPart, test: testPart, objective: objective,
                                      batchSize: s.batchSize, shuffle: !options.noShuffle, seed: s.seed,
                                      targetScaler: setup.targetScaler, epochsDone: epochsBefore, stepsDone: stepsBefore)
+        // Under mpirun (issue 17): data parallelism over the launcher's ranks; only rank 0 prints and saves.
+        let group = try startProcessGroup(batchSize: s.batchSize)
+        if group.isDistributed { run.distributed = DistributedDataParallel(model, group: group) }
 
         let batchesPerEpoch = s.batchSize == 0 || s.batchSize >= trainPart.count ? 1 : (trainPart.count + s.batchSize - 1) / s.batchSize
         let plannedEpochs = steps.map { ($0 + batchesPerEpoch - 1) / batchesPerEpoch } ?? epochs ?? 30
@@ -105,7 +108,7 @@ struct Train: ParsableCommand {
         }
         let schedule: any LRSchedule = warmup > 0
             ? WarmupSchedule(warmup: LinearLR(startFactor: 0.1, totalIters: warmup), then: main, milestone: warmup) : main
-        let interactive = isatty(STDERR_FILENO) == 1
+        let interactive = isatty(STDERR_FILENO) == 1 && group.isMain
         let out = Output(json: json, interactive: interactive, scoreName: regression ? "R2" : "acc")
         out.line("model: \(describe(model)), \(model.parameterCount) parameters; \(objective.lossDescription) loss; \(s.optimizer.rawValue) lr \(s.lr)"
                  + (s.momentum != 0 ? " momentum \(s.momentum)" : "") + (s.weightDecay != 0 ? " weight decay \(s.weightDecay)" : ""))
@@ -114,6 +117,11 @@ struct Train: ParsableCommand {
         out.line("data: \(dataPath): \(trainPart.count) training rows, \(testPart.count) test rows, \(dataset.featureCount) features, \(what)"
                  + scaled + (resume != nil ? "; resuming after epoch \(epochsBefore)" : ""))
         if let note = setup.standardizationNote { out.line("init: \(note)") }
+        if group.isDistributed {
+            // The process ids, so that a launcher's message naming only a PID (MPICH's) names a rank too.
+            let pids = group.allGather([Double(getpid())]).map { String(Int($0[0])) }.joined(separator: ", ")
+            out.line("distributed: \(group.size) ranks (pids \(pids)) over \(group.backend), \(Parallelism.threads) thread\(Parallelism.threads == 1 ? "" : "s") each; global batch \(s.batchSize == 0 ? "all rows" : "\(s.batchSize) = \(group.size) x \(s.batchSize / group.size)")")
+        }
         if !regression && dataset.classCount * 4 > dataset.count {
             out.line("note: \(dataset.classCount) classes for \(dataset.count) rows: if \(dataset.labelName) is a number to predict, train with --task regression")
         }
@@ -140,6 +148,8 @@ struct Train: ParsableCommand {
         }
         let seconds = Date().timeIntervalSince(start)
         out.clearBar()
+        // The other ranks hold the same parameters as rank 0, which evaluates, saves and prints.
+        guard group.isMain else { return }
 
         let trainEval = SupervisedTraining.evaluate(model, on: trainPart, objective: objective, targetScaler: setup.targetScaler)
         let testEval = testPart.count > 0
@@ -184,6 +194,7 @@ struct Train: ParsableCommand {
                 "train": evaluationJSON(trainEval),
                 "test": testEval.map(evaluationJSON) ?? NSNull(),
                 "task": objective.task.rawValue, "loss": objective.lossDescription,
+                "world_size": group.size,
             ]
             if !regression { o["classes"] = dataset.classNames } else { o["target"] = dataset.labelName }
             if let save { o["saved"] = save; o["optimizer_state"] = Checkpoint.optimizerPath(for: save) }
@@ -207,6 +218,23 @@ struct Train: ParsableCommand {
     }
 
     func describe(_ model: Sequential) -> String { ModelOptions.describe(model) }
+
+    /// The launcher's process group (a single process without one). On ranks other than 0 standard
+    /// output is silenced: rank 0 alone prints (errors still reach standard error from every rank).
+    func startProcessGroup(batchSize: Int) throws -> ProcessGroup {
+        let group: ProcessGroup
+        do { group = try ProcessGroup.world() } catch { throw CLIError("\(error)") }
+        guard group.isDistributed else { return group }
+        if batchSize % group.size != 0 {
+            throw CLIError("--batch-size \(batchSize) is the global batch and must be a multiple of the \(group.size) ranks (each takes batch-size / \(group.size) rows of it)")
+        }
+        if !group.isMain {
+            fflush(nil)
+            let devNull = open("/dev/null", O_WRONLY)
+            if devNull >= 0 { dup2(devNull, STDOUT_FILENO); close(devNull) }
+        }
+        return group
+    }
 
     /// `loss 0.0591, accuracy 98.00% (150 rows)`, or for a regression
     /// `loss 0.4012, R^2 0.5512, MAE 43.21, RMSE 54.10 (353 rows)`.

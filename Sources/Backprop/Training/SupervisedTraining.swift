@@ -150,6 +150,10 @@ public final class SupervisedTraining {
     public private(set) var stepsDone: Int
     /// The records of the epochs run by this object.
     public private(set) var history: [EpochRecord] = []
+    /// Data parallelism (nil: this process alone): each rank trains on its share of every batch
+    /// (`batchSize` is the global batch, a multiple of the world size), gradients are averaged over
+    /// the ranks after each backward, and the epoch's loss and score are summed over all ranks.
+    public var distributed: DistributedDataParallel? = nil
 
     /// A training loop for `model` on `train`, evaluated on `test`; `epochsDone` and `stepsDone`
     /// continue the counts of a resumed run.
@@ -167,9 +171,10 @@ public final class SupervisedTraining {
     @discardableResult
     public func step(x: Tensor, y: Tensor) -> (loss: Double, output: Tensor) {
         optimizer.zeroGrad()
-        let output = model(x)
+        let output = distributed?.forward(x) ?? model(x)
         let loss = objective.loss(output, y)
         loss.backward()
+        distributed?.synchronizeGradients()
         optimizer.step()
         stepsDone += 1
         return (loss.item, output.detached())
@@ -178,6 +183,9 @@ public final class SupervisedTraining {
     /// The mini-batches of epoch `epoch` (1-based, counting earlier runs), in the order `runEpoch` takes them.
     public func batches(epoch: Int) -> [(x: Tensor, y: Tensor)] {
         var g = RandomGenerator(seed: seed &* 0x9E37_79B9 &+ UInt64(truncatingIfNeeded: epoch))
+        if let group = distributed?.group, group.isDistributed {
+            return train.batches(size: batchSize, shuffle: shuffle, using: &g, rank: group.rank, of: group.size)
+        }
         return train.batches(size: batchSize, shuffle: shuffle, using: &g)
     }
 
@@ -202,6 +210,7 @@ public final class SupervisedTraining {
                                        samplesPerSecond: elapsed > 0 ? sums.rows / elapsed : 0))
             }
         }
+        if let group = distributed?.group, group.isDistributed { sums.combine(&lossSum, over: group) }
         let seconds = Date().timeIntervalSince(start)
         epochsDone = epoch
         let t = test.map { SupervisedTraining.evaluate(model, on: $0, objective: objective, targetScaler: targetScaler) }
