@@ -24,7 +24,6 @@ public struct OpArgumentError: Error, CustomStringConvertible {
     public var description: String { message }
 }
 
-/// The keyword options of a replayed call, with typed accessors that throw on malformed values.
 /// The values a replayed call leaves in its tensor arguments (batch_norm's running statistics),
 /// by PyTorch's argument name, for comparison with a reference case's `updated`.
 public final class OpUpdates {
@@ -37,6 +36,7 @@ public final class OpUpdates {
     }
 }
 
+/// The keyword options of a replayed call, with typed accessors that throw on malformed values.
 public struct OpKwargs {
     /// What the call updated in place (filled by the replay).
     public let updated = OpUpdates()

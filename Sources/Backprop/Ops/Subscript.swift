@@ -31,31 +31,37 @@ extension TensorIndex: TensorIndexConvertible {
     public var tensorIndex: TensorIndex { self }
 }
 
+/// An integer subscript selects one position: `x[0]`, `x[-1]`.
 extension Int: TensorIndexConvertible {
     /// `.index(self)`.
     public var tensorIndex: TensorIndex { .index(self) }
 }
 
+/// `x[1..<3]`: a half-open range of positions.
 extension Range: TensorIndexConvertible where Bound == Int {
     /// `lowerBound..<upperBound`, step 1.
     public var tensorIndex: TensorIndex { .slice(start: lowerBound, end: upperBound, step: 1) }
 }
 
+/// `x[1...3]`: a closed range of positions.
 extension ClosedRange: TensorIndexConvertible where Bound == Int {
     /// `lowerBound...upperBound` (the end included), step 1.
     public var tensorIndex: TensorIndex { .slice(start: lowerBound, end: upperBound == -1 ? nil : upperBound + 1, step: 1) }
 }
 
+/// `x[1...]`: from a position to the end.
 extension PartialRangeFrom: TensorIndexConvertible where Bound == Int {
     /// From `lowerBound` to the end (Python's `a:`).
     public var tensorIndex: TensorIndex { .slice(start: lowerBound, end: nil, step: 1) }
 }
 
+/// `x[..<3]`: from the start to before a position.
 extension PartialRangeUpTo: TensorIndexConvertible where Bound == Int {
     /// From the start to before `upperBound` (Python's `:b`).
     public var tensorIndex: TensorIndex { .slice(start: nil, end: upperBound, step: 1) }
 }
 
+/// `x[...2]`: from the start through a position.
 extension PartialRangeThrough: TensorIndexConvertible where Bound == Int {
     /// From the start through `upperBound`.
     public var tensorIndex: TensorIndex { .slice(start: nil, end: upperBound == -1 ? nil : upperBound + 1, step: 1) }
