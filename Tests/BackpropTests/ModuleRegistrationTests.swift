@@ -164,14 +164,23 @@ private final class SharesAParameter: Module {
     }
 
     @Test func manualSeedMakesDefaultDrawsRepeatable() {
-        manualSeed(42)
-        let a = Sequential(Linear(3, 4), ReLU(), Linear(4, 2))
-        let r1 = Tensor.randn(2, 3)
-        manualSeed(42)
-        let b = Sequential(Linear(3, 4), ReLU(), Linear(4, 2))
-        let r2 = Tensor.randn(2, 3)
+        // Other tests draw from the default generator meanwhile: hold it for the two runs.
+        let (a, b, r1, r2, conv1, conv2) = RandomGenerator.exclusively {
+            manualSeed(42)
+            let a = Sequential(Linear(3, 4), ReLU(), Linear(4, 2))
+            let r1 = Tensor.randn(2, 3)
+            let conv1 = (Conv1d(2, 3, kernelSize: 3), ConvTranspose2d(2, 2, kernelSize: 2), Conv2d(1, 2, kernelSize: 3))
+            manualSeed(42)
+            let b = Sequential(Linear(3, 4), ReLU(), Linear(4, 2))
+            let r2 = Tensor.randn(2, 3)
+            let conv2 = (Conv1d(2, 3, kernelSize: 3), ConvTranspose2d(2, 2, kernelSize: 2), Conv2d(1, 2, kernelSize: 3))
+            return (a, b, r1, r2, conv1, conv2)
+        }
         for (p, q) in zip(a.parameters(), b.parameters()) { #expect(p.value.isIdentical(to: q.value)) }
         #expect(r1.isIdentical(to: r2))
+        #expect(conv1.0.weight.value.isIdentical(to: conv2.0.weight.value) && conv1.1.weight.value.isIdentical(to: conv2.1.weight.value))
+        #expect(conv1.2.weight.value.isIdentical(to: conv2.2.weight.value))
+        #expect(!conv1.0.weight.value.isIdentical(to: Conv1d(2, 3, kernelSize: 3).weight.value), "the default generator advances")
         var g = RandomGenerator(seed: 42)
         #expect(Linear(3, 4, using: &g).weight.value.isIdentical(to: a.parameters()[0].value),
                 "the default generator after manualSeed(42) draws as RandomGenerator(seed: 42)")

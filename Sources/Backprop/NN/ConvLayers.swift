@@ -111,6 +111,15 @@ public final class Conv1d: Module {
         self.bias = b.map(Parameter.init)
     }
 
+    /// `nn.Conv1d(...)` drawn from the default generator (seed it with `manualSeed(_:)`).
+    public convenience init(_ inChannels: Int, _ outChannels: Int, kernelSize: Int, stride: Int = 1, padding: ConvPadding = 0,
+                            dilation: Int = 1, groups: Int = 1, bias: Bool = true, dtype: DType = .float32) {
+        var g = RandomGenerator.withDefault { $0 }
+        self.init(inChannels, outChannels, kernelSize: kernelSize, stride: stride, padding: padding, dilation: dilation,
+                  groups: groups, bias: bias, dtype: dtype, using: &g)
+        RandomGenerator.withDefault { $0 = g }
+    }
+
     /// `x.conv1d(weight, bias:stride:padding:dilation:groups:)`.
     public func forward(_ x: Tensor) -> Tensor {
         x.conv1d(weight.value, bias: bias?.value, stride: stride, padding: padding, dilation: dilation, groups: groups)
@@ -147,6 +156,16 @@ public final class ConvTranspose2d: Module {
         let bound = 1 / Double(Init.fans(shape).fanIn).squareRoot()
         weight = Parameter(w)
         self.bias = bias ? Parameter(Tensor.uniform([outChannels], low: -bound, high: bound, dtype: dtype, using: &generator)) : nil
+    }
+
+    /// `nn.ConvTranspose2d(...)` drawn from the default generator (seed it with `manualSeed(_:)`).
+    public convenience init(_ inChannels: Int, _ outChannels: Int, kernelSize: SpatialSize, stride: SpatialSize = 1,
+                            padding: SpatialSize = 0, outputPadding: SpatialSize = 0, groups: Int = 1, bias: Bool = true,
+                            dilation: SpatialSize = 1, dtype: DType = .float32) {
+        var g = RandomGenerator.withDefault { $0 }
+        self.init(inChannels, outChannels, kernelSize: kernelSize, stride: stride, padding: padding, outputPadding: outputPadding,
+                  groups: groups, bias: bias, dilation: dilation, dtype: dtype, using: &g)
+        RandomGenerator.withDefault { $0 = g }
     }
 
     /// `x.convTranspose2d(weight, ...)`.

@@ -3,7 +3,8 @@ import Foundation
 /// The process-wide generator that layers and `rand*` use when no generator is given, as PyTorch's
 /// default CPU generator; `manualSeed(_:)` reseeds it.
 private final class DefaultGeneratorBox: @unchecked Sendable {
-    let lock = NSLock()
+    // Recursive, so that `RandomGenerator.exclusively` can hold it around draws that take it again.
+    let lock = NSRecursiveLock()
     // PyTorch starts its default generator from a fixed seed too: a run without `manualSeed` is repeatable.
     var generator = RandomGenerator(seed: 0)
 }
@@ -22,6 +23,14 @@ public func manualSeed(_ seed: UInt64) {
 }
 
 extension RandomGenerator {
+    /// Runs `body` while no other thread draws from the default generator: a `manualSeed(_:)` and
+    /// the draws that follow it in `body` give the same numbers whatever other threads do.
+    public static func exclusively<R>(_ body: () throws -> R) rethrows -> R {
+        defaultGeneratorBox.lock.lock()
+        defer { defaultGeneratorBox.lock.unlock() }
+        return try body()
+    }
+
     /// Runs `body` with the default generator (the one `manualSeed(_:)` seeds), one caller at a time.
     public static func withDefault<R>(_ body: (inout RandomGenerator) throws -> R) rethrows -> R {
         defaultGeneratorBox.lock.lock()
