@@ -55,8 +55,14 @@ struct FashionCNNTests {
             losses.append(loss.item)
             row = hi >= train.count ? 0 : hi
         }
+        // The losses as the parameters below: SGD with momentum amplifies the summation order of the
+        // threaded kernels (which split work by the cores free at the time), so its run is held to 5e-4
+        // (a CI run ended step 14 1.2e-4 from PyTorch; PyTorch's own 1- and 2-thread runs differ by 1.7e-4).
         let torchLosses = spec["losses"] as! [Double]
-        for (k, (a, b)) in zip(losses, torchLosses).enumerated() { #expect(abs(a - b) <= 1e-4, "loss of step \(k): \(a) vs PyTorch's \(b)") }
+        let lossTolerance = run == "adam" ? 1e-4 : 5e-4
+        for (k, (a, b)) in zip(losses, torchLosses).enumerated() {
+            #expect(abs(a - b) <= lossTolerance, "loss of step \(k): \(a) vs PyTorch's \(b)")
+        }
 
         // The conv biases just before a BatchNorm have a gradient that is 0 in exact arithmetic:
         // what is left is rounding noise, which Adam turns into steps of about lr in either
