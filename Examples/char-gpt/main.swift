@@ -139,19 +139,21 @@ struct CharGPTCommand: ParsableCommand {
         }
 
         if json {
-            var fields: [String] = []
-            fields.append("\"config\": {\"vocab_size\": \(config.vocabSize), \"block_size\": \(blockSize), \"n_layer\": \(layers), "
-                + "\"n_head\": \(heads), \"n_embd\": \(embd), \"batch_size\": \(batchSize), \"grad_accum\": \(gradAccum), "
-                + "\"lr\": \(lr), \"weight_decay\": \(weightDecay), \"grad_clip\": \(gradClip), \"warmup_steps\": \(warmupSteps), "
-                + "\"decay_steps\": \(decaySteps), \"seed\": \(seed), \"shuffle\": \(!noShuffle), \"threads\": \(Parallelism.threads)}")
-            fields.append("\"params\": \(model.parameterCount)")
-            fields.append("\"losses\": [\(losses.map { jsonNumber($0) }.joined(separator: ", "))]")
-            fields.append("\"val_loss\": \(valLoss.map(jsonNumber) ?? "null")")
-            fields.append("\"eval_batches\": \(evalBatches)")
-            fields.append("\"seconds\": \(jsonNumber(seconds))")
-            fields.append("\"tokens_per_s\": \(jsonNumber(tokensPerSecond))")
-            fields.append("\"sample\": \(jsonString(sampleText))")
-            print("{" + fields.joined(separator: ", ") + "}")
+            // JSON has no NaN or infinity: a non-finite figure is null.
+            func number(_ x: Double?) -> Any { x.flatMap { $0.isFinite ? $0 : nil } ?? NSNull() }
+            let settings: [String: Any] = [
+                "vocab_size": config.vocabSize, "block_size": blockSize, "n_layer": layers, "n_head": heads, "n_embd": embd,
+                "batch_size": batchSize, "grad_accum": gradAccum, "lr": lr, "weight_decay": weightDecay, "grad_clip": gradClip,
+                "warmup_steps": warmupSteps, "decay_steps": decaySteps, "seed": seed, "shuffle": !noShuffle,
+                "threads": Parallelism.threads,
+            ]
+            let doc: [String: Any] = [
+                "config": settings, "params": model.parameterCount, "losses": losses.map { number($0) },
+                "val_loss": number(valLoss), "eval_batches": evalBatches, "seconds": number(seconds),
+                "tokens_per_s": number(tokensPerSecond), "sample": sampleText,
+            ]
+            let data = try JSONSerialization.data(withJSONObject: doc, options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
         } else {
             print("CharGPT: \(model.parameterCount) parameters, vocabulary \(config.vocabSize), \(train.count) training and \(val.count) validation characters")
             print(String(format: "trained %d steps in %.1f s (%.0f tokens/s); final training loss %.4f", steps, seconds, tokensPerSecond, losses.last ?? .nan))
@@ -174,24 +176,6 @@ final class Progress {
         FileHandle.standardError.write(String(format: "\r[%@] %d/%d  loss %.4f  %.1f steps/s", bar, done, total, loss, rate).data(using: .utf8)!)
     }
     func finish() { if enabled { FileHandle.standardError.write("\n".data(using: .utf8)!) } }
-}
-
-func jsonNumber(_ x: Double) -> String { x.isFinite ? "\(x)" : "null" }
-
-func jsonString(_ s: String) -> String {
-    var out = "\""
-    for u in s.unicodeScalars {
-        switch u {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        default:
-            if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
-        }
-    }
-    return out + "\""
 }
 
 // Errors (a missing file, a file that does not fit the model) in one line, exit status 1.
