@@ -38,6 +38,14 @@ struct ConvGeometry: Equatable, Sendable {
     var imageShape: [Int] { [batch, imageChannels, height, width] }
     /// The column side's shape.
     var columnShape: [Int] { [batch, columnChannels, outHeight, outWidth] }
+    /// The output columns [lo, hi) of kernel column `kw` whose input column ow*s + offW is inside
+    /// [0, width), and that offset offW = kw*d - p.
+    func insideColumns(kw: Int) -> (offW: Int, lo: Int, hi: Int) {
+        let offW = kw * dilationW - padW
+        let lo = offW >= 0 ? 0 : Swift.min(outWidth, (-offW + strideW - 1) / strideW)
+        let hi = width - offW <= 0 ? 0 : Swift.min(outWidth, (width - offW + strideW - 1) / strideW)
+        return (offW, lo, hi)
+    }
 }
 
 enum ConvKernels {
@@ -53,10 +61,7 @@ enum ConvKernels {
                 for kw in 0..<g.kernelWidth {
                     let dst = col + row * l
                     row += 1
-                    let offW = kw * g.dilationW - g.padW
-                    // The output columns whose input column is inside: ow*s + offW in [0, w).
-                    let lo = offW >= 0 ? 0 : Swift.min(ow, (-offW + g.strideW - 1) / g.strideW)
-                    let hi = w - offW <= 0 ? 0 : Swift.min(ow, (w - offW + g.strideW - 1) / g.strideW)
+                    let (offW, lo, hi) = g.insideColumns(kw: kw)
                     for y in 0..<oh {
                         let iy = y * g.strideH - g.padH + kh * g.dilationH
                         let d = dst + y * ow
@@ -89,9 +94,7 @@ enum ConvKernels {
                 for kw in 0..<g.kernelWidth {
                     let src = col + row * l
                     row += 1
-                    let offW = kw * g.dilationW - g.padW
-                    let lo = offW >= 0 ? 0 : Swift.min(ow, (-offW + g.strideW - 1) / g.strideW)
-                    let hi = w - offW <= 0 ? 0 : Swift.min(ow, (w - offW + g.strideW - 1) / g.strideW)
+                    let (offW, lo, hi) = g.insideColumns(kw: kw)
                     if lo >= hi { continue }
                     for y in 0..<oh {
                         let iy = y * g.strideH - g.padH + kh * g.dilationH
