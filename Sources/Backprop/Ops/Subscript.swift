@@ -248,20 +248,7 @@ extension Tensor {
         }
         if advanced.isEmpty {
             let outShape = dims.map(\.size)
-            let n = outShape.reduce(1, *)
-            var offsets = [Int](repeating: base, count: n)
-            if n > 0 {
-                var odo = Odometer(shape: outShape)
-                var off = base
-                for i in 0..<n {
-                    offsets[i] = off
-                    let d = odo.next()
-                    if d < 0 { break }
-                    off += dims[d].stride
-                    for k in (d + 1)..<outShape.count { off -= dims[k].stride * (outShape[k] - 1) }
-                }
-            }
-            return IndexPlan(shape: outShape, offsets: offsets)
+            return IndexPlan(shape: outShape, offsets: Tensor.stridedOffsets(dims[...], start: base))
         }
         // Advanced: broadcast the index tensors; their dims go in place when adjacent, else first.
         var b: [Int] = []
@@ -289,24 +276,30 @@ extension Tensor {
             }
         }
         let before = dims[..<insertAt], after = dims[insertAt...]
-        let beforeShape = before.map(\.size), afterShape = after.map(\.size)
-        func basicOffsets(_ part: ArraySlice<(size: Int, stride: Int)>, _ s: [Int]) -> [Int] {
-            let n = s.reduce(1, *)
-            var out = [Int](repeating: 0, count: n)
-            guard n > 0 else { return out }
-            var odo = Odometer(shape: s)
-            let strides = part.map(\.stride)
-            for i in 0..<n {
-                out[i] = Swift.zip(odo.index, strides).reduce(0) { $0 + $1.0 * $1.1 }
-                _ = odo.next()
-            }
-            return out
-        }
-        let pre = basicOffsets(before, beforeShape), post = basicOffsets(after, afterShape)
+        let pre = Tensor.stridedOffsets(before, start: 0), post = Tensor.stridedOffsets(after, start: 0)
         var offsets: [Int] = []
         offsets.reserveCapacity(pre.count * bCount * post.count)
         for p in pre { for a in advOffset { for q in post { offsets.append(base + p + a + q) } } }
         return IndexPlan(shape: outShape, offsets: offsets)
+    }
+
+    /// `start` plus the offsets of every element (row-major) of dims of the given sizes and strides.
+    static func stridedOffsets(_ dims: ArraySlice<(size: Int, stride: Int)>, start: Int) -> [Int] {
+        let shape = dims.map(\.size), strides = dims.map(\.stride)
+        let n = shape.reduce(1, *)
+        var offsets = [Int](repeating: start, count: n)
+        guard n > 0 else { return offsets }
+        var odo = Odometer(shape: shape)
+        var off = start
+        for i in 0..<n {
+            offsets[i] = off
+            let d = odo.next()
+            if d < 0 { break }
+            // The dim d steps on; the dims after it, back at 0, give back what they had added.
+            off += strides[d]
+            for k in (d + 1)..<shape.count { off -= strides[k] * (shape[k] - 1) }
+        }
+        return offsets
     }
 
     /// The values at `indices` (PyTorch's `x[...]`): ints, ranges, strides, `.ellipsis`, `.newAxis`,
@@ -371,7 +364,7 @@ extension Tensor {
         precondition(Shapes.broadcast(values.shape, plan.shape) == plan.shape,
                      "index_put: shape mismatch: value tensor of shape \(values.shape) cannot be broadcast to indexing result of shape \(plan.shape)")
         let v = values.to(dtype).detached().expand(plan.shape)
-        var out = detached().copied()
+        var out = detached()   // withMutablePointer copies the shared storage
         let offsets = plan.offsets
         func write<T>(_: T.Type, _ add: ((T, T) -> T)?) {
             out.withMutablePointer(T.self) { o in v.withPointer(T.self) { pv in
@@ -404,7 +397,7 @@ extension Tensor {
 
     /// G with `values` written at `offsets`, recorded when G is (for second-order gradients).
     func indexPutKeepingGraph(_ offsets: [Int], _ values: Tensor) -> Tensor {
-        var out = detached().copied()
+        var out = detached()   // withMutablePointer copies the shared storage
         let v = values.detached()
         func write<T>(_: T.Type) {
             out.withMutablePointer(T.self) { o in v.withPointer(T.self) { pv in
@@ -415,9 +408,6 @@ extension Tensor {
         guard Tensor.recordsGrad(self) else { return out }
         return out.recorded(.indexPut, self) { _, gg in InputGrads(gg.indexPutKeepingGraph(offsets, Tensor.zeros([offsets.count], dtype: gg.dtype))) }
     }
-
-    /// A copy that owns its storage.
-    func copied() -> Tensor { taking(Array(0..<count), shape: shape) }
 
     /// The values at `indices` along `dim`, the two broadcast against each other outside `dim`
     /// (PyTorch's `take_along_dim`); without `dim`, `indices` index the flattened tensor.
