@@ -158,23 +158,22 @@ extension Module {
     /// Every parameter of the module and its descendants, with dotted PyTorch names, in registration
     /// order; a parameter held by two modules (tied weights) is listed once, under its first name.
     public func namedParameters() -> [(name: String, parameter: Parameter)] {
-        var out: [(name: String, parameter: Parameter)] = []
-        var seen = Set<ObjectIdentifier>()
-        for (prefix, m) in namedModules() {
-            for (n, p) in m.directParameters where seen.insert(ObjectIdentifier(p)).inserted {
-                out.append((prefix.isEmpty ? n : prefix + "." + n, p))
-            }
-        }
-        return out
+        uniqueMembers { $0.directParameters.map { ($0.name, $0.parameter) } }.map { ($0.name, $0.member as! Parameter) }
     }
 
     /// Every buffer of the module and its descendants, with dotted names (`1.running_mean`), each once.
     public func namedBuffers() -> [(name: String, buffer: Buffer)] {
-        var out: [(name: String, buffer: Buffer)] = []
+        uniqueMembers { $0.directBuffers.map { ($0.name, $0.buffer) } }.map { ($0.name, $0.member as! Buffer) }
+    }
+
+    /// The objects `members` lists for each module of `namedModules()`, under dotted names, each
+    /// object once (at its first name), as PyTorch's `named_parameters()` removes duplicates.
+    private func uniqueMembers(_ members: (any Module) -> [(String, AnyObject)]) -> [(name: String, member: AnyObject)] {
+        var out: [(name: String, member: AnyObject)] = []
         var seen = Set<ObjectIdentifier>()
         for (prefix, m) in namedModules() {
-            for (n, b) in m.directBuffers where seen.insert(ObjectIdentifier(b)).inserted {
-                out.append((prefix.isEmpty ? n : prefix + "." + n, b))
+            for (n, x) in members(m) where seen.insert(ObjectIdentifier(x)).inserted {
+                out.append((prefix.isEmpty ? n : prefix + "." + n, x))
             }
         }
         return out
@@ -207,18 +206,8 @@ extension Module {
     /// then its buffers, then its children's). A tied parameter appears once, under its first name,
     /// as safetensors' `save_model` stores it.
     public func stateDict() -> [(name: String, tensor: Tensor)] {
-        var out: [(name: String, tensor: Tensor)] = []
-        var seen = Set<ObjectIdentifier>()
-        for (prefix, m) in namedModules() {
-            let dotted = { (n: String) in prefix.isEmpty ? n : prefix + "." + n }
-            for (n, p) in m.directParameters where seen.insert(ObjectIdentifier(p)).inserted {
-                out.append((dotted(n), p.value.detached()))
-            }
-            for (n, b) in m.directBuffers where seen.insert(ObjectIdentifier(b)).inserted {
-                out.append((dotted(n), b.value.detached()))
-            }
-        }
-        return out
+        uniqueMembers { m in m.directParameters.map { ($0.name, $0.parameter) } + m.directBuffers.map { ($0.name, $0.buffer) } }
+            .map { ($0.name, (($0.member as? Parameter)?.value ?? ($0.member as! Buffer).value).detached()) }
     }
 
     /// Copies values into the parameters and buffers by name (PyTorch's `load_state_dict`), and
