@@ -3,3 +3,4 @@
 // Per-thread switches of the autograd layer (see the accessors in CBackpropKernels.h).
 _Thread_local int bp_tls_grad_disabled = 0;
 _Thread_local int bp_tls_recording_values = 0;
+_Thread_local int bp_tls_kernel_tape = 0;

@@ -166,16 +166,15 @@ extension Tensor {
             // zero fill, no second pass over the output).
             out = Tensor(shape: [m, n], dtype: dtype, zeroed: false)
             func run<T: FloatElement>(_: T.Type) {
-                out.withFreshPointer(T.self) { o in bias.withPointer(T.self) { b in
-                    withPointer(T.self) { x in weight.withPointer(T.self) { w in
-                        var row = o
-                        for _ in 0..<m {
-                            row.update(from: b, count: n)
-                            row += n
-                        }
-                        MatmulKernels.gemm(m: m, n: n, k: k, x, transA: false, w, transB: true, o, accumulate: true)
-                    } }
-                } }
+                KernelTape.launch((out.kernelWrite(T.self), bias.kernelRead(T.self), kernelRead(T.self),
+                                   weight.kernelRead(T.self), m, n, k)) { a in
+                    var row = a.0
+                    for _ in 0..<a.4 {
+                        row.update(from: a.1, count: a.5)
+                        row += a.5
+                    }
+                    MatmulKernels.gemm(m: a.4, n: a.5, k: a.6, a.2, transA: false, a.3, transB: true, a.0, accumulate: true)
+                }
             }
             dispatchFloat("linear", { run(Float.self) }, { run(Double.self) })
         } else {
@@ -211,12 +210,14 @@ extension Tensor {
                      batch: Int, m: Int, n: Int, k: Int, outShape: [Int]) -> Tensor {
         let out = Tensor(shape: outShape, dtype: a.dtype, zeroed: false)
         func run<T: FloatElement>(_: T.Type) {
-            out.withFreshPointer(T.self) { o in a.withPointer(T.self) { pa in b.withPointer(T.self) { pb in
+            KernelTape.launch((out.kernelWrite(T.self), a.kernelRead(T.self), b.kernelRead(T.self),
+                               batch, m, n, k, transA, transB)) { x in
+                let (o, pa, pb, batch, m, n, k, transA, transB) = x
                 for i in 0..<batch {
                     MatmulKernels.gemm(m: m, n: n, k: k, pa + i * m * k, transA: transA,
                                        pb + i * k * n, transB: transB, o + i * m * n)
                 }
-            } } }
+            }
         }
         a.dispatchFloat("mm", { run(Float.self) }, { run(Double.self) })
         return out

@@ -149,12 +149,32 @@ extension Tensor {
         let (inShape, dt) = (input.shape, input.dtype)
         let (n, c) = inShape.count == 1 ? (1, inShape[0]) : (inShape[0], inShape[1])
         let s = inShape.count <= 2 ? 1 : inShape.dropFirst(2).reduce(1, *)
-        let ignoreIndex = node.savedInt, divisor = node.savedDouble
-        let w = node.saved1?.scalars
+        let ignoreIndex = node.savedInt
         let perElement = g.count == n * s && g.count > 1
+        if !GradNode.recordsGradients && !perElement && node.saved1 == nil && s == 1 {
+            // The common case (rows of class scores, no weights, one G): one value at each target,
+            // in one kernel that reads G and (mean of the row path) counts the targets itself.
+            let dx = Tensor(shape: inShape, dtype: dt, zeroed: true)
+            func fill<T: FloatElement>(_: T.Type) {
+                KernelTape.launch((dx.kernelWrite(T.self), node.saved0!.kernelRead(Int64.self), g.kernelRead(T.self),
+                                   n, c, ignoreIndex, node.savedDouble)) { a in
+                    let (p, tp, pg, n, c, ignoreIndex, saved) = a
+                    let divisor = saved >= 0 ? saved : Tensor.countTargets(tp, n: n, ignoreIndex: ignoreIndex)
+                    let v = T(-1 * (pg[0].double / divisor))
+                    for i in 0..<n {
+                        let t = Int(tp[i])
+                        if t != ignoreIndex { p[i * c + t] = v }
+                    }
+                }
+            }
+            if dt == .float32 { fill(Float.self) } else { fill(Double.self) }
+            return InputGrads(dx)
+        }
+        let w = node.saved1?.scalars
         let g0 = g.dtype == .float32 ? Double(g.storage.pointer(Float.self)[0]) : g.storage.pointer(Double.self)[0]
         let gs = perElement ? g.scalars : []
         let tp = node.saved0!.storage.pointer(Int64.self)
+        let divisor = node.savedDouble >= 0 ? node.savedDouble : Tensor.countTargets(tp, n: n * s, ignoreIndex: ignoreIndex)
         if GradNode.recordsGradients {
             // Recorded: a constant [N, C, ...] of -w[t] at the targets times G (per element: G with a
             // class dim of 1), divided by the summed weights for mean.
@@ -202,23 +222,36 @@ extension Tensor {
     /// `nllLoss` without weights on (N, C) or (C) input with `sum` or `mean`: the same arithmetic
     /// in the same order, read straight from the buffers, with no per-call arrays (small-work fast path).
     private func nllLossRows(target: Tensor, ignoreIndex: Int, reduction: Reduction, n: Int, c: Int) -> Tensor {
-        let tp = target.storage.pointer(Int64.self)
-        Tensor.checkTargets(tp, n: n, c: c, ignoreIndex: ignoreIndex, op: "nll_loss")
-        var total = 0.0, wsum = 0.0
+        let out = Tensor(shape: [], dtype: dtype, zeroed: false)
+        let sum = reduction == .sum
         func pick<T: FloatElement>(_: T.Type) {
-            let x = storage.pointer(T.self)
-            for i in 0..<n {
-                let ti = Int(tp[i])
-                if ti == ignoreIndex { continue }
-                total += -1 * Double(x[i * c + ti])
-                wsum += 1
+            KernelTape.launch((kernelRead(T.self), target.kernelRead(Int64.self), out.kernelWrite(T.self),
+                               n, c, ignoreIndex, sum)) { a in
+                let (x, tp, o, n, c, ignoreIndex, sum) = a
+                Tensor.checkTargets(tp, n: n, c: c, ignoreIndex: ignoreIndex, op: "nll_loss")
+                var total = 0.0, wsum = 0.0
+                for i in 0..<n {
+                    let ti = Int(tp[i])
+                    if ti == ignoreIndex { continue }
+                    total += -1 * Double(x[i * c + ti])
+                    wsum += 1
+                }
+                o[0] = T(sum ? total : total / wsum)
             }
         }
         if dtype == .float32 { pick(Float.self) } else { pick(Double.self) }
-        let out = Tensor(scalar: reduction == .sum ? total : total / wsum, dtype: dtype)
         guard Tensor.recordsGrad(self) else { return out }
+        // double: 1 for sum; -1 for mean, whose divisor (the targets not ignored) the backward
+        // counts from the saved targets, in its kernel.
         return out.recorded(.nllLoss, self, save0: target.detached(), int: ignoreIndex,
-                            double: reduction == .sum ? 1 : wsum, backward: Tensor.nllLossBackward)
+                            double: sum ? 1 : -1, backward: Tensor.nllLossBackward)
+    }
+
+    /// The number of targets that are not `ignoreIndex`, as `nllLoss`'s mean divides by it.
+    static func countTargets(_ tp: UnsafePointer<Int64>, n: Int, ignoreIndex: Int) -> Double {
+        var wsum = 0.0
+        for i in 0..<n where Int(tp[i]) != ignoreIndex { wsum += 1 }
+        return wsum
     }
 
     /// Stops unless every class index of `n` targets (but `ignoreIndex`) lies in 0..<c.

@@ -89,18 +89,22 @@ extension Tensor {
             for d in 0..<rank { if d < first { outer *= shape[d] } else if d > last { inner *= shape[d] } else { len *= shape[d] } }
             if outer * inner > 1 {
                 dispatchFloat("sum", {
-                    out.withFreshPointer(Float.self) { o in withPointer(Float.self) { ReduceKernels.sumMiddle($0, outer: outer, len: len, inner: inner, o) } }
+                    KernelTape.launch((kernelRead(Float.self), out.kernelWrite(Float.self), outer, len, inner)) { a in
+                        ReduceKernels.sumMiddle(a.0, outer: a.2, len: a.3, inner: a.4, a.1) }
                 }, {
-                    out.withFreshPointer(Double.self) { o in withPointer(Double.self) { ReduceKernels.sumMiddle($0, outer: outer, len: len, inner: inner, o) } }
+                    KernelTape.launch((kernelRead(Double.self), out.kernelWrite(Double.self), outer, len, inner)) { a in
+                        ReduceKernels.sumMiddle(a.0, outer: a.2, len: a.3, inner: a.4, a.1) }
                 })
                 return out
             }
         }
         let set = Set(dims)
         dispatchFloat("sum", {
-            out.withFreshPointer(Float.self) { o in withPointer(Float.self) { ReduceKernels.sum($0, shape, reduced: set, o) } }
+            KernelTape.launch((kernelRead(Float.self), out.kernelWrite(Float.self), shape, set)) { a in
+                ReduceKernels.sum(a.0, a.2, reduced: a.3, a.1) }
         }, {
-            out.withFreshPointer(Double.self) { o in withPointer(Double.self) { ReduceKernels.sum($0, shape, reduced: set, o) } }
+            KernelTape.launch((kernelRead(Double.self), out.kernelWrite(Double.self), shape, set)) { a in
+                ReduceKernels.sum(a.0, a.2, reduced: a.3, a.1) }
         })
         return out
     }

@@ -68,11 +68,11 @@ extension Tensor {
         let out = Tensor(shape: shape, dtype: dtype, zeroed: false)
         let split = DimSplit(shape, rank == 0 ? 0 : dim)
         dispatchFloat("softmax", {
-            out.withFreshPointer(Float.self) { o in withPointer(Float.self) {
-                SoftmaxKernels.softmax($0, o, outer: split.outer, n: split.n, inner: split.inner, log: log) } }
+            KernelTape.launch((kernelRead(Float.self), out.kernelWrite(Float.self), split, log)) { a in
+                SoftmaxKernels.softmax(a.0, a.1, outer: a.2.outer, n: a.2.n, inner: a.2.inner, log: a.3) }
         }, {
-            out.withFreshPointer(Double.self) { o in withPointer(Double.self) {
-                SoftmaxKernels.softmax($0, o, outer: split.outer, n: split.n, inner: split.inner, log: log) } }
+            KernelTape.launch((kernelRead(Double.self), out.kernelWrite(Double.self), split, log)) { a in
+                SoftmaxKernels.softmax(a.0, a.1, outer: a.2.outer, n: a.2.n, inner: a.2.inner, log: a.3) }
         })
         return out
     }
@@ -91,9 +91,9 @@ extension Tensor {
         let out = Tensor(shape: y.shape, dtype: y.dtype, zeroed: false)
         let split = DimSplit(y.shape, y.rank == 0 ? 0 : dim)
         func run<T: FloatElement>(_: T.Type) {
-            out.withFreshPointer(T.self) { o in y.withPointer(T.self) { py in g.withPointer(T.self) { pg in
-                SoftmaxKernels.backward(py, pg, o, outer: split.outer, n: split.n, inner: split.inner, log: log)
-            } } }
+            KernelTape.launch((y.kernelRead(T.self), g.kernelRead(T.self), out.kernelWrite(T.self), split, log)) { a in
+                SoftmaxKernels.backward(a.0, a.1, a.2, outer: a.3.outer, n: a.3.n, inner: a.3.inner, log: a.4)
+            }
         }
         y.dispatchFloat("softmax_backward", { run(Float.self) }, { run(Double.self) })
         return out

@@ -84,80 +84,84 @@ public class Adam: Optimizer {
     public func step() {
         for (i, p) in parameters.enumerated() {
             guard let grad = p.grad else { continue }
-            let weightDecay = weightDecays[i]
-            steps[i] += 1
-            let t = Double(steps[i])
             var m = expAvg[i] ?? Tensor.zeros(like: p.value)
             var v = expAvgSq[i] ?? Tensor.zeros(like: p.value)
             var vmax = amsgrad ? (maxExpAvgSq[i] ?? Tensor.zeros(like: p.value)) : Tensor.zeros([0], dtype: p.value.dtype)
             expAvg[i] = nil; expAvgSq[i] = nil; maxExpAvgSq[i] = nil   // unique while written
-            let bc1 = 1 - Foundation.pow(beta1, t)
-            let bc2 = 1 - Foundation.pow(beta2, t)
-            let stepSize = lr / bc1
-            let bc2Sqrt = bc2.squareRoot()
-            func run<T: FloatElement>(_ w: UnsafeMutablePointer<T>, _ g: UnsafePointer<T>, _ n: Int,
-                                      _ m: UnsafeMutablePointer<T>, _ v: UnsafeMutablePointer<T>, _ vmax: UnsafeMutablePointer<T>) {
-                let decay = T(1 - lr * weightDecay), wd = T(weightDecay)
-                let w1 = T(1 - beta1), b2 = T(beta2), w2 = T(1 - beta2)
-                let c2 = T(bc2Sqrt), e = T(eps), s = T(-stepSize)
-                let lerpLow = (1 - beta1) < 0.5
-                var start = 0
-                // AdamW: the decay first, in its own pass (the same rounding as inside the loop),
-                // so that the fast loops below do the rest.
-                let decayed = decoupledWeightDecay && weightDecay != 0
-                if decayed { for j in 0..<n { w[j] = w[j] * decay } }
-                let plain = weightDecay == 0 || decoupledWeightDecay
-                if !maximize && plain && !amsgrad && lerpLow && T.self == Float.self {
-                    // float32: the C loop, built for AVX2 where the CPU has it (same roundings).
-                    func f(_ p: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<Float> {
-                        UnsafeMutableRawPointer(p).assumingMemoryBound(to: Float.self)
-                    }
-                    bp_adam_f32(f(w), UnsafeRawPointer(g).assumingMemoryBound(to: Float.self), f(m), f(v), n,
-                                Float(w1.double), Float(b2.double), Float(w2.double), Float(c2.double),
-                                Float(e.double), Float(s.double))
-                    start = n
-                } else if !maximize && plain && !amsgrad && lerpLow {
-                    // The common case, eight lanes at a time: the same operations in the same order
-                    // as the loop below (no fused multiply-adds), so the same results.
-                    typealias V = SIMD8<T>
-                    while start + 8 <= n {
-                        let d = UnsafeRawPointer(g + start).loadUnaligned(as: V.self)
-                        var mj = UnsafeRawPointer(m + start).loadUnaligned(as: V.self)
-                        var vj = UnsafeRawPointer(v + start).loadUnaligned(as: V.self)
-                        var wj = UnsafeRawPointer(w + start).loadUnaligned(as: V.self)
-                        mj = mj + w1 * (d - mj)
-                        vj = vj * b2 + w2 * d * d
-                        let denom = vj.squareRoot() / c2 + e
-                        wj = wj + s * mj / denom
-                        UnsafeMutableRawPointer(m + start).storeBytes(of: mj, as: V.self)
-                        UnsafeMutableRawPointer(v + start).storeBytes(of: vj, as: V.self)
-                        UnsafeMutableRawPointer(w + start).storeBytes(of: wj, as: V.self)
-                        start += 8
-                    }
-                }
-                for j in start..<n {
-                    var d = maximize ? -g[j] : g[j]
-                    if weightDecay != 0 && !decoupledWeightDecay { d = d + wd * w[j] }
-                    // PyTorch's lerp: the form depends on whether the weight is below 0.5.
-                    m[j] = lerpLow ? m[j] + w1 * (d - m[j]) : d - (d - m[j]) * (1 - w1)
-                    v[j] = v[j] * b2 + w2 * d * d
-                    var second = v[j]
-                    if amsgrad { vmax[j] = Swift.max(vmax[j], v[j]); second = vmax[j] }
-                    let denom = second.squareRoot() / c2 + e
-                    w[j] = w[j] + s * m[j] / denom
-                }
-            }
             withParameterBuffers(p, grad, { w, g, n in
-                m.withMutablePointer(Float.self) { pm in v.withMutablePointer(Float.self) { pv in
-                    vmax.withMutablePointer(Float.self) { run(w, g, n, pm, pv, $0) } } }
+                KernelTape.launch((self, i, w, g, n, m.kernelUpdate(Float.self), v.kernelUpdate(Float.self),
+                                   vmax.kernelUpdate(Float.self))) { a in a.0.update(a.1, a.2, a.3, a.4, a.5, a.6, a.7) }
             }, { w, g, n in
-                m.withMutablePointer(Double.self) { pm in v.withMutablePointer(Double.self) { pv in
-                    vmax.withMutablePointer(Double.self) { run(w, g, n, pm, pv, $0) } } }
+                KernelTape.launch((self, i, w, g, n, m.kernelUpdate(Double.self), v.kernelUpdate(Double.self),
+                                   vmax.kernelUpdate(Double.self))) { a in a.0.update(a.1, a.2, a.3, a.4, a.5, a.6, a.7) }
             })
             expAvg[i] = m; expAvgSq[i] = v
             if amsgrad { maxExpAvgSq[i] = vmax }
         }
     }
+
+    /// Parameter i's update (a recorded kernel: the step count advances and the bias corrections
+    /// and `lr` are read when it runs, so that each replay of a compiled step advances them too).
+    private func update<T: FloatElement>(_ i: Int, _ w: UnsafeMutablePointer<T>, _ g: UnsafePointer<T>, _ n: Int,
+                                         _ m: UnsafeMutablePointer<T>, _ v: UnsafeMutablePointer<T>,
+                                         _ vmax: UnsafeMutablePointer<T>) {
+        steps[i] += 1
+        let t = Double(steps[i])
+        let weightDecay = weightDecays[i]
+        let bc1 = 1 - Foundation.pow(beta1, t)
+        let bc2 = 1 - Foundation.pow(beta2, t)
+        let stepSize = lr / bc1
+        let bc2Sqrt = bc2.squareRoot()
+            let decay = T(1 - lr * weightDecay), wd = T(weightDecay)
+            let w1 = T(1 - beta1), b2 = T(beta2), w2 = T(1 - beta2)
+            let c2 = T(bc2Sqrt), e = T(eps), s = T(-stepSize)
+            let lerpLow = (1 - beta1) < 0.5
+            var start = 0
+            // AdamW: the decay first, in its own pass (the same rounding as inside the loop),
+            // so that the fast loops below do the rest.
+            let decayed = decoupledWeightDecay && weightDecay != 0
+            if decayed { for j in 0..<n { w[j] = w[j] * decay } }
+            let plain = weightDecay == 0 || decoupledWeightDecay
+            if !maximize && plain && !amsgrad && lerpLow && T.self == Float.self {
+                // float32: the C loop, built for AVX2 where the CPU has it (same roundings).
+                func f(_ p: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<Float> {
+                    UnsafeMutableRawPointer(p).assumingMemoryBound(to: Float.self)
+                }
+                bp_adam_f32(f(w), UnsafeRawPointer(g).assumingMemoryBound(to: Float.self), f(m), f(v), n,
+                            Float(w1.double), Float(b2.double), Float(w2.double), Float(c2.double),
+                            Float(e.double), Float(s.double))
+                start = n
+            } else if !maximize && plain && !amsgrad && lerpLow {
+                // The common case, eight lanes at a time: the same operations in the same order
+                // as the loop below (no fused multiply-adds), so the same results.
+                typealias V = SIMD8<T>
+                while start + 8 <= n {
+                    let d = UnsafeRawPointer(g + start).loadUnaligned(as: V.self)
+                    var mj = UnsafeRawPointer(m + start).loadUnaligned(as: V.self)
+                    var vj = UnsafeRawPointer(v + start).loadUnaligned(as: V.self)
+                    var wj = UnsafeRawPointer(w + start).loadUnaligned(as: V.self)
+                    mj = mj + w1 * (d - mj)
+                    vj = vj * b2 + w2 * d * d
+                    let denom = vj.squareRoot() / c2 + e
+                    wj = wj + s * mj / denom
+                    UnsafeMutableRawPointer(m + start).storeBytes(of: mj, as: V.self)
+                    UnsafeMutableRawPointer(v + start).storeBytes(of: vj, as: V.self)
+                    UnsafeMutableRawPointer(w + start).storeBytes(of: wj, as: V.self)
+                    start += 8
+                }
+            }
+            for j in start..<n {
+                var d = maximize ? -g[j] : g[j]
+                if weightDecay != 0 && !decoupledWeightDecay { d = d + wd * w[j] }
+                // PyTorch's lerp: the form depends on whether the weight is below 0.5.
+                m[j] = lerpLow ? m[j] + w1 * (d - m[j]) : d - (d - m[j]) * (1 - w1)
+                v[j] = v[j] * b2 + w2 * d * d
+                var second = v[j]
+                if amsgrad { vmax[j] = Swift.max(vmax[j], v[j]); second = vmax[j] }
+                let denom = second.squareRoot() / c2 + e
+                w[j] = w[j] + s * m[j] / denom
+            }
+        }
 
     /// `lr`, `betas`, `eps`, `weight_decay`, `amsgrad`, `maximize`, `decoupled_weight_decay`, and
     /// PyTorch's implementation switches (`foreach`, `capturable`, `differentiable`, `fused`) at

@@ -48,7 +48,8 @@ public struct OptimizerStateError: Error, CustomStringConvertible, Equatable {
     public var description: String { "optimizer state does not fit: \(message)" }
 }
 
-/// Runs `body` with typed pointers to a parameter's values (mutable, unique) and its gradient.
+/// Runs `body` with typed pointers to a parameter's values (mutable, unique) and its gradient,
+/// for a kernel that `body` launches (see `KernelTape.launch`).
 @inline(__always)
 func withParameterBuffers(_ p: Parameter, _ grad: Tensor,
                           _ f32: (UnsafeMutablePointer<Float>, UnsafePointer<Float>, Int) -> Void,
@@ -56,8 +57,8 @@ func withParameterBuffers(_ p: Parameter, _ grad: Tensor,
     let n = p.value.count
     let g = grad.dtype == p.value.dtype ? grad : grad.converted(to: p.value.dtype)
     switch p.value.dtype {
-    case .float32: p.value.withMutablePointer(Float.self) { w in g.withPointer(Float.self) { f32(w, $0, n) } }
-    case .float64: p.value.withMutablePointer(Double.self) { w in g.withPointer(Double.self) { f64(w, $0, n) } }
+    case .float32: f32(p.value.kernelUpdate(Float.self), g.kernelRead(Float.self), n)
+    case .float64: f64(p.value.kernelUpdate(Double.self), g.kernelRead(Double.self), n)
     case .int64, .bool: preconditionFailure("optimizer: parameter of dtype \(p.value.dtype)")
     }
 }
@@ -124,33 +125,45 @@ public final class SGD: Optimizer {
             if momentum != 0 && first { momentumBuffers[i] = Tensor.zeros(like: p.value) }
             var buf = momentumBuffers[i] ?? Tensor.zeros([0], dtype: p.value.dtype)
             momentumBuffers[i] = nil   // keep the buffer uniquely referenced while it is written
-            func run<T: FloatElement>(_ w: UnsafeMutablePointer<T>, _ g: UnsafePointer<T>, _ n: Int, _ b: UnsafeMutablePointer<T>) {
-                let lr = T(self.lr), m = T(momentum), damp = T(1 - dampening), wd = T(weightDecay)
-                for j in 0..<n {
-                    var d = maximize ? -g[j] : g[j]
-                    if weightDecay != 0 { d = d + wd * w[j] }
-                    if momentum != 0 {
-                        b[j] = first ? d : b[j] * m + damp * d
-                        d = nesterov ? d + m * b[j] : b[j]
-                    }
-                    w[j] = w[j] + (-lr) * d
-                }
-            }
             let common = weightDecay == 0 && !maximize && !nesterov
             withParameterBuffers(p, grad, { w, g, n in
-                buf.withMutablePointer(Float.self) { b in
-                    guard common else { return run(w, g, n, b) }
-                    // The common case in C, vectorized and split over the threads for large
-                    // parameters: the same operations in the same order as `run`.
-                    let nlr = -Float(self.lr), m = Float(momentum), damp = Float(1 - dampening)
-                    let hasMomentum: Int32 = momentum != 0 ? 1 : 0, isFirst: Int32 = first ? 1 : 0
-                    Parallelism.chunked(n) { lo, hi in
-                        bp_sgd_f32(w + lo, g + lo, hasMomentum != 0 ? b + lo : b, hi - lo,
-                                   nlr, hasMomentum, m, damp, isFirst)
-                    }
-                }
-            }, { w, g, n in buf.withMutablePointer(Double.self) { run(w, g, n, $0) } })
+                let b = buf.kernelUpdate(Float.self)
+                KernelTape.launch((self, w, g, n, b, first, common)) { a in a.0.update(a.1, a.2, a.3, a.4, first: a.5, common: a.6) }
+            }, { w, g, n in
+                let b = buf.kernelUpdate(Double.self)
+                KernelTape.launch((self, w, g, n, b, first)) { a in a.0.update(a.1, a.2, a.3, a.4, first: a.5, common: false) }
+            })
             if momentum != 0 { momentumBuffers[i] = buf }
+        }
+    }
+
+    /// One parameter's update (a recorded kernel: `lr` is read when it runs, so that a schedule
+    /// that changes it between replays of a compiled step takes effect).
+    private func update<T: FloatElement>(_ w: UnsafeMutablePointer<T>, _ g: UnsafePointer<T>, _ n: Int,
+                                         _ b: UnsafeMutablePointer<T>, first: Bool, common: Bool) {
+        if common && T.self == Float.self {
+            // The common case in C, vectorized and split over the threads for large
+            // parameters: the same operations in the same order as the loop below.
+            let w = UnsafeMutableRawPointer(w).assumingMemoryBound(to: Float.self)
+            let g = UnsafeRawPointer(g).assumingMemoryBound(to: Float.self)
+            let b = UnsafeMutableRawPointer(b).assumingMemoryBound(to: Float.self)
+            let nlr = -Float(self.lr), m = Float(momentum), damp = Float(1 - dampening)
+            let hasMomentum: Int32 = momentum != 0 ? 1 : 0, isFirst: Int32 = first ? 1 : 0
+            Parallelism.chunked(n) { lo, hi in
+                bp_sgd_f32(w + lo, g + lo, hasMomentum != 0 ? b + lo : b, hi - lo,
+                           nlr, hasMomentum, m, damp, isFirst)
+            }
+            return
+        }
+        let lr = T(self.lr), m = T(momentum), damp = T(1 - dampening), wd = T(weightDecay)
+        for j in 0..<n {
+            var d = maximize ? -g[j] : g[j]
+            if weightDecay != 0 { d = d + wd * w[j] }
+            if momentum != 0 {
+                b[j] = first ? d : b[j] * m + damp * d
+                d = nesterov ? d + m * b[j] : b[j]
+            }
+            w[j] = w[j] + (-lr) * d
         }
     }
 

@@ -59,10 +59,14 @@ extension Tensor {
         if value != 0 {
             let n = t.count
             switch dtype {
-            case .float32: t.withFreshPointer(Float.self) { $0.update(repeating: Float(value), count: n) }
-            case .float64: t.withFreshPointer(Double.self) { $0.update(repeating: value, count: n) }
-            case .int64: t.withFreshPointer(Int64.self) { $0.update(repeating: Int64(value), count: n) }
-            case .bool: t.withFreshPointer(UInt8.self) { $0.update(repeating: value != 0 ? 1 : 0, count: n) }
+            case .float32:
+                KernelTape.launch((t.kernelWrite(Float.self), Float(value), n)) { a in a.0.update(repeating: a.1, count: a.2) }
+            case .float64:
+                KernelTape.launch((t.kernelWrite(Double.self), value, n)) { a in a.0.update(repeating: a.1, count: a.2) }
+            case .int64:
+                KernelTape.launch((t.kernelWrite(Int64.self), Int64(value), n)) { a in a.0.update(repeating: a.1, count: a.2) }
+            case .bool:
+                KernelTape.launch((t.kernelWrite(UInt8.self), UInt8(value != 0 ? 1 : 0), n)) { a in a.0.update(repeating: a.1, count: a.2) }
             }
         }
         return t

@@ -13,9 +13,11 @@ extension Tensor {
         let n = count
         switch dtype {
         case .float32:
-            out.withFreshPointer(Float.self) { o in withPointer(Float.self) { ElementwiseKernels.mapParallel($0, o, n, f) } }
+            KernelTape.launch((kernelRead(Float.self), out.kernelWrite(Float.self), n)) { a in
+                ElementwiseKernels.mapParallel(a.0, a.1, a.2, F.self) }
         case .float64:
-            out.withFreshPointer(Double.self) { o in withPointer(Double.self) { ElementwiseKernels.mapParallel($0, o, n, f) } }
+            KernelTape.launch((kernelRead(Double.self), out.kernelWrite(Double.self), n)) { a in
+                ElementwiseKernels.mapParallel(a.0, a.1, a.2, F.self) }
         case .int64, .bool: preconditionFailure("expected a floating point tensor, got \(dtype) of shape \(shape)")
         }
         return out
@@ -29,11 +31,11 @@ extension Tensor {
             let out = Tensor(shape: a.shape, dtype: a.dtype, zeroed: false)
             let n = out.count
             if a.dtype == .float32 {
-                out.withFreshPointer(Float.self) { o in a.withPointer(Float.self) { pa in b.withPointer(Float.self) { pb in
-                    ElementwiseKernels.zipSame(pa, pb, o, n, f) } } }
+                KernelTape.launch((a.kernelRead(Float.self), b.kernelRead(Float.self), out.kernelWrite(Float.self), n)) { x in
+                    ElementwiseKernels.zipSame(x.0, x.1, x.2, x.3, F.self) }
             } else {
-                out.withFreshPointer(Double.self) { o in a.withPointer(Double.self) { pa in b.withPointer(Double.self) { pb in
-                    ElementwiseKernels.zipSame(pa, pb, o, n, f) } } }
+                KernelTape.launch((a.kernelRead(Double.self), b.kernelRead(Double.self), out.kernelWrite(Double.self), n)) { x in
+                    ElementwiseKernels.zipSame(x.0, x.1, x.2, x.3, F.self) }
             }
             return out
         }
@@ -47,13 +49,13 @@ extension Tensor {
         let out = Tensor(shape: outShape, dtype: a.dtype, zeroed: false)
         switch a.dtype {
         case .float32:
-            out.withFreshPointer(Float.self) { o in
-                a.withPointer(Float.self) { pa in b.withPointer(Float.self) { pb in
-                    ElementwiseKernels.zip(pa, a.shape, pb, b.shape, o, outShape, f) } } }
+            KernelTape.launch((a.kernelRead(Float.self), a.shape, b.kernelRead(Float.self), b.shape,
+                               out.kernelWrite(Float.self), outShape)) { x in
+                ElementwiseKernels.zip(x.0, x.1, x.2, x.3, x.4, x.5, F.self) }
         case .float64:
-            out.withFreshPointer(Double.self) { o in
-                a.withPointer(Double.self) { pa in b.withPointer(Double.self) { pb in
-                    ElementwiseKernels.zip(pa, a.shape, pb, b.shape, o, outShape, f) } } }
+            KernelTape.launch((a.kernelRead(Double.self), a.shape, b.kernelRead(Double.self), b.shape,
+                               out.kernelWrite(Double.self), outShape)) { x in
+                ElementwiseKernels.zip(x.0, x.1, x.2, x.3, x.4, x.5, F.self) }
         case .int64, .bool: preconditionFailure("\(op): expected floating point tensors, got \(a.dtype) of shape \(a.shape)")
         }
         return out
@@ -64,11 +66,20 @@ extension Tensor {
         if target == dtype { return detached() }
         let out = Tensor(shape: shape, dtype: target, zeroed: false)
         let n = count
+        let src = UnsafeMutableRawPointer(mutating: kernelRead(UInt8.self))
+        let dst = UnsafeMutableRawPointer(out.kernelWrite(UInt8.self))
+        let source = dtype
+        KernelTape.launch((src, dst, n, source, target)) { a in
+            Tensor.convert(a.0, a.1, a.2, a.3, a.4)
+        }
+        return out
+    }
+
+    /// The conversion loop of `converted(to:)`, on raw buffers.
+    static func convert(_ src: UnsafeMutableRawPointer, _ dst: UnsafeMutableRawPointer, _ n: Int, _ dtype: DType, _ target: DType) {
         func copy<S, D>(_ src: UnsafePointer<S>, _ dst: UnsafeMutablePointer<D>, _ f: (S) -> D) {
             for i in 0..<n { dst[i] = f(src[i]) }
         }
-        let src = storage.raw
-        let dst = out.storage.raw
         switch (dtype, target) {
         case (.float32, .float64): copy(src.assumingMemoryBound(to: Float.self), dst.assumingMemoryBound(to: Double.self)) { Double($0) }
         case (.float32, .int64): copy(src.assumingMemoryBound(to: Float.self), dst.assumingMemoryBound(to: Int64.self)) { Int64($0) }
@@ -76,16 +87,14 @@ extension Tensor {
         case (.float64, .int64): copy(src.assumingMemoryBound(to: Double.self), dst.assumingMemoryBound(to: Int64.self)) { Int64($0) }
         case (.int64, .float32): copy(src.assumingMemoryBound(to: Int64.self), dst.assumingMemoryBound(to: Float.self)) { Float($0) }
         case (.int64, .float64): copy(src.assumingMemoryBound(to: Int64.self), dst.assumingMemoryBound(to: Double.self)) { Double($0) }
-        case (_, .bool):
-            let v = scalars
-            let d = dst.assumingMemoryBound(to: UInt8.self)
-            for i in 0..<n { d[i] = v[i] != 0 ? 1 : 0 }
+        case (.float32, .bool): copy(src.assumingMemoryBound(to: Float.self), dst.assumingMemoryBound(to: UInt8.self)) { $0 != 0 ? 1 : 0 }
+        case (.float64, .bool): copy(src.assumingMemoryBound(to: Double.self), dst.assumingMemoryBound(to: UInt8.self)) { $0 != 0 ? 1 : 0 }
+        case (.int64, .bool): copy(src.assumingMemoryBound(to: Int64.self), dst.assumingMemoryBound(to: UInt8.self)) { $0 != 0 ? 1 : 0 }
         case (.bool, .float32): copy(src.assumingMemoryBound(to: UInt8.self), dst.assumingMemoryBound(to: Float.self)) { Float($0) }
         case (.bool, .float64): copy(src.assumingMemoryBound(to: UInt8.self), dst.assumingMemoryBound(to: Double.self)) { Double($0) }
         case (.bool, .int64): copy(src.assumingMemoryBound(to: UInt8.self), dst.assumingMemoryBound(to: Int64.self)) { Int64($0) }
         default: break
         }
-        return out
     }
 
     /// A 0-d tensor of this tensor's dtype holding `value` (rounded to the dtype first, as PyTorch does).

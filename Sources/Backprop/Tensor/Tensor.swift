@@ -45,11 +45,12 @@ public struct Tensor: @unchecked Sendable {
                      "Tensor: \(values.count) values do not fill shape \(shape)")
         self.init(shape: shape, dtype: dtype, zeroed: false)
         switch dtype {
-        case .float32: let p = storage.pointer(Float.self); for i in values.indices { p[i] = Float(values[i]) }
-        case .float64: let p = storage.pointer(Double.self); for i in values.indices { p[i] = values[i] }
-        case .int64: let p = storage.pointer(Int64.self); for i in values.indices { p[i] = Int64(values[i]) }
-        case .bool: let p = storage.pointer(UInt8.self); for i in values.indices { p[i] = values[i] != 0 ? 1 : 0 }
+        case .float32: let p = storage.address(Float.self); for i in values.indices { p[i] = Float(values[i]) }
+        case .float64: let p = storage.address(Double.self); for i in values.indices { p[i] = values[i] }
+        case .int64: let p = storage.address(Int64.self); for i in values.indices { p[i] = Int64(values[i]) }
+        case .bool: let p = storage.address(UInt8.self); for i in values.indices { p[i] = values[i] != 0 ? 1 : 0 }
         }
+        recordedAsConstant()
     }
 
     /// A float32 tensor from a flat list of `Float` and a shape.
@@ -57,8 +58,9 @@ public struct Tensor: @unchecked Sendable {
         precondition(values.count == shape.reduce(1, *),
                      "Tensor: \(values.count) values do not fill shape \(shape)")
         self.init(shape: shape, dtype: .float32, zeroed: false)
-        let p = storage.pointer(Float.self)
+        let p = storage.address(Float.self)
         for i in values.indices { p[i] = values[i] }
+        recordedAsConstant()
     }
 
     /// A 1-d tensor from a list of values.
@@ -70,11 +72,12 @@ public struct Tensor: @unchecked Sendable {
     public init(scalar: Double, dtype: DType = .float32) {
         self.init(shape: [], dtype: dtype, zeroed: false)
         switch dtype {
-        case .float32: storage.pointer(Float.self)[0] = Float(scalar)
-        case .float64: storage.pointer(Double.self)[0] = scalar
-        case .int64: storage.pointer(Int64.self)[0] = Int64(scalar)
-        case .bool: storage.pointer(UInt8.self)[0] = scalar != 0 ? 1 : 0
+        case .float32: storage.address(Float.self)[0] = Float(scalar)
+        case .float64: storage.address(Double.self)[0] = scalar
+        case .int64: storage.address(Int64.self)[0] = Int64(scalar)
+        case .bool: storage.address(UInt8.self)[0] = scalar != 0 ? 1 : 0
         }
+        recordedAsConstant()
     }
 
     /// A bool tensor (`torch.tensor([True, False])`), 1-d unless a shape is given.
@@ -83,8 +86,9 @@ public struct Tensor: @unchecked Sendable {
         precondition(bools.count == shape.reduce(1, *),
                      "Tensor(bools:): \(bools.count) values do not fill shape \(shape)")
         self.init(shape: shape, dtype: .bool, zeroed: false)
-        let p = storage.pointer(UInt8.self)
+        let p = storage.address(UInt8.self)
         for i in bools.indices { p[i] = bools[i] ? 1 : 0 }
+        recordedAsConstant()
     }
 
     /// An int64 tensor of class indices (what `torch.tensor([0, 2])` gives), 1-d unless a shape is given.
@@ -93,8 +97,9 @@ public struct Tensor: @unchecked Sendable {
         precondition(indices.count == shape.reduce(1, *),
                      "Tensor(indices:): \(indices.count) values do not fill shape \(shape)")
         self.init(shape: shape, dtype: .int64, zeroed: false)
-        let p = storage.pointer(Int64.self)
+        let p = storage.address(Int64.self)
         for i in indices.indices { p[i] = Int64(indices[i]) }
+        recordedAsConstant()
     }
 
     // MARK: - Reading values
@@ -181,20 +186,26 @@ public struct Tensor: @unchecked Sendable {
     }
 
     /// Read access to the elements (the type must match the dtype).
-    @inline(__always) func withPointer<T, R>(_: T.Type, _ body: (UnsafePointer<T>) throws -> R) rethrows -> R {
-        try body(UnsafePointer(storage.pointer(T.self)))
+    @inline(__always) func withPointer<T, R>(_: T.Type, file: StaticString = #fileID, line: UInt = #line,
+                                              _ body: (UnsafePointer<T>) throws -> R) rethrows -> R {
+        if _slowPath(KernelTape.isRecording) { KernelTape.untraced("\(file):\(line) reads tensor memory outside a recorded kernel") }
+        return try body(UnsafePointer(storage.address(T.self)))
     }
 
     /// Write access to the elements; copies the storage first if it is shared.
-    @inline(__always) mutating func withMutablePointer<T, R>(_: T.Type, _ body: (UnsafeMutablePointer<T>) throws -> R) rethrows -> R {
+    @inline(__always) mutating func withMutablePointer<T, R>(_: T.Type, file: StaticString = #fileID, line: UInt = #line,
+                                                             _ body: (UnsafeMutablePointer<T>) throws -> R) rethrows -> R {
         ensureUniqueStorage()
-        return try body(storage.pointer(T.self))
+        if _slowPath(KernelTape.isRecording) { KernelTape.untraced("\(file):\(line) writes tensor memory outside a recorded kernel") }
+        return try body(storage.address(T.self))
     }
 
     /// Write access to a tensor the calling code has just created, whose storage nothing else holds
     /// yet: no copy-on-write test, and (the method does not mutate) no exclusivity check on the variable.
-    @inline(__always) func withFreshPointer<T, R>(_: T.Type, _ body: (UnsafeMutablePointer<T>) throws -> R) rethrows -> R {
-        try body(storage.pointer(T.self))
+    @inline(__always) func withFreshPointer<T, R>(_: T.Type, file: StaticString = #fileID, line: UInt = #line,
+                                                   _ body: (UnsafeMutablePointer<T>) throws -> R) rethrows -> R {
+        if _slowPath(KernelTape.isRecording) { KernelTape.untraced("\(file):\(line) writes tensor memory outside a recorded kernel") }
+        return try body(storage.address(T.self))
     }
 
     /// The tensor with the same values and no autograd history (PyTorch's `detach()`).

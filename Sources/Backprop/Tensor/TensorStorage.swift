@@ -29,6 +29,14 @@ public final class TensorStorage: ManagedBuffer<TensorStorageHeader, UInt64> {
 
     /// A storage of `count` elements of `dtype`, zero-filled unless `zeroed` is false.
     static func make(dtype: DType, count: Int, zeroed: Bool = true) -> TensorStorage {
+        if _slowPath(KernelTape.isRecording) {
+            return KernelTape.recorder!.allocate(dtype: dtype, count: count, zeroed: zeroed)
+        }
+        return makeUntraced(dtype: dtype, count: count, zeroed: zeroed)
+    }
+
+    /// `make` without the recording of a compiled step (which plans its own buffers).
+    static func makeUntraced(dtype: DType, count: Int, zeroed: Bool) -> TensorStorage {
         let bytes = max(count * dtype.byteSize, 8)
         if bytes < inlineLimit {
             let words = (bytes + 7) >> 3
@@ -36,8 +44,8 @@ public final class TensorStorage: ManagedBuffer<TensorStorageHeader, UInt64> {
                 let raw = buffer.withUnsafeMutablePointerToElements { UnsafeMutableRawPointer($0) }
                 return TensorStorageHeader(dtype: dtype, count: count, raw: raw, ownsSeparateBuffer: 0)
             }, to: TensorStorage.self)
-            assert(Int(bitPattern: s.raw) & 15 == 0, "TensorStorage: tail buffer not 16-byte aligned")
-            if zeroed { s.raw.initializeMemory(as: UInt8.self, repeating: 0, count: bytes) }
+            assert(Int(bitPattern: s.base) & 15 == 0, "TensorStorage: tail buffer not 16-byte aligned")
+            if zeroed { s.base.initializeMemory(as: UInt8.self, repeating: 0, count: bytes) }
             return s
         }
         let raw = TensorStorage.allocate(bytes)
@@ -53,8 +61,15 @@ public final class TensorStorage: ManagedBuffer<TensorStorageHeader, UInt64> {
     public var dtype: DType { withUnsafeMutablePointerToHeader { $0.pointee.dtype } }
     /// The number of elements.
     public var count: Int { withUnsafeMutablePointerToHeader { $0.pointee.count } }
-    /// The first byte of the elements.
-    var raw: UnsafeMutableRawPointer { withUnsafeMutablePointerToHeader { $0.pointee.raw } }
+    /// The first byte of the elements, for code outside kernels (reading values in Swift, filling
+    /// a new tensor from an array); a compiled step's recording notes such access as untraced.
+    var raw: UnsafeMutableRawPointer {
+        if _slowPath(KernelTape.isRecording) { KernelTape.untraced("tensor memory read or written outside a recorded kernel") }
+        return base
+    }
+    /// The first byte of the elements, for kernels (see `Tensor.kernelRead`) and for code that
+    /// records what it does itself.
+    var base: UnsafeMutableRawPointer { withUnsafeMutablePointerToHeader { $0.pointee.raw } }
 
     /// Large buffers: from 4 KiB on 64-byte aligned; from 4 MiB on 2 MiB aligned and marked for
     /// transparent huge pages, so that first touching a large fresh output faults in 2 MiB pages
@@ -77,14 +92,22 @@ public final class TensorStorage: ManagedBuffer<TensorStorageHeader, UInt64> {
         withUnsafeMutablePointerToHeader { if $0.pointee.ownsSeparateBuffer != 0 { $0.pointee.raw.deallocate() } }
     }
 
+    /// The elements as `T` without the recording's check (see `base`).
+    @inline(__always)
+    func address<T>(_: T.Type) -> UnsafeMutablePointer<T> { base.assumingMemoryBound(to: T.self) }
+
     @inline(__always)
     func pointer<T>(_: T.Type) -> UnsafeMutablePointer<T> {
         raw.assumingMemoryBound(to: T.self)
     }
 
+    /// A new storage holding the same elements (a recorded kernel while a compiled step records).
     func copy() -> TensorStorage {
         let s = TensorStorage.make(dtype: dtype, count: count, zeroed: false)
-        s.raw.copyMemory(from: raw, byteCount: count * dtype.byteSize)
+        if _slowPath(KernelTape.isRecording) { KernelTape.recorder!.noteCopy(from: self, to: s) }
+        KernelTape.launch((s.base, UnsafeRawPointer(base), count * dtype.byteSize)) { a in
+            a.0.copyMemory(from: a.1, byteCount: a.2)
+        }
         return s
     }
 }

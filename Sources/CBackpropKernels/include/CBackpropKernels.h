@@ -19,6 +19,10 @@ static inline int bp_grad_disabled(void) { return bp_tls_grad_disabled; }
 static inline void bp_set_grad_disabled(int v) { bp_tls_grad_disabled = v; }
 static inline int bp_recording_values(void) { return bp_tls_recording_values; }
 static inline void bp_set_recording_values(int v) { bp_tls_recording_values = v; }
+/// 1 while this thread records the kernels of a compiled step (Compile/CompiledStep.swift).
+extern _Thread_local int bp_tls_kernel_tape;
+static inline int bp_kernel_tape_active(void) { return bp_tls_kernel_tape; }
+static inline void bp_set_kernel_tape_active(int v) { bp_tls_kernel_tape = v; }
 
 /// 1 when this CPU has AVX2 and FMA (x86-64 only), else 0.
 int bp_cpu_has_avx2_fma(void);
