@@ -112,7 +112,8 @@ public final class CompiledStep: @unchecked Sendable {
         KernelTape.recorder = nil
         recordings += 1
 
-        let result = outputs.map { $0.detached() }
+        // Copies: the outputs' buffers are the tape's, which the next replay overwrites.
+        let result = outputs.map(Tape.copyOut)
         var reason = recorder.untraced
         if reason == nil { reason = finish(recorder, plan, holders, starts, ownInputs, outputs) }
         if let reason {
@@ -146,8 +147,8 @@ public final class CompiledStep: @unchecked Sendable {
         let held = Set(starts.map(ObjectIdentifier.init))
         let replaced = Set(r.copies.map(\.from))
         for i in r.storages.indices where !r.made[i] {
-            let s = r.storages[i]
-            if held.contains(ObjectIdentifier(s)) { continue }
+            // (No local reference to the storage: it would make a dead one look alive.)
+            if held.contains(ObjectIdentifier(r.storages[i])) { continue }
             if r.readFirst[i] && r.isDead(i) {
                 return "the step reads a tensor it did not make and then replaces it with a new one (state that is "
                     + "not a Parameter or Buffer of the step: update it in place, or pass it to CompiledStep)"
@@ -157,14 +158,20 @@ public final class CompiledStep: @unchecked Sendable {
                     + "still held (state that is not a Parameter or Buffer of the step)"
             }
         }
-        plan.tape = Tape(r, inputs: inputs, outputs: outputs,
-                         starts: starts, grads: parameters.map { $0.value.node?.grad })
+        plan.tape = Tape(r, inputs: inputs, outputs: outputs, starts: starts, held: held,
+                         grads: parameters.map { $0.value.node?.grad })
         return nil
     }
 
     // MARK: - Replay
 
     private func replay(_ tape: Tape, _ plan: Plan, _ inputs: [Tensor]) -> [Tensor] {
+        if !tape.stateIsAlive {
+            // State the tape updates in place was replaced since (an optimizer's loaded state):
+            // record again.
+            plan.tape = nil
+            return record(plan, inputs)
+        }
         for (t, own) in zip(inputs, tape.inputs) {
             own.base.copyMemory(from: t.storage.base, byteCount: t.count * t.dtype.byteSize)
         }
@@ -172,11 +179,7 @@ public final class CompiledStep: @unchecked Sendable {
         tape.run()
         lastReplayed = plan
         replays += 1
-        return tape.outputs.map { o in
-            let s = TensorStorage.makeUntraced(dtype: o.dtype, count: o.count, zeroed: false)
-            s.base.copyMemory(from: o.storage.base, byteCount: o.count * o.dtype.byteSize)
-            return Tensor(shape: o.shape, storage: s)
-        }
+        return tape.outputs.map(Tape.copyOut)
     }
 
     /// Before replaying a tape after an eager call or another tape: the state goes back into the
@@ -247,22 +250,52 @@ private enum StateHolder {
 private final class Tape {
     let thunks: [KernelThunk]
     private let order: ContiguousArray<Unmanaged<KernelThunk>>
+    /// The buffers the recording made and the storages it only reads, kept alive.
     let storages: [TensorStorage]
+    /// Storages that the step did not make and updates in place (an optimizer's moments): held
+    /// weakly, so that their owners keep updating them in place between replays (a strong
+    /// reference here would make each such update a copy-on-write copy).
+    let updated: [WeakStorage]
     let inputs: [TensorStorage]
     let outputs: [Tensor]
     let starts: [TensorStorage]
     let grads: [Tensor?]
     let plannedBytes: Int
 
-    init(_ r: KernelRecorder, inputs: [Tensor], outputs: [Tensor], starts: [TensorStorage], grads: [Tensor?]) {
+    init(_ r: KernelRecorder, inputs: [Tensor], outputs: [Tensor], starts: [TensorStorage],
+         held: Set<ObjectIdentifier>, grads: [Tensor?]) {
         thunks = r.thunks
         order = ContiguousArray(r.thunks.map { Unmanaged.passUnretained($0) })
-        storages = r.storages
+        var strong: [TensorStorage] = [], weak: [WeakStorage] = []
+        let own = Set(inputs.map { ObjectIdentifier($0.storage) })
+        for (i, s) in r.storages.enumerated() {
+            let id = ObjectIdentifier(s)
+            if !r.made[i] && r.written[i] && !held.contains(id) && !own.contains(id) {
+                weak.append(WeakStorage(s))
+            } else {
+                strong.append(s)
+            }
+        }
+        storages = strong
+        updated = weak
         self.inputs = inputs.map(\.storage)
         self.outputs = outputs.map { $0.detached() }
         self.starts = starts
         self.grads = grads
         plannedBytes = r.plannedBytes
+    }
+
+    /// A tensor holding a copy of `o`'s values (no autograd).
+    static func copyOut(_ o: Tensor) -> Tensor {
+        let s = TensorStorage.makeUntraced(dtype: o.dtype, count: o.count, zeroed: false)
+        s.base.copyMemory(from: o.storage.base, byteCount: o.count * o.dtype.byteSize)
+        return Tensor(shape: o.shape, storage: s)
+    }
+
+    /// Whether every storage the tape updates in place still exists.
+    var stateIsAlive: Bool {
+        for w in updated where w.storage == nil { return false }
+        return true
     }
 
     /// Runs every kernel in order (the thunks are kept alive by `thunks`: no retain per call).
@@ -271,4 +304,10 @@ private final class Tape {
             for k in ks { k._withUnsafeGuaranteedRef { $0.run() } }
         }
     }
+}
+
+/// A storage a tape updates but does not keep alive.
+private final class WeakStorage {
+    weak var storage: TensorStorage?
+    init(_ s: TensorStorage) { storage = s }
 }

@@ -220,10 +220,10 @@ extension Tensor {
         let out = Tensor(shape: shape, dtype: dtype, zeroed: false)
         let n = count
         func run<T: FloatElement>(_: T.Type) {
-            let c = T(s)
-            out.withFreshPointer(T.self) { o in withPointer(T.self) { x in
-                if scalarFirst { ElementwiseKernels.scalarFirst(c, x, o, n, f) } else { ElementwiseKernels.scalarSecond(x, c, o, n, f) }
-            } }
+            KernelTape.launch((T(s), kernelRead(T.self), out.kernelWrite(T.self), n, scalarFirst)) { a in
+                let (c, x, o, n, scalarFirst) = a
+                if scalarFirst { ElementwiseKernels.scalarFirst(c, x, o, n, F.self) } else { ElementwiseKernels.scalarSecond(x, c, o, n, F.self) }
+            }
         }
         if dtype == .float32 { run(Float.self) } else { run(Double.self) }
         return out
@@ -238,8 +238,9 @@ extension Tensor {
         let n = count
         let target = isKnownUniquelyReferenced(&storage) ? storage : TensorStorage.make(dtype: dtype, count: n, zeroed: false)
         func run<T: FloatElement>(_: T.Type) {
-            b.withPointer(T.self) { pb in
-                ElementwiseKernels.zipSame(UnsafePointer(storage.pointer(T.self)), pb, target.pointer(T.self), n, f)
+            let out = Tensor(shape: shape, storage: target)
+            KernelTape.launch((kernelRead(T.self), b.kernelRead(T.self), out.kernelWrite(T.self), n)) { a in
+                ElementwiseKernels.zipSame(a.0, a.1, a.2, a.3, F.self)
             }
         }
         if dtype == .float32 { run(Float.self) } else { run(Double.self) }

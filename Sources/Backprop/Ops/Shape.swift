@@ -192,10 +192,10 @@ extension Tensor {
         if target == shape { return self }
         let out = Tensor(shape: target, dtype: dtype, zeroed: false)
         switch dtype {
-        case .float32: out.withFreshPointer(Float.self) { o in withPointer(Float.self) { ElementwiseKernels.expand($0, shape, o, target) } }
-        case .float64: out.withFreshPointer(Double.self) { o in withPointer(Double.self) { ElementwiseKernels.expand($0, shape, o, target) } }
-        case .int64: out.withFreshPointer(Int64.self) { o in withPointer(Int64.self) { ElementwiseKernels.expand($0, shape, o, target) } }
-        case .bool: out.withFreshPointer(UInt8.self) { o in withPointer(UInt8.self) { ElementwiseKernels.expand($0, shape, o, target) } }
+        case .float32: KernelTape.launch((kernelRead(Float.self), shape, out.kernelWrite(Float.self), target)) { a in ElementwiseKernels.expand(a.0, a.1, a.2, a.3) }
+        case .float64: KernelTape.launch((kernelRead(Double.self), shape, out.kernelWrite(Double.self), target)) { a in ElementwiseKernels.expand(a.0, a.1, a.2, a.3) }
+        case .int64: KernelTape.launch((kernelRead(Int64.self), shape, out.kernelWrite(Int64.self), target)) { a in ElementwiseKernels.expand(a.0, a.1, a.2, a.3) }
+        case .bool: KernelTape.launch((kernelRead(UInt8.self), shape, out.kernelWrite(UInt8.self), target)) { a in ElementwiseKernels.expand(a.0, a.1, a.2, a.3) }
         }
         guard Tensor.recordsGrad(self) else { return out }
         return out.recorded(.expand, self) { node, g in InputGrads(g.sumTo(node.input(0)!.shape)) }
