@@ -73,6 +73,29 @@ func w6MLP() -> WorkloadResult {
         windows.append(Double(k * bs) / el)
     }
     let peak = peakRSSMiB()
+    // The same step as a CompiledStep (single process only: the gradient allreduce is not recorded).
+    var windowsCompiled: [Double] = []
+    var peakCompiled = 0.0
+    if !group.isDistributed {
+        let compiled = CompiledStep(model) { inputs in
+            opt.zeroGrad()
+            let loss = model.forward(inputs[0]).crossEntropy(target: inputs[1])
+            loss.backward()
+            opt.step()
+            return []
+        }
+        func cstep() { _ = compiled(xs[i % nb], ys[i % nb]); i += 1 }
+        for _ in 0..<20 { cstep() }
+        precondition(compiled.fallbackReason == nil, "W6 compiled: \(compiled.fallbackReason!)")
+        for _ in 0..<3 {
+            var k = 0
+            let t0 = Clock.now()
+            var el = 0.0
+            repeat { cstep(); k += 1; el = Clock.now() - t0 } while el < 2.0
+            windowsCompiled.append(Double(k * bs) / el)
+        }
+        peakCompiled = peakRSSMiB()
+    }
     var r = WorkloadResult(name: "W6_mlp")
     r.set("samples_per_s", median(windows), digits: 1)
     r.set("samples_per_s_best", windows.max()!, digits: 1)
@@ -95,6 +118,14 @@ func w6MLP() -> WorkloadResult {
     r.row("train samples/s (median of 3x2s)", median(windows), String(format: "(spread %.1f%%)", spread(windows)))
     r.row("step", Double(bs) / median(windows) * 1e3, "ms")
     r.row("peak RSS", peak, "MiB")
+    if !windowsCompiled.isEmpty {
+        r.set("samples_per_s_compiled", median(windowsCompiled), digits: 1)
+        r.set("samples_per_s_compiled_all", windowsCompiled, digits: 1)
+        r.set("step_ms_compiled", Double(bs) / median(windowsCompiled) * 1e3, digits: 3)
+        // Peak RSS after the compiled windows too (the eager windows' peak is included).
+        r.set("peak_rss_mib_compiled", peakCompiled, digits: 1)
+        r.row("compiled samples/s (CompiledStep)", median(windowsCompiled), "")
+    }
     return r
 }
 
@@ -103,17 +134,30 @@ func w7SmallMLP() -> WorkloadResult {
     var gen = RandomGenerator(seed: 0)
     let X = Tensor.randn([150, 4], using: &gen)
     let Y = Tensor.randint(0, 3, [150], using: &gen)
-    func run(_ steps: Int) -> (Double, Double) {
+    func run(_ steps: Int, compiled: Bool = false) -> (Double, Double) {
         let model = makeBenchMLP([4, 16, 3], using: &gen)
         let opt = SGD(model.parameters(), lr: 0.1)
         var last = Tensor(scalar: 0)
         let t = Clock.now()
-        for _ in 0..<steps {
-            opt.zeroGrad()
-            let loss = model.forward(X).crossEntropy(target: Y)
-            loss.backward()
-            opt.step()
-            last = loss
+        if compiled {
+            // A fresh CompiledStep per run: its two eager calls and the recording are timed too.
+            let step = CompiledStep(model) { inputs in
+                opt.zeroGrad()
+                let loss = model.forward(inputs[0]).crossEntropy(target: inputs[1])
+                loss.backward()
+                opt.step()
+                return [loss]
+            }
+            for _ in 0..<steps { last = step(X, Y)[0] }
+            precondition(step.fallbackReason == nil, "W7 compiled: \(step.fallbackReason!)")
+        } else {
+            for _ in 0..<steps {
+                opt.zeroGrad()
+                let loss = model.forward(X).crossEntropy(target: Y)
+                loss.backward()
+                opt.step()
+                last = loss
+            }
         }
         return ((Clock.now() - t) * 1e3, last.item)
     }
@@ -125,6 +169,14 @@ func w7SmallMLP() -> WorkloadResult {
         ms.append(t); finalLoss = l
         if ms.reduce(0, +) > 30_000 { break }
     }
+    _ = run(200, compiled: true)
+    var msCompiled: [Double] = []
+    var finalLossCompiled = 0.0
+    for _ in 0..<5 {
+        let (t, l) = run(1000, compiled: true)
+        msCompiled.append(t); finalLossCompiled = l
+        if msCompiled.reduce(0, +) > 30_000 { break }
+    }
     var r = WorkloadResult(name: "W7_small_mlp")
     r.set("total_ms", median(ms), digits: 2)
     r.set("total_ms_best", ms.min()!, digits: 2)
@@ -132,8 +184,14 @@ func w7SmallMLP() -> WorkloadResult {
     r.set("spread_pct", spread(ms), digits: 1)
     r.set("final_loss", finalLoss, digits: 4)
     r.set("step_us", median(ms) * 1e3 / 1000, digits: 2)
+    r.set("total_ms_compiled", median(msCompiled), digits: 2)
+    r.set("total_ms_compiled_best", msCompiled.min()!, digits: 2)
+    r.set("total_ms_compiled_all", msCompiled, digits: 2)
+    r.set("final_loss_compiled", finalLossCompiled, digits: 4)
+    r.set("step_us_compiled", median(msCompiled) * 1e3 / 1000, digits: 2)
     r.row("1000 steps total (median of 5)", median(ms), "ms")
     r.row("per step", median(ms), "us")
+    r.row("1000 steps compiled (CompiledStep)", median(msCompiled), "ms")
     return r
 }
 
@@ -147,20 +205,34 @@ func w8Digits() -> WorkloadResult {
         xs.append(Tensor.randn([rows, 64], using: &gen))
         ys.append(Tensor.randint(0, 10, [rows], using: &gen))
     }
-    func run(_ epochs: Int) -> (Double, Int) {
+    func run(_ epochs: Int, compiled: Bool = false) -> (Double, Int) {
         let model = makeBenchMLP([64, 128, 10], using: &gen)
         let opt = Adam(model.parameters(), lr: 1e-3)
         var steps = 0
         let t = Clock.now()
+        // A fresh CompiledStep per run: two recordings (batches of 32 and the last one of 5),
+        // each after two eager calls, all timed.
+        let step = CompiledStep(model, eager: !compiled) { inputs in
+            opt.zeroGrad()
+            let loss = model.forward(inputs[0]).crossEntropy(target: inputs[1])
+            loss.backward()
+            opt.step()
+            return []
+        }
         for _ in 0..<epochs {
             for j in xs.indices {
-                opt.zeroGrad()
-                let loss = model.forward(xs[j]).crossEntropy(target: ys[j])
-                loss.backward()
-                opt.step()
+                if compiled {
+                    _ = step(xs[j], ys[j])
+                } else {
+                    opt.zeroGrad()
+                    let loss = model.forward(xs[j]).crossEntropy(target: ys[j])
+                    loss.backward()
+                    opt.step()
+                }
                 steps += 1
             }
         }
+        precondition(step.fallbackReason == nil, "W8 compiled: \(step.fallbackReason!)")
         return (Clock.now() - t, steps)
     }
     _ = run(1)
@@ -171,6 +243,12 @@ func w8Digits() -> WorkloadResult {
         ts.append(t); steps = s
         if ts.reduce(0, +) > 30 { break }
     }
+    _ = run(1, compiled: true)
+    var tsCompiled: [Double] = []
+    for _ in 0..<3 {
+        tsCompiled.append(run(10, compiled: true).0)
+        if tsCompiled.reduce(0, +) > 30 { break }
+    }
     var r = WorkloadResult(name: "W8_digits")
     r.set("total_s", median(ts), digits: 4)
     r.set("total_s_best", ts.min()!, digits: 4)
@@ -178,7 +256,12 @@ func w8Digits() -> WorkloadResult {
     r.set("spread_pct", spread(ts), digits: 1)
     r.set("steps", steps)
     r.set("step_us", median(ts) / Double(steps) * 1e6, digits: 2)
+    r.set("total_s_compiled", median(tsCompiled), digits: 4)
+    r.set("total_s_compiled_best", tsCompiled.min()!, digits: 4)
+    r.set("total_s_compiled_all", tsCompiled, digits: 4)
+    r.set("step_us_compiled", median(tsCompiled) / Double(steps) * 1e6, digits: 2)
     r.row("10 epochs total (median of 3)", median(ts), "s")
+    r.row("10 epochs compiled (CompiledStep)", median(tsCompiled), "s")
     r.row("per Adam step", median(ts) / Double(steps) * 1e6, "us (\(steps) steps)")
     return r
 }

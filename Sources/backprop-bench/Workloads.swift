@@ -46,7 +46,51 @@ func w1SeedStep() -> WorkloadResult {
     r.set("spread_pct", spread(us), digits: 1)
     r.set("steps_per_repeat", steps)
     r.row("step (median of 5x20k)", median(us), "us")
+    let compiled = w1CompiledTimes(steps: steps, repeats: repeats)
+    r.set("step_us_compiled", median(compiled), digits: 3)
+    r.set("step_us_compiled_best", compiled.min()!, digits: 3)
+    r.set("step_us_compiled_all", compiled)
+    r.row("compiled step (CompiledStep, median of 5x20k)", median(compiled), "us")
     return r
+}
+
+/// W1 as a `CompiledStep`: the same ops on `Parameter`s W and b, recorded once and replayed.
+func w1CompiledTimes(steps: Int, repeats: Int) -> [Double] {
+    var gen = RandomGenerator(seed: 0)
+    let x: Tensor = [[1, 2]]
+    let W = Parameter(Tensor.randn([2, 2], using: &gen)), b = Parameter(Tensor.zeros([1, 2]))
+    let y = Tensor(indices: [1])
+    let onehot: Tensor = [[0, 1]]
+    let lr = 0.01
+    let compiled = CompiledStep(parameters: [W, b]) { inputs in
+        let (x, y) = (inputs[0], inputs[1])
+        if W.grad != nil { W.zeroGrad(); b.zeroGrad() }
+        let c = x.mm(W.value) + b.value
+        let p = c.softmax(dim: 1)
+        let lp = c.logSoftmax(dim: 1)
+        let nll = lp.nllLoss(target: y)
+        let loss = c.crossEntropy(target: y)
+        let gradC = p - onehot
+        let gradW = x.t().mm(gradC)
+        let gradB = gradC
+        loss.backward(retainGraph: true)
+        withNoGrad {
+            W.value -= lr * W.grad!
+            b.value -= lr * b.grad!
+        }
+        blackHole((nll, gradW, gradB))
+        return []
+    }
+    let inputs = [x, y]
+    for _ in 0..<1000 { _ = compiled(inputs) }
+    precondition(compiled.fallbackReason == nil, "W1 compiled: \(compiled.fallbackReason!)")
+    var us: [Double] = []
+    for _ in 0..<repeats {
+        let t = Clock.now()
+        for _ in 0..<steps { _ = compiled(inputs) }
+        us.append((Clock.now() - t) / Double(steps) * 1e6)
+    }
+    return us
 }
 
 /// W2: the per-call cost of tiny ops (shape [1]), including the loop.

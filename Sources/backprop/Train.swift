@@ -40,6 +40,8 @@ struct Train: ParsableCommand {
     var plot: String?
     @Flag(help: "Draw the loss in the --plot picture on a log scale.")
     var plotLogScale = false
+    @Flag(help: "Run every step eagerly (default: each batch shape's step is recorded once and replayed by a CompiledStep, with the same numbers).")
+    var eager = false
     @Flag(help: "Print one JSON object (per-epoch history and final metrics) instead of text.")
     var json = false
 
@@ -95,6 +97,7 @@ struct Train: ParsableCommand {
         // Under mpirun (issue 17): data parallelism over the launcher's ranks; only rank 0 prints and saves.
         let group = try startProcessGroup(batchSize: s.batchSize)
         if group.isDistributed { run.distributed = DistributedDataParallel(model, group: group) }
+        run.eager = eager
 
         let batchesPerEpoch = s.batchSize == 0 || s.batchSize >= trainPart.count ? 1 : (trainPart.count + s.batchSize - 1) / s.batchSize
         let plannedEpochs = steps.map { ($0 + batchesPerEpoch - 1) / batchesPerEpoch } ?? epochs ?? 30

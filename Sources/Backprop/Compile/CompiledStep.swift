@@ -175,11 +175,21 @@ public final class CompiledStep: @unchecked Sendable {
         for (t, own) in zip(inputs, tape.inputs) {
             own.base.copyMemory(from: t.storage.base, byteCount: t.count * t.dtype.byteSize)
         }
-        if lastReplayed !== plan { rebindState(tape) }
+        if lastReplayed !== plan || !stateIsBound(tape) { rebindState(tape) }
         tape.run()
         lastReplayed = plan
         replays += 1
         return tape.outputs.map(Tape.copyOut)
+    }
+
+    /// Whether the parameters, their gradients and the buffers hold the storages the tape uses
+    /// (not so after code outside the step replaced one: loaded weights, `zeroGrad()`).
+    private func stateIsBound(_ tape: Tape) -> Bool {
+        for (i, p) in parameters.enumerated() {
+            if p.value.storage !== tape.starts[i] || p.value.node?.grad?.storage !== tape.grads[i]?.storage { return false }
+        }
+        for (j, b) in buffers.enumerated() where b.value.storage !== tape.starts[parameters.count + j] { return false }
+        return true
     }
 
     /// Before replaying a tape after an eager call or another tape: the state goes back into the

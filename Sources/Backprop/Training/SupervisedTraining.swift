@@ -154,6 +154,16 @@ public final class SupervisedTraining {
     /// (`batchSize` is the global batch, a multiple of the world size), gradients are averaged over
     /// the ranks after each backward, and the epoch's loss and score are summed over all ranks.
     public var distributed: DistributedDataParallel? = nil
+    /// Run every step eagerly instead of replaying a recorded `CompiledStep` (the CLI's `--eager`).
+    /// Both give the same numbers, bit for bit; steps with data parallelism always run eagerly.
+    public var eager = false
+    /// The training step, recorded once per batch shape and replayed (see `CompiledStep`).
+    private lazy var compiled = CompiledStep(model) { [unowned self] inputs in
+        let (loss, output) = eagerStep(x: inputs[0], y: inputs[1])
+        return [loss, output]
+    }
+    /// Why the compiled step runs eagerly (an op it cannot record), or nil.
+    public var compiledFallbackReason: String? { eager ? nil : compiled.fallbackReason }
 
     /// A training loop for `model` on `train`, evaluated on `test`; `epochsDone` and `stepsDone`
     /// continue the counts of a resumed run.
@@ -170,14 +180,23 @@ public final class SupervisedTraining {
     /// One full-batch or mini-batch optimizer step; returns the batch loss and the model's output.
     @discardableResult
     public func step(x: Tensor, y: Tensor) -> (loss: Double, output: Tensor) {
+        stepsDone += 1
+        if distributed == nil && !eager {
+            let r = compiled(x, y)
+            return (r[0].item, r[1])
+        }
+        let (loss, output) = eagerStep(x: x, y: y)
+        return (loss.item, output)
+    }
+
+    private func eagerStep(x: Tensor, y: Tensor) -> (loss: Tensor, output: Tensor) {
         optimizer.zeroGrad()
         let output = distributed?.forward(x) ?? model(x)
         let loss = objective.loss(output, y)
         loss.backward()
         distributed?.synchronizeGradients()
         optimizer.step()
-        stepsDone += 1
-        return (loss.item, output.detached())
+        return (loss, output.detached())
     }
 
     /// The mini-batches of epoch `epoch` (1-based, counting earlier runs), in the order `runEpoch` takes them.
