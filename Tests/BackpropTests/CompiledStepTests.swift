@@ -50,6 +50,9 @@ import Foundation
         #expect(comp.step.fallbackReason == nil, "\(comp.step.fallbackReason ?? "")")
         #expect(comp.step.recordings == 1)
         #expect(comp.step.replays == 28)
+        // The update writes the parameters in place: no copy-on-write copies on the tape.
+        #expect(comp.step.copyCount == 0)
+        #expect(comp.step.kernelCount > 10)
         #expect(comp.losses == eager.losses)
         #expect(comp.params == eager.params)
         #expect(comp.grads == eager.grads)

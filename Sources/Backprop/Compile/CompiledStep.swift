@@ -48,6 +48,11 @@ public final class CompiledStep: @unchecked Sendable {
     public private(set) var replays = 0
     /// Why a recording could not be replayed (nil while every recording replays).
     public private(set) var fallbackReason: String?
+    /// The number of kernels each replay of the last recording runs (0 before any recording).
+    public var kernelCount: Int { lastRecorded?.tape?.thunks.count ?? 0 }
+    /// Copy-on-write copies in the last recording (state updated in place makes none).
+    var copyCount: Int { lastRecorded?.tape?.copies ?? 0 }
+    private var lastRecorded: Plan?
     /// Bytes of the buffers the recordings planned (with reuse of dead buffers).
     public var plannedBytes: Int { plans.values.reduce(0) { $0 + ($1.tape?.plannedBytes ?? 0) } }
 
@@ -105,19 +110,24 @@ public final class CompiledStep: @unchecked Sendable {
             return Tensor(shape: t.shape, storage: s)
         }
         let holders = parameters.map { StateHolder.parameter($0) } + buffers.map { StateHolder.buffer($0) }
-        let starts = holders.map { $0.value.storage }
         let recorder = KernelRecorder()
+        // The state's storages at the start, held by the recorder only (whose reference does not
+        // stop in-place updates: see `isUniqueIgnoringRecorder`).
+        let startSlots = holders.map { recorder.note($0.value.storage) }
         KernelTape.recorder = recorder
         bp_set_kernel_tape_active(1)
         let outputs = body(ownInputs)
         bp_set_kernel_tape_active(0)
         KernelTape.recorder = nil
         recordings += 1
+        lastRecorded = plan
 
         // Copies: the outputs' buffers are the tape's, which the next replay overwrites.
         let result = outputs.map(Tape.copyOut)
         var reason = recorder.untraced
-        if reason == nil { reason = finish(recorder, plan, holders, starts, ownInputs, outputs) }
+        if reason == nil {
+            reason = finish(recorder, plan, holders, startSlots.map { recorder.storages[$0] }, ownInputs, outputs)
+        }
         if let reason {
             plan.refused = true
             plan.tape = nil
@@ -270,6 +280,7 @@ private final class Tape {
     let updated: [WeakStorage]
     let inputs: [TensorStorage]
     let inputShapes: [[Int]]
+    let copies: Int
     let outputs: [Tensor]
     let starts: [TensorStorage]
     let grads: [Tensor?]
@@ -292,6 +303,7 @@ private final class Tape {
         storages = strong
         updated = weak
         inputShapes = inputs.map(\.shape)
+        copies = r.copies.count
         self.inputs = inputs.map(\.storage)
         self.outputs = outputs.map { $0.detached() }
         self.starts = starts

@@ -81,6 +81,18 @@ final class KernelRecorder {
 
     func slot(of s: TensorStorage) -> Int? { slot[ObjectIdentifier(s)] }
 
+    /// Whether `s` would be uniquely referenced without the recording's own reference to it.
+    func isUniqueIgnoringRecorder(_ s: inout TensorStorage) -> Bool {
+        guard let i = slot[ObjectIdentifier(s)] else { return false }
+        // (`s` keeps the object alive while the recording's reference is set aside.)
+        let mine = Unmanaged.passUnretained(storages[i])
+        storages[i] = KernelRecorder.placeholder
+        let unique = isKnownUniquelyReferenced(&s)
+        storages[i] = mine.takeUnretainedValue()
+        return unique
+    }
+    nonisolated(unsafe) private static let placeholder = TensorStorage.makeUntraced(dtype: .float32, count: 0, zeroed: false)
+
     /// Whether nothing but the recording holds the storage in `slot`.
     func isDead(_ i: Int) -> Bool { isKnownUniquelyReferenced(&storages[i]) }
 

@@ -182,7 +182,11 @@ public struct Tensor: @unchecked Sendable {
 
     /// Makes this tensor the sole owner of its storage, copying it if another value shares it.
     mutating func ensureUniqueStorage() {
-        if !isKnownUniquelyReferenced(&storage) { storage = storage.copy() }
+        if isKnownUniquelyReferenced(&storage) { return }
+        // While a compiled step records, its own reference (which only keeps the memory alive for
+        // replays) does not count: the step's state is updated in place, as it is without one.
+        if _slowPath(KernelTape.isRecording), KernelTape.recorder!.isUniqueIgnoringRecorder(&storage) { return }
+        storage = storage.copy()
     }
 
     /// Read access to the elements (the type must match the dtype).
