@@ -85,8 +85,10 @@ for bp in sorted(glob.glob(os.path.join(out, "*.backprop.json"))):
         if not isinstance(v, (int, float)) or "spread" in k or "best" in k or k in ("steps", "steps_total", "steps_per_repeat", "final_loss"):
             continue
         cells = []
+        # A compiled figure (key_compiled) is held against the peer's figure for the same work.
+        base = k.replace("_compiled", "")
         for peer in PEERS:
-            pv = peers.get(peer, {}).get(k)
+            pv = peers.get(peer, {}).get(k, peers.get(peer, {}).get(base) if peer != "before" else None)
             if isinstance(pv, (int, float)) and pv and v:
                 # speed-up of Backprop over the peer (>1: Backprop faster / smaller)
                 r = (v / pv) if higher(k) else (pv / v)
