@@ -238,8 +238,7 @@ extension Tensor {
         let n = count
         let target = isKnownUniquelyReferenced(&storage) ? storage : TensorStorage.make(dtype: dtype, count: n, zeroed: false)
         func run<T: FloatElement>(_: T.Type) {
-            let out = Tensor(shape: shape, storage: target)
-            KernelTape.launch((kernelRead(T.self), b.kernelRead(T.self), out.kernelWrite(T.self), n)) { a in
+            KernelTape.launch((kernelRead(T.self), b.kernelRead(T.self), target.kernelWrite(T.self), n)) { a in
                 ElementwiseKernels.zipSame(a.0, a.1, a.2, a.3, F.self)
             }
         }

@@ -30,7 +30,7 @@ public struct Tensor: @unchecked Sendable {
     }
 
     /// An uninitialized-free (zero-filled unless `zeroed` is false) tensor of the given shape.
-    init(shape: [Int], dtype: DType, zeroed: Bool) {
+    @inline(__always) init(shape: [Int], dtype: DType, zeroed: Bool) {
         self.shape = shape
         self.storage = TensorStorage.make(dtype: dtype, count: shape.reduce(1, *), zeroed: zeroed)
         self.node = nil

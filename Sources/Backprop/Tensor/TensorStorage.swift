@@ -28,11 +28,21 @@ public final class TensorStorage: ManagedBuffer<TensorStorageHeader, UInt64> {
     static let inlineLimit = 4096
 
     /// A storage of `count` elements of `dtype`, zero-filled unless `zeroed` is false.
+    @inline(__always)
     static func make(dtype: DType, count: Int, zeroed: Bool = true) -> TensorStorage {
-        if _slowPath(KernelTape.isRecording) {
-            return KernelTape.recorder!.allocate(dtype: dtype, count: count, zeroed: zeroed)
-        }
+        if _slowPath(KernelTape.isRecording) { return makeRecorded(dtype: dtype, count: count, zeroed: zeroed) }
         return makeUntraced(dtype: dtype, count: count, zeroed: zeroed)
+    }
+
+    @inline(never)
+    static func makeRecorded(dtype: DType, count: Int, zeroed: Bool) -> TensorStorage {
+        KernelTape.recorder!.allocate(dtype: dtype, count: count, zeroed: zeroed)
+    }
+
+    /// The elements as `T`, for a kernel that writes them (see `Tensor.kernelWrite`).
+    @inline(__always) func kernelWrite<T>(_: T.Type) -> UnsafeMutablePointer<T> {
+        if _slowPath(KernelTape.isRecording) { KernelTape.recorder!.note(self, write: true) }
+        return address(T.self)
     }
 
     /// `make` without the recording of a compiled step (which plans its own buffers).
