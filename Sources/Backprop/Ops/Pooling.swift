@@ -235,18 +235,33 @@ extension Tensor {
         let planes = shape.dropLast(2).reduce(1, *)
         let outShape = Array(shape.dropLast(2)) + [ah.output, aw.output]
         let out = Tensor(shape: outShape, dtype: dtype, zeroed: false)
-        var arg = [Int](repeating: 0, count: out.count)
-        arg.withUnsafeMutableBufferPointer { a in
-            dispatchFloat(op, {
-                out.withFreshPointer(Float.self) { o in withPointer(Float.self) { PoolKernels.maxPool($0, o, a.baseAddress!, planes: planes, ah, aw) } }
-            }, {
-                out.withFreshPointer(Double.self) { o in withPointer(Double.self) { PoolKernels.maxPool($0, o, a.baseAddress!, planes: planes, ah, aw) } }
-            })
+        // The argmax offsets are kept in an int64 tensor (Int's size), which the kernel writes:
+        // a compiled step's replay computes them anew.
+        let recording = Tensor.recordsGrad(self)
+        let arg = Tensor(shape: recording ? outShape : [0], dtype: .int64, zeroed: false)
+        func run<T: FloatElement>(_: T.Type) {
+            if recording {
+                KernelTape.launch((kernelRead(T.self), out.kernelWrite(T.self), arg.kernelWrite(Int.self), planes, ah, aw)) { a in
+                    PoolKernels.maxPool(a.0, a.1, a.2, planes: a.3, a.4, a.5)
+                }
+            } else {
+                // Without a graph the offsets are not kept: a scratch buffer of the kernel's own.
+                KernelTape.launch((kernelRead(T.self), out.kernelWrite(T.self), out.count, planes, ah, aw)) { a in
+                    let scratch = UnsafeMutablePointer<Int>.allocate(capacity: Swift.max(1, a.2))
+                    defer { scratch.deallocate() }
+                    PoolKernels.maxPool(a.0, a.1, scratch, planes: a.3, a.4, a.5)
+                }
+            }
         }
-        guard Tensor.recordsGrad(self) else { return out }
+        dispatchFloat(op, { run(Float.self) }, { run(Double.self) })
+        guard recording else { return out }
         let inShape = shape
         return out.recorded(.maxPool2d, self) { _, g in
-            InputGrads(Tensor.scatterAddingRecorded(g, offsets: arg, into: inShape))
+            if GradNode.recordsGradients {
+                // Gradients of gradients: the recorded scatter (offsets read once, in Swift).
+                return InputGrads(Tensor.scatterAddingRecorded(g, offsets: arg.integers, into: inShape))
+            }
+            return InputGrads(Tensor.scatterAdding(g, offsets: arg, into: inShape))
         }
     }
 
@@ -332,9 +347,9 @@ extension Tensor {
         let planes = adjoint ? x.count / Swift.max(1, m.outPlane) : x.count / Swift.max(1, m.inPlane)
         let out = Tensor(shape: adjoint ? m.inShape : m.outShape, dtype: x.dtype, zeroed: false)
         func run<T: FloatElement>(_: T.Type) {
-            out.withFreshPointer(T.self) { o in x.withPointer(T.self) {
-                if adjoint { PoolKernels.adjoint($0, o, planes: planes, m) } else { PoolKernels.apply($0, o, planes: planes, m) }
-            } }
+            KernelTape.launch((x.kernelRead(T.self), out.kernelWrite(T.self), planes, m, adjoint)) { a in
+                if a.4 { PoolKernels.adjoint(a.0, a.1, planes: a.2, a.3) } else { PoolKernels.apply(a.0, a.1, planes: a.2, a.3) }
+            }
         }
         x.dispatchFloat(op, { run(Float.self) }, { run(Double.self) })
         guard Tensor.recordsGrad(x) else { return out }
