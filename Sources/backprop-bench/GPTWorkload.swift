@@ -4,7 +4,9 @@ import Backprop
 /// W10 (../shared/MODELS.md): CharGPT V 65, T 64, L 4, H 4, C 128, batches of 16 random tokens
 /// from a pool of 16, AdamW (lr 1e-3, betas 0.9/0.99, weight decay 0.1 on the matrices) with
 /// clipGradNorm 1.0. 5 warm-up steps, then three windows of >= 2 s: tokens/s (median of 3); peak RSS.
-/// The result keys are those of ../shared/bench/pytorch/w10_gpt.py.
+/// The result keys are those of ../shared/bench/pytorch/w10_gpt.py. Then the same step as a
+/// `CompiledStep` (clipping with `clipGradNormTensor`, which reads nothing in Swift), timed in the
+/// same way: the `_compiled` keys.
 func w10GPT() -> WorkloadResult {
     var r = WorkloadResult(name: "W10_gpt")
     let (v, t, b, pool) = (65, 64, 16, 16)
@@ -38,7 +40,31 @@ func w10GPT() -> WorkloadResult {
         } while elapsed < 2.0
         windows.append(Double(k * b * t) / elapsed)
     }
-    let med = median(windows)
+    let peak = peakRSSMiB()
+    let compiled = CompiledStep(model) { inputs in
+        opt.zeroGrad()
+        let loss = model.forward(inputs[0], targets: inputs[1]).loss
+        loss.backward()
+        clipGradNormTensor(parameters, maxNorm: 1.0)
+        opt.step()
+        return []
+    }
+    func cstep(_ i: Int) { _ = compiled(xs[i % pool], ys[i % pool]) }
+    for _ in 0..<5 { cstep(i); i += 1 }
+    precondition(compiled.fallbackReason == nil, "W10 compiled: \(compiled.fallbackReason!)")
+    var windowsCompiled: [Double] = []
+    for _ in 0..<3 {
+        var k = 0
+        let start = Clock.now()
+        var elapsed = 0.0
+        repeat {
+            cstep(i); i += 1; k += 1
+            elapsed = Clock.now() - start
+        } while elapsed < 2.0
+        windowsCompiled.append(Double(k * b * t) / elapsed)
+    }
+    let peakCompiled = peakRSSMiB()
+    let med = median(windows), medCompiled = median(windowsCompiled)
     r.results.append(("mode", .text("eager")))
     r.results.append(("attn", .text("fused sdpa")))
     r.set("params", model.parameterCount)
@@ -49,10 +75,17 @@ func w10GPT() -> WorkloadResult {
     r.set("step_ms", Double(b * t) / med * 1e3, digits: 3)
     r.set("steps_total", i)
     r.set("first_step_s", first, digits: 3)
-    r.set("peak_rss_mib", peakRSSMiB(), digits: 1)
+    r.set("peak_rss_mib", peak, digits: 1)
+    r.set("tokens_per_s_compiled", medCompiled, digits: 1)
+    r.set("tokens_per_s_compiled_all", windowsCompiled, digits: 1)
+    r.set("step_ms_compiled", Double(b * t) / medCompiled * 1e3, digits: 3)
+    r.set("compiled_planned_mib", Double(compiled.plannedBytes) / 1_048_576, digits: 1)
+    // Peak RSS after the compiled windows (the eager windows' peak is included).
+    r.set("peak_rss_mib_compiled", peakCompiled, digits: 1)
     r.row("train tokens/s (median of 3x2s)", med, "(spread \(String(format: "%.1f", spread(windows)))%)")
     r.row("train step", Double(b * t) / med * 1e3, "ms")
     r.row("first step", first, "s")
-    r.row("peak RSS", peakRSSMiB(), "MiB")
+    r.row("peak RSS", peak, "MiB")
+    r.row("compiled train tokens/s (CompiledStep)", medCompiled, "(spread \(String(format: "%.1f", spread(windowsCompiled)))%)")
     return r
 }
