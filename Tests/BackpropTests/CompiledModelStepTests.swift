@@ -151,4 +151,37 @@ import Foundation
             #expect(Self.bits(a.compactMap(\.grad)) == Self.bits(b.compactMap(\.grad)), "norm type \(normType)")
         }
     }
+
+    // MARK: - The fashion-cnn example
+
+    @Test func fashionCNNExampleCompiledEqualsEager() throws {
+        let exe = Bundle.module.bundleURL.deletingLastPathComponent().appendingPathComponent("fashion-cnn")
+        let data = "/usr/share/datasets/fashion-mnist"
+        guard FileManager.default.isExecutableFile(atPath: exe.path) else {
+            print("skipped: the fashion-cnn executable was not built next to the tests (swift build --product fashion-cnn)")
+            return
+        }
+        guard FileManager.default.fileExists(atPath: data) else {
+            print("skipped: no Fashion-MNIST in \(data) (apt-get install dataset-fashion-mnist)")
+            return
+        }
+        func run(_ extra: [String]) throws -> [String: Any] {
+            let p = Process()
+            p.executableURL = exe
+            // 200 images in batches of 64: three full batches and one of 8 per epoch (two recordings).
+            p.arguments = ["--epochs", "2", "--train-limit", "200", "--test-limit", "100", "--json"] + extra
+            let out = Pipe()
+            p.standardOutput = out
+            try p.run()
+            let d = out.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            #expect(p.terminationStatus == 0)
+            return try JSONSerialization.jsonObject(with: d) as! [String: Any]
+        }
+        let c = try run([]), e = try run(["--eager"])
+        #expect(c["compiled_fallback"] is NSNull, "\(c["compiled_fallback"] ?? "")")
+        #expect((c["compiled_replays"] as! Int) == 4 && (e["compiled_replays"] as! Int) == 0)
+        #expect((c["losses"] as! [Double]) == (e["losses"] as! [Double]))
+        #expect((c["test_loss"] as! Double) == (e["test_loss"] as! Double))
+    }
 }
