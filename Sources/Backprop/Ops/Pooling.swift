@@ -79,7 +79,10 @@ enum PoolKernels {
                             let t3 = (v3 .> best) .| (v3 .!= v3)
                             best.replace(with: v3, where: t3); code.replace(with: 3, where: t3)
                             for l in 0..<8 {
-                                let c = Int(code[l])
+                                // The code (0-3) as an integer by comparisons: Int(T) is a slow
+                                // generic conversion here.
+                                let v = code[l]
+                                let c = v < 1.5 ? (v < 0.5 ? 0 : 1) : (v < 2.5 ? 2 : 3)
                                 po[o &+ xo &+ l] = best[l]
                                 pa[o &+ xo &+ l] = base &+ i0 &+ 2 &* (xo &+ l) &+ (c & 1) &+ (c >> 1) &* w
                             }
