@@ -152,6 +152,30 @@ import Foundation
         }
     }
 
+    // MARK: - max_pool2d's 2x2 loop
+
+    @Test func maxPool2x2CeilModeOnOddSizes() {
+        // ceil_mode's last window hangs over an odd edge: it must not read past the row (the plain
+        // 2x2 loop is only for windows inside the plane). PyTorch: [[5, 6], [8, 9]].
+        let x = Tensor((1...9).map(Double.init), shape: [1, 1, 3, 3]).requiringGrad()
+        let y = x.maxPool2d(kernelSize: 2, ceilMode: true)
+        #expect(y.shape == [1, 1, 2, 2] && y.scalars == [5, 6, 8, 9])
+        y.sum().backward()
+        #expect(x.grad!.scalars == [0, 0, 0, 0, 1, 1, 0, 1, 1])
+        // Ties keep the first maximum in row order.
+        let t = Tensor([1, 1, 1, 1, 1, 1, 0, 0], shape: [1, 1, 2, 4]).requiringGrad()
+        let mt = t.maxPool2d(kernelSize: 2)
+        #expect(mt.scalars == [1, 1])
+        mt.sum().backward()
+        #expect(t.grad!.scalars == [1, 0, 1, 0, 0, 0, 0, 0])
+        // A NaN wins (PyTorch propagates it).
+        let z = Tensor([1, 1, 1, 1, 2, .nan, 3, 0], shape: [1, 1, 2, 4]).requiringGrad()
+        let m = z.maxPool2d(kernelSize: 2)
+        #expect(m.scalars[0].isNaN && m.scalars[1] == 3)
+        m.sum().backward()
+        #expect(z.grad!.scalars == [0, 0, 0, 0, 0, 1, 1, 0])
+    }
+
     // MARK: - The fashion-cnn example
 
     @Test func fashionCNNExampleCompiledEqualsEager() throws {
