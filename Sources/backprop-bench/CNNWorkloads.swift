@@ -3,8 +3,9 @@ import Backprop
 /// W9 (../shared/MODELS.md): FashionCNN training, Adam lr 1e-3, batches [64, 1, 28, 28] of random
 /// pixels, train mode; 10 warm-up steps, then three windows of >= 2 s (samples/s, median of 3);
 /// eval-mode inference without a graph, batch 1000 (images/s, median of 5); peak RSS. The result
-/// keys are those of ../shared/bench/pytorch/w9_cnn.py. Then the same training step and the same
-/// inference as `CompiledStep`s, timed in the same way: the `_compiled` keys.
+/// keys are those of ../shared/bench/pytorch/w9_cnn.py. The same training step and the same
+/// inference as `CompiledStep`s are timed in the same way (the training windows alternating with
+/// the eager ones): the `_compiled` keys.
 func w9CNN() -> WorkloadResult {
     var gen = RandomGenerator(seed: 0)
     let bs = 64, nb = 16  // a pool of 16 random batches, cycled
@@ -25,17 +26,20 @@ func w9CNN() -> WorkloadResult {
     let first = Clock.now() - t
     var i = 1
     for _ in 0..<9 { step(i); i += 1 }
-    var windows: [Double] = []
-    for _ in 0..<3 {
+    /// Samples/s of `body` over a window of >= 2 s.
+    func window(_ body: (Int) -> Void) -> Double {
         var k = 0
         let t0 = Clock.now()
         var el = 0.0
-        repeat { step(i); i += 1; k += 1; el = Clock.now() - t0 } while el < 2
-        windows.append(Double(k * bs) / el)
+        repeat { body(i); i += 1; k += 1; el = Clock.now() - t0 } while el < 2
+        return Double(k * bs) / el
     }
+    // The first eager window, then the peak RSS of the eager step alone.
+    var windows = [window(step)]
     let peak = peakRSSMiB()
     // The same step as a CompiledStep, continuing from the same state (two eager-or-recording
-    // calls in the warm-up).
+    // calls in the warm-up); its windows alternate with the eager ones (E C E C E C), so that a
+    // change of load on a shared machine touches both.
     let compiled = CompiledStep(net) { inputs in
         opt.zeroGrad()
         let loss = net(inputs[0]).crossEntropy(target: inputs[1])
@@ -46,13 +50,10 @@ func w9CNN() -> WorkloadResult {
     func cstep(_ i: Int) { _ = compiled(xs[i % nb], ys[i % nb]) }
     for _ in 0..<10 { cstep(i); i += 1 }
     precondition(compiled.fallbackReason == nil, "W9 compiled: \(compiled.fallbackReason!)")
-    var windowsCompiled: [Double] = []
-    for _ in 0..<3 {
-        var k = 0
-        let t0 = Clock.now()
-        var el = 0.0
-        repeat { cstep(i); i += 1; k += 1; el = Clock.now() - t0 } while el < 2
-        windowsCompiled.append(Double(k * bs) / el)
+    var windowsCompiled = [window(cstep)]
+    for _ in 0..<2 {
+        windows.append(window(step))
+        windowsCompiled.append(window(cstep))
     }
     let peakCompiled = peakRSSMiB()
     net.eval()
