@@ -4,7 +4,8 @@
 //
 // The model is CharGPT (Sources/Backprop/NN/CharGPT.swift: nanoGPT's model.py with its names);
 // the loop below is nanoGPT's train.py: get a batch, forward, backward (accumulated over
-// --grad-accum micro-batches), clip, AdamW step, with the learning rate of get_lr.
+// --grad-accum micro-batches), clip, AdamW step, with the learning rate of get_lr. The step is a
+// CompiledStep (recorded once, then replayed; the same results as eager) unless --eager.
 
 import ArgumentParser
 import Backprop
@@ -40,6 +41,7 @@ struct CharGPTCommand: ParsableCommand {
     @Option(name: .customLong("top-k"), help: "Sample only among the k most likely characters.") var topK: Int?
     @Option(help: "Worker threads.") var threads: Int?
     @Flag(help: "Print one JSON object: per-step losses, validation loss, seconds, tokens/s, the sample.") var json = false
+    @Flag(help: "Train eagerly instead of replaying a recorded CompiledStep (the same results, slower).") var eager = false
 
     mutating func validate() throws {
         for (name, v) in [("steps", steps), ("batch-size", batchSize), ("block-size", blockSize), ("layers", layers),
@@ -82,6 +84,23 @@ struct CharGPTCommand: ParsableCommand {
             return it < warmupSteps ? lr * Double(it + 1) / Double(warmupSteps + 1) : lr
         }
 
+        // forward backward update, with optional gradient accumulation: the micro-batches are the
+        // inputs (x0, y0, x1, y1, ...), their losses the outputs
+        let (gradAccum, gradClip) = (self.gradAccum, self.gradClip)
+        let step = CompiledStep(model, eager: eager) { inputs in
+            optimizer.zeroGrad()
+            var microLosses: [Tensor] = []
+            for micro in 0..<gradAccum {
+                let (_, loss) = model.forward(inputs[2 * micro], targets: inputs[2 * micro + 1])
+                (gradAccum == 1 ? loss : loss / Double(gradAccum)).backward()
+                microLosses.append(loss)
+            }
+            // The norm computed and applied in kernels (clipGradNorm's arithmetic), nothing read in Swift.
+            if gradClip > 0 { clipGradNormTensor(parameters, maxNorm: gradClip) }
+            optimizer.step()
+            return microLosses
+        }
+
         var batchGenerator: RandomGenerator? = noShuffle ? nil : RandomGenerator(seed: seed &+ 1)
         let progress = Progress(total: steps, enabled: !json && isatty(STDERR_FILENO) != 0)
         var losses: [Double] = []
@@ -89,18 +108,14 @@ struct CharGPTCommand: ParsableCommand {
         let start = Date()
         for it in 0..<steps {
             optimizer.lr = getLR(it)
-            // forward backward update, with optional gradient accumulation
-            optimizer.zeroGrad()
-            var stepLoss = 0.0
+            var batches: [Tensor] = []
             for micro in 0..<gradAccum {
                 let (x, y) = CharText.batch(train, step: it * gradAccum + micro, batchSize: batchSize, blockSize: blockSize,
                                             using: &batchGenerator)
-                let (_, loss) = model.forward(x, targets: y)
-                (gradAccum == 1 ? loss : loss / Double(gradAccum)).backward()
-                stepLoss += loss.item / Double(gradAccum)
+                batches += [x, y]
             }
-            if gradClip > 0 { try clipGradNorm(parameters, maxNorm: gradClip) }
-            optimizer.step()
+            var stepLoss = 0.0
+            for loss in step(batches) { stepLoss += loss.item / Double(gradAccum) }
             losses.append(stepLoss)
             progress.update(it + 1, loss: stepLoss)
         }
@@ -145,10 +160,11 @@ struct CharGPTCommand: ParsableCommand {
                 "vocab_size": config.vocabSize, "block_size": blockSize, "n_layer": layers, "n_head": heads, "n_embd": embd,
                 "batch_size": batchSize, "grad_accum": gradAccum, "lr": lr, "weight_decay": weightDecay, "grad_clip": gradClip,
                 "warmup_steps": warmupSteps, "decay_steps": decaySteps, "seed": seed, "shuffle": !noShuffle,
-                "threads": Parallelism.threads,
+                "threads": Parallelism.threads, "compiled": !eager,
             ]
             let doc: [String: Any] = [
                 "config": settings, "params": model.parameterCount, "losses": losses.map { number($0) },
+                "compiled_replays": step.replays, "compiled_fallback": step.fallbackReason ?? NSNull(),
                 "val_loss": number(valLoss), "eval_batches": evalBatches, "seconds": number(seconds),
                 "tokens_per_s": number(tokensPerSecond), "sample": sampleText,
             ]

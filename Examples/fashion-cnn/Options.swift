@@ -23,6 +23,7 @@ struct Options: ParsableArguments {
     @Option(help: "Write an SVG of loss and accuracy per epoch here.") var plot: String?
     @Option(help: "Worker threads.") var threads = 2
     @Flag(help: "Print one JSON object: final test loss and accuracy, per-step losses, seconds, samples/s.") var json = false
+    @Flag(help: "Train eagerly instead of replaying a recorded CompiledStep (the same results, slower).") var eager = false
 
     var shuffle: Bool { !noShuffle }
     var learningRate: Double { lr ?? (optimizer == .adam ? 1e-3 : 0.01) }
@@ -107,7 +108,7 @@ struct Report {
         lastStep = Date()
     }
 
-    func finish(_ model: any Module) {
+    func finish(_ model: any Module, _ step: CompiledStep) {
         do {
             if let file = opts.save { try SafeTensors.write(model.stateDict(), to: file) }
             if let file = opts.plot {
@@ -120,7 +121,8 @@ struct Report {
             let doc: [String: Any] = ["test_loss": final.loss, "test_accuracy": final.accuracy, "losses": losses, "steps": losses.count,
                                       "epochs": history.count, "seconds": seconds, "train_seconds": trainSeconds,
                                       "samples_per_second": Double(samples) / max(trainSeconds, 1e-9), "threads": opts.threads,
-                                      "seed": opts.seed]
+                                      "seed": opts.seed, "compiled": !opts.eager, "compiled_replays": step.replays,
+                                      "compiled_fallback": step.fallbackReason ?? NSNull()]
             let data = try! JSONSerialization.data(withJSONObject: doc, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         } else {

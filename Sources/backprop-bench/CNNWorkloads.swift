@@ -3,7 +3,9 @@ import Backprop
 /// W9 (../shared/MODELS.md): FashionCNN training, Adam lr 1e-3, batches [64, 1, 28, 28] of random
 /// pixels, train mode; 10 warm-up steps, then three windows of >= 2 s (samples/s, median of 3);
 /// eval-mode inference without a graph, batch 1000 (images/s, median of 5); peak RSS. The result
-/// keys are those of ../shared/bench/pytorch/w9_cnn.py.
+/// keys are those of ../shared/bench/pytorch/w9_cnn.py. The same training step and the same
+/// inference as `CompiledStep`s are timed in the same way (the training windows alternating with
+/// the eager ones): the `_compiled` keys.
 func w9CNN() -> WorkloadResult {
     var gen = RandomGenerator(seed: 0)
     let bs = 64, nb = 16  // a pool of 16 random batches, cycled
@@ -24,14 +26,36 @@ func w9CNN() -> WorkloadResult {
     let first = Clock.now() - t
     var i = 1
     for _ in 0..<9 { step(i); i += 1 }
-    var windows: [Double] = []
-    for _ in 0..<3 {
+    /// Samples/s of `body` over a window of >= 2 s.
+    func window(_ body: (Int) -> Void) -> Double {
         var k = 0
         let t0 = Clock.now()
         var el = 0.0
-        repeat { step(i); i += 1; k += 1; el = Clock.now() - t0 } while el < 2
-        windows.append(Double(k * bs) / el)
+        repeat { body(i); i += 1; k += 1; el = Clock.now() - t0 } while el < 2
+        return Double(k * bs) / el
     }
+    // The first eager window, then the peak RSS of the eager step alone.
+    var windows = [window(step)]
+    let peak = peakRSSMiB()
+    // The same step as a CompiledStep, continuing from the same state (two eager-or-recording
+    // calls in the warm-up); its windows alternate with the eager ones (E C E C E C), so that a
+    // change of load on a shared machine touches both.
+    let compiled = CompiledStep(net) { inputs in
+        opt.zeroGrad()
+        let loss = net(inputs[0]).crossEntropy(target: inputs[1])
+        loss.backward()
+        opt.step()
+        return []
+    }
+    func cstep(_ i: Int) { _ = compiled(xs[i % nb], ys[i % nb]) }
+    for _ in 0..<10 { cstep(i); i += 1 }
+    precondition(compiled.fallbackReason == nil, "W9 compiled: \(compiled.fallbackReason!)")
+    var windowsCompiled = [window(cstep)]
+    for _ in 0..<2 {
+        windows.append(window(step))
+        windowsCompiled.append(window(cstep))
+    }
+    let peakCompiled = peakRSSMiB()
     net.eval()
     var inf: [Double] = []
     var firstInfer = 0.0
@@ -45,6 +69,16 @@ func w9CNN() -> WorkloadResult {
             blackHole(net(xe))
             inf.append(1000 / (Clock.now() - t))
         }
+    }
+    // Inference as a CompiledStep (eval mode, no graph).
+    let infer = CompiledStep(net) { inputs in withNoGrad { [net(inputs[0])] } }
+    for _ in 0..<3 { blackHole(infer(xe)[0]) }
+    precondition(infer.fallbackReason == nil, "W9 compiled inference: \(infer.fallbackReason!)")
+    var infCompiled: [Double] = []
+    for _ in 0..<5 {
+        t = Clock.now()
+        blackHole(infer(xe)[0])
+        infCompiled.append(1000 / (Clock.now() - t))
     }
     var r = WorkloadResult(name: "W9_cnn")
     r.results.append(("mode", .text("eager")))
@@ -60,9 +94,19 @@ func w9CNN() -> WorkloadResult {
     r.set("infer_batch_ms", 1000 / median(inf) * 1e3, digits: 3)
     r.set("first_step_s", first, digits: 3)
     r.set("first_infer_s", firstInfer, digits: 3)
-    r.set("peak_rss_mib", peakRSSMiB(), digits: 1)
+    r.set("peak_rss_mib", peak, digits: 1)
+    r.set("samples_per_s_compiled", median(windowsCompiled), digits: 1)
+    r.set("samples_per_s_compiled_all", windowsCompiled, digits: 1)
+    r.set("step_ms_compiled", Double(bs) / median(windowsCompiled) * 1e3, digits: 3)
+    r.set("infer_images_per_s_compiled", median(infCompiled), digits: 1)
+    r.set("infer_images_per_s_compiled_all", infCompiled, digits: 1)
+    r.set("compiled_planned_mib", Double(compiled.plannedBytes) / 1_048_576, digits: 1)
+    // Peak RSS after the compiled windows (the eager windows' peak is included).
+    r.set("peak_rss_mib_compiled", peakCompiled, digits: 1)
     r.row("train samples/s (median of 3x2s)", median(windows), "(spread \(String(format: "%.1f", spread(windows)))%)")
     r.row("train step", Double(bs) / median(windows) * 1e3, "ms")
     r.row("eval inference images/s (batch 1000, median of 5)", median(inf), "images/s")
+    r.row("compiled train samples/s (CompiledStep)", median(windowsCompiled), "(spread \(String(format: "%.1f", spread(windowsCompiled)))%)")
+    r.row("compiled inference images/s", median(infCompiled), "images/s")
     return r
 }

@@ -4,7 +4,9 @@ import Backprop
 /// W10 (../shared/MODELS.md): CharGPT V 65, T 64, L 4, H 4, C 128, batches of 16 random tokens
 /// from a pool of 16, AdamW (lr 1e-3, betas 0.9/0.99, weight decay 0.1 on the matrices) with
 /// clipGradNorm 1.0. 5 warm-up steps, then three windows of >= 2 s: tokens/s (median of 3); peak RSS.
-/// The result keys are those of ../shared/bench/pytorch/w10_gpt.py.
+/// The result keys are those of ../shared/bench/pytorch/w10_gpt.py. The same step as a
+/// `CompiledStep` (clipping with `clipGradNormTensor`, which reads nothing in Swift) is timed in
+/// the same way, its windows alternating with the eager ones: the `_compiled` keys.
 func w10GPT() -> WorkloadResult {
     var r = WorkloadResult(name: "W10_gpt")
     let (v, t, b, pool) = (65, 64, 16, 16)
@@ -27,18 +29,39 @@ func w10GPT() -> WorkloadResult {
     let first = Clock.now() - t0
     var i = 1
     for _ in 0..<4 { step(i); i += 1 }
-    var windows: [Double] = []
-    for _ in 0..<3 {
+    /// Tokens/s of `body` over a window of >= 2 s.
+    func window(_ body: (Int) -> Void) -> Double {
         var k = 0
         let start = Clock.now()
         var elapsed = 0.0
         repeat {
-            step(i); i += 1; k += 1
+            body(i); i += 1; k += 1
             elapsed = Clock.now() - start
         } while elapsed < 2.0
-        windows.append(Double(k * b * t) / elapsed)
+        return Double(k * b * t) / elapsed
     }
-    let med = median(windows)
+    // The first eager window, then the peak RSS of the eager step alone.
+    var windows = [window(step)]
+    let peak = peakRSSMiB()
+    // The compiled step's windows alternate with the eager ones (E C E C E C).
+    let compiled = CompiledStep(model) { inputs in
+        opt.zeroGrad()
+        let loss = model.forward(inputs[0], targets: inputs[1]).loss
+        loss.backward()
+        clipGradNormTensor(parameters, maxNorm: 1.0)
+        opt.step()
+        return []
+    }
+    func cstep(_ i: Int) { _ = compiled(xs[i % pool], ys[i % pool]) }
+    for _ in 0..<5 { cstep(i); i += 1 }
+    precondition(compiled.fallbackReason == nil, "W10 compiled: \(compiled.fallbackReason!)")
+    var windowsCompiled = [window(cstep)]
+    for _ in 0..<2 {
+        windows.append(window(step))
+        windowsCompiled.append(window(cstep))
+    }
+    let peakCompiled = peakRSSMiB()
+    let med = median(windows), medCompiled = median(windowsCompiled)
     r.results.append(("mode", .text("eager")))
     r.results.append(("attn", .text("fused sdpa")))
     r.set("params", model.parameterCount)
@@ -49,10 +72,17 @@ func w10GPT() -> WorkloadResult {
     r.set("step_ms", Double(b * t) / med * 1e3, digits: 3)
     r.set("steps_total", i)
     r.set("first_step_s", first, digits: 3)
-    r.set("peak_rss_mib", peakRSSMiB(), digits: 1)
+    r.set("peak_rss_mib", peak, digits: 1)
+    r.set("tokens_per_s_compiled", medCompiled, digits: 1)
+    r.set("tokens_per_s_compiled_all", windowsCompiled, digits: 1)
+    r.set("step_ms_compiled", Double(b * t) / medCompiled * 1e3, digits: 3)
+    r.set("compiled_planned_mib", Double(compiled.plannedBytes) / 1_048_576, digits: 1)
+    // Peak RSS after the compiled windows (the eager windows' peak is included).
+    r.set("peak_rss_mib_compiled", peakCompiled, digits: 1)
     r.row("train tokens/s (median of 3x2s)", med, "(spread \(String(format: "%.1f", spread(windows)))%)")
     r.row("train step", Double(b * t) / med * 1e3, "ms")
     r.row("first step", first, "s")
-    r.row("peak RSS", peakRSSMiB(), "MiB")
+    r.row("peak RSS", peak, "MiB")
+    r.row("compiled train tokens/s (CompiledStep)", medCompiled, "(spread \(String(format: "%.1f", spread(windowsCompiled)))%)")
     return r
 }

@@ -312,6 +312,27 @@ import Testing
         #expect(Swift.abs((o2["val_loss"] as! Double) - (o["val_loss"] as! Double)) < 1e-3)
     }
 
+    @Test("char-gpt: the compiled step (default) and --eager give the same losses, bit for bit")
+    func compiledEqualsEager() throws {
+        guard Self.executable != nil else {
+            print("skipped: the char-gpt executable was not built next to the tests (swift build --product char-gpt)")
+            return
+        }
+        let data = try Self.textFile()
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let small = ["--data", data, "--block-size", "8", "--layers", "1", "--heads", "2", "--embd", "16", "--batch-size", "3",
+                     "--eval-batches", "2", "--seed", "5", "--steps", "6", "--grad-accum", "2", "--warmup-steps", "2",
+                     "--grad-clip", "0.05", "--json"]
+        let compiled = try Self.run(small), eager = try Self.run(small + ["--eager"])
+        #expect(compiled.status == 0 && eager.status == 0, "\(compiled.stderr) \(eager.stderr)")
+        let c = try JSONSerialization.jsonObject(with: Data(compiled.stdout.utf8)) as! [String: Any]
+        let e = try JSONSerialization.jsonObject(with: Data(eager.stdout.utf8)) as! [String: Any]
+        #expect(c["compiled_fallback"] is NSNull, "\(c["compiled_fallback"] ?? "")")
+        #expect((c["compiled_replays"] as! Int) == 4 && (e["compiled_replays"] as! Int) == 0)
+        #expect((c["losses"] as! [Double]) == (e["losses"] as! [Double]))
+        #expect((c["val_loss"] as! Double) == (e["val_loss"] as! Double))
+    }
+
     @Test("char-gpt: a missing file and bad flags give a one-line error and a non-zero status")
     func badInput() throws {
         guard Self.executable != nil else {

@@ -300,14 +300,17 @@ public class BatchNormBase: Module {
     public func forward(_ x: Tensor) -> Tensor {
         precondition(ranks.contains(x.rank) && x.shape[1] == numFeatures,
                      "\(type(of: self)): expected a \(ranks.map { "\($0)-d" }.joined(separator: " or ")) input with \(numFeatures) channels in dim 1, got shape \(x.shape)")
-        var factor = momentum ?? 0
         let useBatch = isTraining || runningMean == nil
         if isTraining, let n = numBatchesTracked {
-            n.value = Tensor(scalar: n.value.item + 1, dtype: .int64)
-            if momentum == nil { factor = 1 / n.value.item }
+            // num_batches_tracked += 1 in a kernel (a compiled step's replay counts too).
+            if n.value.dtype != .int64 || n.value.count != 1 { n.value = Tensor(scalar: n.value.item, dtype: .int64) }
+            KernelTape.launch(n.value.kernelUpdate(Int64.self)) { $0[0] += 1 }
         }
+        // momentum nil: the cumulative average, 1 / num_batches_tracked (read by the kernel).
+        let count = isTraining && momentum == nil ? numBatchesTracked?.value : nil
         return x.batchNorm(runningMean: isTraining || !useBatch ? runningMean : nil, runningVar: isTraining || !useBatch ? runningVar : nil,
-                           weight: weight?.value, bias: bias?.value, training: useBatch, momentum: factor, eps: eps)
+                           weight: weight?.value, bias: bias?.value, training: useBatch, momentum: momentum ?? 0, eps: eps,
+                           averagingCount: count)
     }
 
     /// `16, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True`.

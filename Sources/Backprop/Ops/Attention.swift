@@ -144,19 +144,13 @@ extension Tensor {
                             HeadLayout.contiguous(rows: s, width: ev))
         let lo = HeadLayout.contiguous(rows: l, width: ev)
         func run<T: FloatElement>(_: T.Type) {
-            query.withPointer(T.self) { q in key.withPointer(T.self) { k in value.withPointer(T.self) { v in
-                weights.withFreshPointer(T.self) { p in out.withFreshPointer(T.self) { o in
-                    if let maskValues {
-                        maskValues.withPointer(T.self) { m in
-                            AttentionKernels.forward(n: n, l: l, s: s, e: e, ev: ev, scale: T(sc), q, lq, k, lk, v, lv, mask: m,
-                                                     causal: false, p, o, lo)
-                        }
-                    } else {
-                        AttentionKernels.forward(n: n, l: l, s: s, e: e, ev: ev, scale: T(sc), q, lq, k, lk, v, lv, mask: nil,
-                                                 causal: isCausal, p, o, lo)
-                    }
-                } }
-            } } }
+            KernelTape.launch((query.kernelRead(T.self), key.kernelRead(T.self), value.kernelRead(T.self), weights.kernelWrite(T.self),
+                               out.kernelWrite(T.self), maskValues?.kernelRead(T.self), (n, l, s, e, ev), T(sc),
+                               (lq, lk, lv, lo), maskValues == nil && isCausal)) { a in
+                let (q, k, v, p, o, m, (n, l, s, e, ev), sc, (lq, lk, lv, lo), causal) = a
+                AttentionKernels.forward(n: n, l: l, s: s, e: e, ev: ev, scale: sc, q, lq, k, lk, v, lv, mask: m,
+                                         causal: causal, p, o, lo)
+            }
         }
         query.dispatchFloat(op, { run(Float.self) }, { run(Double.self) })
         var inputs = [query, key, value]
@@ -164,10 +158,10 @@ extension Tensor {
         guard Tensor.recordsGrad(inputs) else { return out }
         let (q0, k0, v0, p0) = (query.detached(), key.detached(), value.detached(), weights)
         let maskShape = attnMask?.shape
-        let causalMask: Tensor? = isCausal
-            ? Tensor.full([l, s], -Double.infinity, dtype: query.dtype).triu(diagonal: 1) : nil
+        let dtype = query.dtype
         return out.recorded(.scaledDotProductAttention, inputs: inputs, saves: true) { node, g in
             if GradNode.recordsGradients {
+                let causalMask: Tensor? = isCausal ? Tensor.full([l, s], -Double.infinity, dtype: dtype).triu(diagonal: 1) : nil
                 let (q, k, v) = (node.input(0, value: q0), node.input(1, value: k0), node.input(2, value: v0))
                 let mask = boolMask ? maskValues : (node.inputCount > 3 ? attnMask.map { node.input(3, value: $0.detached()) } : nil)
                 let (dq, dk, dv, ds) = composedAttentionGradients(q, k, v, g, mask: mask, causalMask: causalMask, scale: sc)
@@ -180,15 +174,13 @@ extension Tensor {
             let ds = Tensor(shape: fullMask, dtype: q0.dtype, zeroed: false)
             let gc = g.dtype == q0.dtype ? g : g.to(q0.dtype)
             func back<T: FloatElement>(_: T.Type) {
-                q0.withPointer(T.self) { q in k0.withPointer(T.self) { k in v0.withPointer(T.self) { v in
-                    p0.withPointer(T.self) { p in gc.withPointer(T.self) { gp in ds.withFreshPointer(T.self) { dsp in
-                        let dqp = dq.map { $0.storage.pointer(T.self) }
-                        let dkp = dk.map { $0.storage.pointer(T.self) }
-                        let dvp = dv.map { $0.storage.pointer(T.self) }
-                        AttentionKernels.backward(n: n, l: l, s: s, e: e, ev: ev, scale: T(sc), q, lq, k, lk, v, lv, p, gp, lo,
-                                                  dq: dqp, dk: dkp, dv: dvp, ds: dsp)
-                    } } }
-                } } }
+                KernelTape.launch((q0.kernelRead(T.self), k0.kernelRead(T.self), v0.kernelRead(T.self), p0.kernelRead(T.self),
+                                   gc.kernelRead(T.self), ds.kernelWrite(T.self), dq?.kernelWrite(T.self), dk?.kernelWrite(T.self),
+                                   dv?.kernelWrite(T.self), (n, l, s, e, ev), T(sc), (lq, lk, lv, lo))) { a in
+                    let (q, k, v, p, gp, dsp, dqp, dkp, dvp, (n, l, s, e, ev), sc, (lq, lk, lv, lo)) = a
+                    AttentionKernels.backward(n: n, l: l, s: s, e: e, ev: ev, scale: sc, q, lq, k, lk, v, lv, p, gp, lo,
+                                              dq: dqp, dk: dkp, dv: dvp, ds: dsp)
+                }
             }
             q0.dispatchFloat(op, { back(Float.self) }, { back(Double.self) })
             let dmask = maskShape.flatMap { node.inputCount > 3 && node.needsGrad(3) ? ds.sumTo($0) : nil }
@@ -232,10 +224,12 @@ extension Tensor {
         let weights = Tensor(shape: [b, heads, t, t], dtype: qkv.dtype, zeroed: false)
         let out = Tensor(shape: [b, t, c], dtype: qkv.dtype, zeroed: false)
         func run<T: FloatElement>(_: T.Type) {
-            qkv.withPointer(T.self) { x in weights.withFreshPointer(T.self) { p in out.withFreshPointer(T.self) { o in
-                AttentionKernels.forward(n: n, l: t, s: t, e: d, ev: d, scale: T(sc), x, lin, x + c, lin, x + 2 * c, lin,
+            KernelTape.launch((qkv.kernelRead(T.self), weights.kernelWrite(T.self), out.kernelWrite(T.self), (n, t, c, d), T(sc),
+                               lin, lout)) { a in
+                let (x, p, o, (n, t, c, d), sc, lin, lout) = a
+                AttentionKernels.forward(n: n, l: t, s: t, e: d, ev: d, scale: sc, x, lin, x + c, lin, x + 2 * c, lin,
                                          mask: nil, causal: true, p, o, lout)
-            } } }
+            }
         }
         qkv.dispatchFloat("causalSelfAttention", { run(Float.self) }, { run(Double.self) })
         guard Tensor.recordsGrad(qkv) else { return out }
@@ -257,12 +251,12 @@ extension Tensor {
             let ds = Tensor(shape: p.shape, dtype: x.dtype, zeroed: false)
             let gc = g.dtype == x.dtype ? g : g.to(x.dtype)
             func back<T: FloatElement>(_: T.Type) {
-                x.withPointer(T.self) { xp in p.withPointer(T.self) { pp in gc.withPointer(T.self) { gp in
-                    dx.withFreshPointer(T.self) { dxp in ds.withFreshPointer(T.self) { dsp in
-                        AttentionKernels.backward(n: n, l: t, s: t, e: d, ev: d, scale: T(sc), xp, lin, xp + c, lin, xp + 2 * c, lin,
-                                                  pp, gp, lout, dq: dxp, dk: dxp + c, dv: dxp + 2 * c, ds: dsp)
-                    } }
-                } } }
+                KernelTape.launch((x.kernelRead(T.self), p.kernelRead(T.self), gc.kernelRead(T.self), dx.kernelWrite(T.self),
+                                   ds.kernelWrite(T.self), (n, t, c, d), T(sc), lin, lout)) { a in
+                    let (xp, pp, gp, dxp, dsp, (n, t, c, d), sc, lin, lout) = a
+                    AttentionKernels.backward(n: n, l: t, s: t, e: d, ev: d, scale: sc, xp, lin, xp + c, lin, xp + 2 * c, lin,
+                                              pp, gp, lout, dq: dxp, dk: dxp + c, dv: dxp + 2 * c, ds: dsp)
+                }
             }
             x.dispatchFloat("causalSelfAttention", { back(Float.self) }, { back(Double.self) })
             return InputGrads(dx)

@@ -279,17 +279,16 @@ extension Tensor {
         }
         let out = Tensor(shape: outShape, dtype: a.dtype, zeroed: kind == .backward)
         func run<T: FloatElement>(_: T.Type) {
-            out.withFreshPointer(T.self) { o in a.withPointer(T.self) { pa in b.withPointer(T.self) { pb in
+            KernelTape.launch((out.kernelWrite(T.self), a.kernelRead(T.self), b.kernelRead(T.self), bias?.kernelRead(T.self),
+                               kind, g, outShape[0], outShape[1], outShape[2] * outShape[3])) { x in
+                let (o, pa, pb, pbias, kind, g, batch, channels, positions) = x
                 switch kind {
                 case .forward: ConvKernels.forward(image: pa, weight: pb, columns: o, g)
                 case .backward: ConvKernels.backward(columns: pa, weight: pb, image: o, g)
                 case .weightGradient: ConvKernels.weightGradient(columns: pa, image: pb, weight: o, g)
                 }
-                if let bias {
-                    bias.withPointer(T.self) { ConvKernels.addBias(o, $0, batch: outShape[0], channels: outShape[1],
-                                                                   positions: outShape[2] * outShape[3]) }
-                }
-            } } }
+                if let pbias { ConvKernels.addBias(o, pbias, batch: batch, channels: channels, positions: positions) }
+            }
         }
         a.dispatchFloat(op, { run(Float.self) }, { run(Double.self) })
         let inputs = bias.map { [a, b, $0] } ?? [a, b]
@@ -322,8 +321,8 @@ extension Tensor {
         let c = g.shape[1]
         let out = Tensor(shape: [c], dtype: g.dtype, zeroed: false)
         func run<T: FloatElement>(_: T.Type) {
-            out.withFreshPointer(T.self) { o in g.withPointer(T.self) {
-                ConvKernels.biasGradient($0, o, batch: g.shape[0], channels: c, positions: g.shape[2] * g.shape[3]) } }
+            KernelTape.launch((g.kernelRead(T.self), out.kernelWrite(T.self), g.shape[0], c, g.shape[2] * g.shape[3])) { a in
+                ConvKernels.biasGradient(a.0, a.1, batch: a.2, channels: a.3, positions: a.4) }
         }
         g.dispatchFloat("conv2d", { run(Float.self) }, { run(Double.self) })
         return out

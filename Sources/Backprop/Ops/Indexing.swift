@@ -104,6 +104,22 @@ extension Tensor {
         return out
     }
 
+    /// `scatterAdding` with offsets that a kernel wrote into an int64 tensor (max pooling's
+    /// argmax), read inside the kernel so that a compiled step's replay uses the new ones.
+    static func scatterAdding(_ g: Tensor, offsets: Tensor, into shape: [Int]) -> Tensor {
+        precondition(offsets.dtype == .int64 && offsets.count == g.count,
+                     "scatter_add: \(offsets.count) offsets (\(offsets.dtype)) for \(g.count) values")
+        let out = Tensor.zeros(shape, dtype: g.dtype)
+        func add<T: FloatElement>(_: T.Type) {
+            KernelTape.launch((g.kernelRead(T.self), offsets.kernelRead(Int.self), out.kernelWrite(T.self), g.count)) { a in
+                let (src, off, dst, n) = a
+                for i in 0..<n { dst[off[i]] += src[i] }
+            }
+        }
+        g.dispatchFloat("scatter_add", { add(Float.self) }, { add(Double.self) })
+        return out
+    }
+
     /// `taking`, recorded: differentiable (its gradient scatter-adds back), for rules whose
     /// gradients are recorded (createGraph). Without a graph to record it is `taking`.
     func takingRecorded(_ offsets: [Int], shape outShape: [Int]) -> Tensor {

@@ -91,8 +91,8 @@ enum NormKernels {
 
     /// y = x * scale[c] + shift[c] for x seen as [n, c, s].
     static func affine<T: FloatElement>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, n: Int, c: Int, s: Int,
-                                        scale: [T], shift: [T]) {
-        nonisolated(unsafe) let (px, py) = (x, y)
+                                        scale: UnsafePointer<T>, shift: UnsafePointer<T>) {
+        nonisolated(unsafe) let (px, py, scale, shift) = (x, y, scale, shift)
         Parallelism.chunked(n * c, grain: Swift.max(1, (1 << 16) / Swift.max(s, 1))) { lo, hi in
             for row in lo..<hi {
                 let k = row % c, a = scale[k], b = shift[k]
@@ -103,11 +103,12 @@ enum NormKernels {
     }
 
     /// The batch-norm backward for x seen as [n, c, s]: dx (when `dx` is given), and per channel
-    /// sum(G) and sum(G * xhat).
+    /// sum(G) and sum(G * xhat). `weight` (when given) holds float32 or float64 values (`weightDtype`).
     static func backward<T: FloatElement>(_ x: UnsafePointer<T>, _ g: UnsafePointer<T>, dx: UnsafeMutablePointer<T>?,
-                                          n: Int, c: Int, s: Int, mean: [Double], invstd: [Double], weight: [Double]?,
+                                          n: Int, c: Int, s: Int, mean: UnsafePointer<Double>, invstd: UnsafePointer<Double>,
+                                          weight: UnsafeRawPointer?, weightDtype: DType,
                                           sumG: UnsafeMutablePointer<Double>, sumGX: UnsafeMutablePointer<Double>) {
-        nonisolated(unsafe) let (px, pg, pdx, s1, s2) = (x, g, dx, sumG, sumGX)
+        nonisolated(unsafe) let (px, pg, pdx, s1, s2, mean, invstd, weight) = (x, g, dx, sumG, sumGX, mean, invstd, weight)
         let m = Double(n * s)
         let parallel = n * c * s >= 1 << 16
         Parallelism.dynamic(parallel ? c : 1) { ch in
@@ -122,7 +123,8 @@ enum NormKernels {
                 s1[k] = a; s2[k] = b * inv
                 guard let pdx else { continue }
                 // dx = w inv (G - a/m - xhat * (b inv)/m), xhat = (x - mu) inv.
-                let w = weight?[k] ?? 1
+                let w = weight.map { weightDtype == .float32 ? Double($0.load(fromByteOffset: 4 * k, as: Float.self))
+                                                             : $0.load(fromByteOffset: 8 * k, as: Double.self) } ?? 1
                 let scale = T(w * inv), meanG = T(a / m), coef = T(b * inv * inv / m)
                 for i in 0..<n {
                     let p = px + (i * c + k) * s, q = pg + (i * c + k) * s, o = pdx + (i * c + k) * s
@@ -251,6 +253,14 @@ extension Tensor {
     /// Backward: dx = w * rstd * (G - mean(G) - xhat * mean(G * xhat)), dw = sum(G * xhat), db = sum(G), per channel
     public func batchNorm(runningMean: Buffer?, runningVar: Buffer?, weight: Tensor? = nil, bias: Tensor? = nil,
                           training: Bool = false, momentum: Double = 0.1, eps: Double = 1e-5) -> Tensor {
+        batchNorm(runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias, training: training,
+                  momentum: momentum, eps: eps, averagingCount: nil)
+    }
+
+    /// `batchNorm`; with `averagingCount` (an int64 0-d tensor: `num_batches_tracked`) the running
+    /// statistics' momentum is 1 / its value, read by the kernel (BatchNorm's `momentum=None`).
+    func batchNorm(runningMean: Buffer?, runningVar: Buffer?, weight: Tensor?, bias: Tensor?,
+                   training: Bool, momentum: Double, eps: Double, averagingCount: Tensor?) -> Tensor {
         let op = "batch_norm"
         requireFloat(op)
         precondition(rank >= 2, "\(op): expected an input of at least 2 dims [N, C, ...], got shape \(shape)")
@@ -268,40 +278,68 @@ extension Tensor {
             let shift = (bias ?? Tensor.zeros([c], dtype: dtype)) - runningMean!.value.to(dtype) * scale
             if !Tensor.recordsGrad([self] + [weight, bias].compactMap { $0 }) {
                 let out = Tensor(shape: shape, dtype: dtype, zeroed: false)
-                let (a, b) = (scale.scalars, shift.scalars)
-                dispatchFloat(op, {
-                    out.withFreshPointer(Float.self) { o in withPointer(Float.self) {
-                        NormKernels.affine($0, o, n: n, c: c, s: s, scale: a.map { Float($0) }, shift: b.map { Float($0) }) } }
-                }, {
-                    out.withFreshPointer(Double.self) { o in withPointer(Double.self) { NormKernels.affine($0, o, n: n, c: c, s: s, scale: a, shift: b) } }
-                })
+                let (a, b) = (scale.to(dtype), shift.to(dtype))
+                func run<T: FloatElement>(_: T.Type) {
+                    KernelTape.launch((kernelRead(T.self), out.kernelWrite(T.self), a.kernelRead(T.self), b.kernelRead(T.self),
+                                       n, c, s)) { x in
+                        NormKernels.affine(x.0, x.1, n: x.4, c: x.5, s: x.6, scale: x.2, shift: x.3)
+                    }
+                }
+                dispatchFloat(op, { run(Float.self) }, { run(Double.self) })
                 return out
             }
             return self * scale.reshape(channelShape) + shift.reshape(channelShape)
         }
         precondition(n * s > 1, "\(op): expected more than 1 value per channel when training, got input size \(shape)")
-        var mean = [Double](repeating: 0, count: c), invstd = mean, unbiased = mean
+        // Per channel in double: the mean, 1 / std and the unbiased variance, all in kernels (a
+        // compiled step's replay computes them anew).
+        let stats = Tensor(shape: [3 * c], dtype: .float64, zeroed: false)
         dispatchFloat(op, {
-            withPointer(Float.self) { NormKernels.channelStats($0, n: n, c: c, s: s, eps: eps, mean: &mean, invstd: &invstd, unbiased: &unbiased) }
+            KernelTape.launch((kernelRead(Float.self), stats.kernelWrite(Double.self), n, c, s, eps)) { a in
+                NormKernels.channelStats(a.0, n: a.2, c: a.3, s: a.4, eps: a.5, mean: a.1, invstd: a.1 + a.3, unbiased: a.1 + 2 * a.3)
+            }
         }, {
-            withPointer(Double.self) { NormKernels.channelStats($0, n: n, c: c, s: s, eps: eps, mean: &mean, invstd: &invstd, unbiased: &unbiased) }
+            KernelTape.launch((kernelRead(Double.self), stats.kernelWrite(Double.self), n, c, s, eps)) { a in
+                NormKernels.channelStats(a.0, n: a.2, c: a.3, s: a.4, eps: a.5, mean: a.1, invstd: a.1 + a.3, unbiased: a.1 + 2 * a.3)
+            }
         })
-        if let runningMean {
-            let old = runningMean.value.scalars
-            runningMean.value = Tensor(Swift.zip(old, mean).map { (1 - momentum) * $0 + momentum * $1 }, shape: [c], dtype: runningMean.value.dtype)
+        // running = (1 - momentum) running + momentum stat, in double, rounded to the buffer's dtype,
+        // in place (copy-on-write keeps a shared old value); the cumulative average's momentum is
+        // 1 / num_batches_tracked, read by the kernel.
+        func updateRunning(_ buffer: Buffer, _ offset: Int) {
+            precondition(buffer.value.dtype.isFloatingPoint, "\(op): running statistics of dtype \(buffer.value.dtype)")
+            let count = averagingCount.map { $0.kernelRead(Int64.self) }
+            let stat = stats.kernelRead(Double.self) + offset
+            if buffer.value.dtype == .float32 {
+                KernelTape.launch((buffer.value.kernelUpdate(Float.self), stat, c, momentum, count)) { a in
+                    let m = a.4.map { 1 / Double($0[0]) } ?? a.3
+                    for k in 0..<a.2 { a.0[k] = Float((1 - m) * Double(a.0[k]) + m * a.1[k]) }
+                }
+            } else {
+                KernelTape.launch((buffer.value.kernelUpdate(Double.self), stat, c, momentum, count)) { a in
+                    let m = a.4.map { 1 / Double($0[0]) } ?? a.3
+                    for k in 0..<a.2 { a.0[k] = (1 - m) * a.0[k] + m * a.1[k] }
+                }
+            }
         }
-        if let runningVar {
-            let old = runningVar.value.scalars
-            runningVar.value = Tensor(Swift.zip(old, unbiased).map { (1 - momentum) * $0 + momentum * $1 }, shape: [c], dtype: runningVar.value.dtype)
-        }
-        let w = weight?.to(dtype).scalars, b = bias?.to(dtype).scalars
+        if let runningMean { updateRunning(runningMean, 0) }
+        if let runningVar { updateRunning(runningVar, 2 * c) }
         // y = x * alpha + beta, alpha = invstd * w, beta = b - mean * alpha in the element type (PyTorch's order).
-        func transform<T: FloatElement>(_: T.Type) {
-            let alpha = (0..<c).map { T(invstd[$0]) * T(w?[$0] ?? 1) }
-            let beta = (0..<c).map { T(b?[$0] ?? 0) - T(mean[$0]) * alpha[$0] }
-            out.withFreshPointer(T.self) { o in withPointer(T.self) { NormKernels.affine($0, o, n: n, c: c, s: s, scale: alpha, shift: beta) } }
-        }
+        let w = weight?.to(dtype), b = bias?.to(dtype)
         let out = Tensor(shape: shape, dtype: dtype, zeroed: false)
+        func transform<T: FloatElement>(_: T.Type) {
+            let coefficients = Tensor(shape: [2 * c], dtype: dtype, zeroed: false)
+            KernelTape.launch((kernelRead(T.self), out.kernelWrite(T.self), stats.kernelRead(Double.self),
+                               coefficients.kernelWrite(T.self), w?.kernelRead(T.self), b?.kernelRead(T.self), n, c, s)) { a in
+                let (x, o, st, ab, pw, pb, n, c, s) = a
+                for k in 0..<c {
+                    let alpha = T(st[c + k]) * (pw?[k] ?? 1)
+                    ab[k] = alpha
+                    ab[c + k] = (pb?[k] ?? 0) - T(st[k]) * alpha
+                }
+                NormKernels.affine(x, o, n: n, c: c, s: s, scale: ab, shift: ab + c)
+            }
+        }
         dispatchFloat(op, { transform(Float.self) }, { transform(Double.self) })
         let inputs = [self] + [weight, bias].compactMap { $0 }
         guard Tensor.recordsGrad(inputs) else { return out }
@@ -324,22 +362,27 @@ extension Tensor {
                 return InputGrads(grads)
             }
             let dx = node.needsGrad(0) ? Tensor(shape: x.shape, dtype: x.dtype, zeroed: false) : nil
-            var sumG = [Double](repeating: 0, count: c), sumGX = sumG
-            let wd = wv?.scalars
+            let dw = hasWeight && node.needsGrad(wi) ? Tensor(shape: [c], dtype: x.dtype, zeroed: false) : nil
+            let db = hasBias && node.needsGrad(bi) ? Tensor(shape: [c], dtype: x.dtype, zeroed: false) : nil
+            // Per channel sum(G), sum(G * xhat) in double, then rounded into the two gradients.
+            let sums = Tensor(shape: [2 * c], dtype: .float64, zeroed: false)
+            let weightArg = wv.map { UnsafeRawPointer($0.kernelRead(UInt8.self)) }
+            let weightDtype = wv?.dtype ?? x.dtype
             func run<T: FloatElement>(_: T.Type) {
-                x.withPointer(T.self) { px in g.withPointer(T.self) { pg in
-                    if let dx {
-                        dx.withFreshPointer(T.self) { NormKernels.backward(px, pg, dx: $0, n: n, c: c, s: s, mean: mean, invstd: invstd,
-                                                                           weight: wd, sumG: &sumG, sumGX: &sumGX) }
-                    } else {
-                        NormKernels.backward(px, pg, dx: nil, n: n, c: c, s: s, mean: mean, invstd: invstd, weight: wd, sumG: &sumG, sumGX: &sumGX)
-                    }
-                } }
+                KernelTape.launch((x.kernelRead(T.self), g.kernelRead(T.self), dx?.kernelWrite(T.self), stats.kernelRead(Double.self),
+                                   weightArg, weightDtype, sums.kernelWrite(Double.self), dw?.kernelWrite(T.self),
+                                   db?.kernelWrite(T.self), (n, c, s))) { a in
+                    let (px, pg, pdx, st, pw, wdt, sm, pdw, pdb, (n, c, s)) = a
+                    NormKernels.backward(px, pg, dx: pdx, n: n, c: c, s: s, mean: st, invstd: st + c, weight: pw, weightDtype: wdt,
+                                         sumG: sm, sumGX: sm + c)
+                    if let pdw { for k in 0..<c { pdw[k] = T(sm[c + k]) } }
+                    if let pdb { for k in 0..<c { pdb[k] = T(sm[k]) } }
+                }
             }
             x.dispatchFloat(op, { run(Float.self) }, { run(Double.self) })
             var grads: [Tensor?] = [dx]
-            if hasWeight { grads.append(node.needsGrad(wi) ? Tensor(sumGX, shape: [c], dtype: x.dtype) : nil) }
-            if hasBias { grads.append(node.needsGrad(bi) ? Tensor(sumG, shape: [c], dtype: x.dtype) : nil) }
+            if hasWeight { grads.append(dw) }
+            if hasBias { grads.append(db) }
             return InputGrads(grads)
         }
     }

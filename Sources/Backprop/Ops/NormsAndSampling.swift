@@ -117,7 +117,8 @@ extension Tensor {
         let keepShape = reducedShape(ds, keepDim: true), outShape = reducedShape(ds, keepDim: keepDim)
         let x = detached()
         let out: Tensor = withNoGrad {
-            let a = x.abs()
+            // |x| only for the norms that use it.
+            let a = p == 2 ? x : x.abs()
             let r: Tensor
             if p == 2 { r = (x * x).rawSum(ds).sqrt() }
             else if p == 1 { r = a.rawSum(ds) }

@@ -53,51 +53,31 @@ enum PoolKernels {
         }
         let rows = taps(ah), cols = taps(aw)
         let plain2x2 = ah.kernel == 2 && aw.kernel == 2 && ah.stride == 2 && aw.stride == 2 && ah.padding == 0 && aw.padding == 0
-            && ah.dilation == 1 && aw.dilation == 1
+            && ah.dilation == 1 && aw.dilation == 1 && 2 * oh <= h && 2 * ow <= w   // (ceil_mode's last window may hang over)
         Parallelism.chunked(planes, grain: Swift.max(1, (1 << 16) / Swift.max(1, h * w))) { lo, hi in
             for p in lo..<hi {
                 let base = p * h * w
                 let plane = px + base
                 if plain2x2 {
-                    // The common window, without branches: a later value wins when it is larger or
-                    // NaN (PyTorch's rule), so ties keep the first maximum in row order.
+                    // The common window, as a plain loop that the compiler keeps in registers (a
+                    // SIMD16 version spilled every lane to the stack): a later value wins when it
+                    // is larger or NaN (PyTorch's rule), so ties keep the first maximum in row order.
                     for y in 0..<oh {
-                        let r0 = plane + 2 * y * w, r1 = r0 + w
-                        let o = (p * oh + y) * ow
-                        let i0 = 2 * y * w
-                        var xo = 0
-                        // Eight windows at a time: the even and odd lanes of 16 values of each row.
-                        while xo + 8 <= ow {
-                            let u0 = UnsafeRawPointer(r0 + 2 * xo).loadUnaligned(as: SIMD16<T>.self)
-                            let u1 = UnsafeRawPointer(r1 + 2 * xo).loadUnaligned(as: SIMD16<T>.self)
-                            var best = u0.evenHalf, code = SIMD8<T>()
-                            let v1 = u0.oddHalf, v2 = u1.evenHalf, v3 = u1.oddHalf
-                            let t1 = (v1 .> best) .| (v1 .!= v1)
-                            best.replace(with: v1, where: t1); code.replace(with: 1, where: t1)
-                            let t2 = (v2 .> best) .| (v2 .!= v2)
-                            best.replace(with: v2, where: t2); code.replace(with: 2, where: t2)
-                            let t3 = (v3 .> best) .| (v3 .!= v3)
-                            best.replace(with: v3, where: t3); code.replace(with: 3, where: t3)
-                            for l in 0..<8 {
-                                let c = Int(code[l])
-                                po[o &+ xo &+ l] = best[l]
-                                pa[o &+ xo &+ l] = base &+ i0 &+ 2 &* (xo &+ l) &+ (c & 1) &+ (c >> 1) &* w
-                            }
-                            xo += 8
-                        }
-                        while xo < ow {
-                            let i = 2 * xo
-                            var best = r0[i], at = i0 + i
-                            let b = r0[i + 1], c = r1[i], d = r1[i + 1]
+                        let r0 = plane + 2 &* y &* w, r1 = r0 + w
+                        let o = (p &* oh &+ y) &* ow
+                        let i0 = base &+ 2 &* y &* w
+                        for xo in 0..<ow {
+                            let i = 2 &* xo
+                            var best = r0[i], at = i0 &+ i
+                            let b = r0[i &+ 1], c = r1[i], d = r1[i &+ 1]
                             let tb = b > best || b != b
-                            best = tb ? b : best; at = tb ? i0 + i + 1 : at
+                            best = tb ? b : best; at = tb ? i0 &+ i &+ 1 : at
                             let tc = c > best || c != c
-                            best = tc ? c : best; at = tc ? i0 + w + i : at
+                            best = tc ? c : best; at = tc ? i0 &+ w &+ i : at
                             let td = d > best || d != d
-                            best = td ? d : best; at = td ? i0 + w + i + 1 : at
-                            po[o + xo] = best
-                            pa[o + xo] = base + at
-                            xo += 1
+                            best = td ? d : best; at = td ? i0 &+ w &+ i &+ 1 : at
+                            po[o &+ xo] = best
+                            pa[o &+ xo] = at
                         }
                     }
                     continue
@@ -235,18 +215,33 @@ extension Tensor {
         let planes = shape.dropLast(2).reduce(1, *)
         let outShape = Array(shape.dropLast(2)) + [ah.output, aw.output]
         let out = Tensor(shape: outShape, dtype: dtype, zeroed: false)
-        var arg = [Int](repeating: 0, count: out.count)
-        arg.withUnsafeMutableBufferPointer { a in
-            dispatchFloat(op, {
-                out.withFreshPointer(Float.self) { o in withPointer(Float.self) { PoolKernels.maxPool($0, o, a.baseAddress!, planes: planes, ah, aw) } }
-            }, {
-                out.withFreshPointer(Double.self) { o in withPointer(Double.self) { PoolKernels.maxPool($0, o, a.baseAddress!, planes: planes, ah, aw) } }
-            })
+        // The argmax offsets are kept in an int64 tensor (Int's size), which the kernel writes:
+        // a compiled step's replay computes them anew.
+        let recording = Tensor.recordsGrad(self)
+        let arg = Tensor(shape: recording ? outShape : [0], dtype: .int64, zeroed: false)
+        func run<T: FloatElement>(_: T.Type) {
+            if recording {
+                KernelTape.launch((kernelRead(T.self), out.kernelWrite(T.self), arg.kernelWrite(Int.self), planes, ah, aw)) { a in
+                    PoolKernels.maxPool(a.0, a.1, a.2, planes: a.3, a.4, a.5)
+                }
+            } else {
+                // Without a graph the offsets are not kept: a scratch buffer of the kernel's own.
+                KernelTape.launch((kernelRead(T.self), out.kernelWrite(T.self), out.count, planes, ah, aw)) { a in
+                    let scratch = UnsafeMutablePointer<Int>.allocate(capacity: Swift.max(1, a.2))
+                    defer { scratch.deallocate() }
+                    PoolKernels.maxPool(a.0, a.1, scratch, planes: a.3, a.4, a.5)
+                }
+            }
         }
-        guard Tensor.recordsGrad(self) else { return out }
+        dispatchFloat(op, { run(Float.self) }, { run(Double.self) })
+        guard recording else { return out }
         let inShape = shape
         return out.recorded(.maxPool2d, self) { _, g in
-            InputGrads(Tensor.scatterAddingRecorded(g, offsets: arg, into: inShape))
+            if GradNode.recordsGradients {
+                // Gradients of gradients: the recorded scatter (offsets read once, in Swift).
+                return InputGrads(Tensor.scatterAddingRecorded(g, offsets: arg.integers, into: inShape))
+            }
+            return InputGrads(Tensor.scatterAdding(g, offsets: arg, into: inShape))
         }
     }
 
@@ -332,9 +327,9 @@ extension Tensor {
         let planes = adjoint ? x.count / Swift.max(1, m.outPlane) : x.count / Swift.max(1, m.inPlane)
         let out = Tensor(shape: adjoint ? m.inShape : m.outShape, dtype: x.dtype, zeroed: false)
         func run<T: FloatElement>(_: T.Type) {
-            out.withFreshPointer(T.self) { o in x.withPointer(T.self) {
-                if adjoint { PoolKernels.adjoint($0, o, planes: planes, m) } else { PoolKernels.apply($0, o, planes: planes, m) }
-            } }
+            KernelTape.launch((x.kernelRead(T.self), out.kernelWrite(T.self), planes, m, adjoint)) { a in
+                if a.4 { PoolKernels.adjoint(a.0, a.1, planes: a.2, a.3) } else { PoolKernels.apply(a.0, a.1, planes: a.2, a.3) }
+            }
         }
         x.dispatchFloat(op, { run(Float.self) }, { run(Double.self) })
         guard Tensor.recordsGrad(x) else { return out }

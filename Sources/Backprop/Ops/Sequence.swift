@@ -210,22 +210,49 @@ extension Tensor {
         let (v, d) = (shape[0], shape[1])
         let pad = paddingIdx.map { $0 < 0 ? $0 + v : $0 }
         if let pad { precondition(pad >= 0 && pad < v, "embedding: padding_idx \(paddingIdx!) must be within num_embeddings \(v)") }
-        let idx = indices.integers
-        var offsets: [Int] = []
-        offsets.reserveCapacity(idx.count * d)
-        for i in idx {
-            precondition(i >= 0 && i < v, "embedding: index \(i) is out of range for \(v) embeddings")
-            for k in 0..<d { offsets.append(i * d + k) }
+        // The rows are copied, and (backward) the gradients added back, by kernels that read the
+        // indices themselves (checking them): a compiled step's replay uses the new ones.
+        let m = indices.count, es = dtype.byteSize
+        let out = Tensor(shape: indices.shape + [d], dtype: dtype, zeroed: false)
+        KernelTape.launch((kernelRead(UInt8.self), indices.kernelRead(Int64.self), out.kernelWrite(UInt8.self), m, v, d * es)) { a in
+            let (w, ix, o, m, v, row) = a
+            for i in 0..<m {
+                let t = Int(ix[i])
+                precondition(t >= 0 && t < v, "embedding: index \(t) is out of range for \(v) embeddings")
+                (o + i * row).update(from: w + t * row, count: row)
+            }
         }
-        let out = detached().taking(offsets, shape: indices.shape + [d])
         guard Tensor.recordsGrad(self) else { return out }
-        // The padding row's positions are left out of the scatter.
-        let kept = pad.map { p in offsets.indices.filter { idx[$0 / d] != p } } ?? Array(offsets.indices)
-        let keptOffsets = kept.count == offsets.count ? offsets : kept.map { offsets[$0] }
+        let idx0 = indices.detached()
         return out.recorded(.embedding, self, saves: true) { node, g in
-            let flat = g.reshape([g.count])
-            let picked = kept.count == offsets.count ? flat : flat.takingRecorded(kept, shape: [kept.count])
-            return InputGrads(Tensor.scatterAddingRecorded(picked, offsets: keptOffsets, into: node.input(0)!.shape))
+            if GradNode.recordsGradients {
+                // Gradients of gradients: the recorded scatter, its offsets from the indices read in Swift.
+                let idx = idx0.integers
+                var offsets: [Int] = []
+                offsets.reserveCapacity(idx.count * d)
+                for i in idx { for k in 0..<d { offsets.append(i * d + k) } }
+                // The padding row's positions are left out of the scatter.
+                let kept = pad.map { p in offsets.indices.filter { idx[$0 / d] != p } } ?? Array(offsets.indices)
+                let keptOffsets = kept.count == offsets.count ? offsets : kept.map { offsets[$0] }
+                let flat = g.reshape([g.count])
+                let picked = kept.count == offsets.count ? flat : flat.takingRecorded(kept, shape: [kept.count])
+                return InputGrads(Tensor.scatterAddingRecorded(picked, offsets: keptOffsets, into: node.input(0)!.shape))
+            }
+            // dweight[t] += G[i] for each position i in order (that of the scatter above), padding skipped.
+            let dw = Tensor.zeros([v, d], dtype: g.dtype)
+            func add<T: FloatElement>(_: T.Type) {
+                KernelTape.launch((g.kernelRead(T.self), idx0.kernelRead(Int64.self), dw.kernelWrite(T.self), m, d, pad ?? -1)) { a in
+                    let (gp, ix, o, m, d, pad) = a
+                    for i in 0..<m {
+                        let t = Int(ix[i])
+                        if t == pad { continue }
+                        let src = gp + i * d, dst = o + t * d
+                        for k in 0..<d { dst[k] += src[k] }
+                    }
+                }
+            }
+            g.dispatchFloat("embedding_backward", { add(Float.self) }, { add(Double.self) })
+            return InputGrads(dw)
         }
     }
 
@@ -249,13 +276,11 @@ extension Tensor {
         let out = Tensor(shape: shape, dtype: dtype, zeroed: false)
         let mean = Tensor(shape: statShape, dtype: dtype, zeroed: false), rstd = Tensor(shape: statShape, dtype: dtype, zeroed: false)
         func run<T: FloatElement>(_: T.Type) {
-            withPointer(T.self) { x in out.withFreshPointer(T.self) { y in
-                mean.withFreshPointer(T.self) { m in rstd.withFreshPointer(T.self) { s in
-                    let w = weight.map { $0.storage.pointer(T.self) }, b = bias.map { $0.storage.pointer(T.self) }
-                    LayerNormKernels.forward(x, rows: rows, n: n, eps: eps, weight: w.map { UnsafePointer($0) },
-                                             bias: b.map { UnsafePointer($0) }, y, mean: m, rstd: s)
-                } }
-            } }
+            KernelTape.launch((kernelRead(T.self), out.kernelWrite(T.self), mean.kernelWrite(T.self), rstd.kernelWrite(T.self),
+                               weight?.kernelRead(T.self), bias?.kernelRead(T.self), rows, n, eps)) { a in
+                let (x, y, m, s, w, b, rows, n, eps) = a
+                LayerNormKernels.forward(x, rows: rows, n: n, eps: eps, weight: w, bias: b, y, mean: m, rstd: s)
+            }
         }
         dispatchFloat("layer_norm", { run(Float.self) }, { run(Double.self) })
         var inputs = [self]
@@ -286,12 +311,12 @@ extension Tensor {
             let db = wantB ? Tensor(shape: normalizedShape, dtype: x0.dtype, zeroed: false) : nil
             let gc = g.dtype == x0.dtype ? g : g.to(x0.dtype)
             func back<T: FloatElement>(_: T.Type) {
-                x0.withPointer(T.self) { x in gc.withPointer(T.self) { gp in mean.withPointer(T.self) { m in rstd.withPointer(T.self) { s in
-                    let w = w0.map { UnsafePointer($0.storage.pointer(T.self)) }
-                    LayerNormKernels.backward(x, gp, rows: rows, n: n, weight: w, mean: m, rstd: s,
-                                              dx: dx.map { $0.storage.pointer(T.self) }, dw: dw.map { $0.storage.pointer(T.self) },
-                                              db: db.map { $0.storage.pointer(T.self) })
-                } } } }
+                KernelTape.launch((x0.kernelRead(T.self), gc.kernelRead(T.self), mean.kernelRead(T.self), rstd.kernelRead(T.self),
+                                   w0?.kernelRead(T.self), dx?.kernelWrite(T.self), dw?.kernelWrite(T.self), db?.kernelWrite(T.self),
+                                   rows, n)) { a in
+                    let (x, gp, m, s, w, dx, dw, db, rows, n) = a
+                    LayerNormKernels.backward(x, gp, rows: rows, n: n, weight: w, mean: m, rstd: s, dx: dx, dw: dw, db: db)
+                }
             }
             x0.dispatchFloat("layer_norm", { back(Float.self) }, { back(Double.self) })
             var grads: [Tensor?] = [dx]

@@ -249,22 +249,22 @@ extension Tensor {
     /// The exact GELU of a float32 tensor: the vectorized C loop, split over the threads.
     private func geluFloat32() -> Tensor {
         let out = Tensor(shape: shape, dtype: .float32, zeroed: false)
-        out.withFreshPointer(Float.self) { o in withPointer(Float.self) { x in
-            nonisolated(unsafe) let (o, x) = (o, x)
-            Parallelism.chunked(count, grain: Parallelism.elementwiseGrain / 8) { lo, hi in bp_gelu_f32(x + lo, o + lo, hi - lo) }
-        } }
+        KernelTape.launch((out.kernelWrite(Float.self), kernelRead(Float.self), count)) { a in
+            nonisolated(unsafe) let (o, x) = (a.0, a.1)
+            Parallelism.chunked(a.2, grain: Parallelism.elementwiseGrain / 8) { lo, hi in bp_gelu_f32(x + lo, o + lo, hi - lo) }
+        }
         return out
     }
 
     /// G * gelu'(x) for float32 in one vectorized pass (the first-order backward).
     static func geluBackwardFloat32(_ x: Tensor, _ g: Tensor) -> Tensor {
         let out = Tensor(shape: x.shape, dtype: .float32, zeroed: false)
-        out.withFreshPointer(Float.self) { o in x.withPointer(Float.self) { xp in g.withPointer(Float.self) { gp in
-            nonisolated(unsafe) let (o, xp, gp) = (o, xp, gp)
-            Parallelism.chunked(x.count, grain: Parallelism.elementwiseGrain / 8) { lo, hi in
+        KernelTape.launch((out.kernelWrite(Float.self), x.kernelRead(Float.self), g.kernelRead(Float.self), x.count)) { a in
+            nonisolated(unsafe) let (o, xp, gp) = (a.0, a.1, a.2)
+            Parallelism.chunked(a.3, grain: Parallelism.elementwiseGrain / 8) { lo, hi in
                 bp_gelu_backward_f32(xp + lo, gp + lo, o + lo, hi - lo)
             }
-        } } }
+        }
         return out
     }
 

@@ -17,34 +17,101 @@ import Foundation
 @discardableResult
 public func clipGradNorm(_ parameters: [Parameter], maxNorm: Double, normType: Double = 2,
                          errorIfNonfinite: Bool = false) throws -> Double {
-    var seen = Set<ObjectIdentifier>()
-    let withGrad = parameters.filter { seen.insert(ObjectIdentifier($0)).inserted && $0.grad != nil }
+    let withGrad = GradClipping.withGrad(parameters)
     if withGrad.isEmpty { return 0 }
-    let dtype = withGrad[0].grad!.dtype
-    // Each gradient's norm in its dtype (as torch.linalg.vector_norm returns it), then the norm of those.
-    let norms: [Double] = withGrad.map { p in
-        let g = p.grad!
-        return withNoGrad { g.norm(p: normType) }.item
+    let total = GradClipping.totalNorm(withGrad, normType: normType)
+    let value = total.item
+    if errorIfNonfinite && !value.isFinite {
+        throw NonfiniteGradientNormError(normType: normType, norm: value)
     }
-    let total: Double
-    if normType == .infinity {
-        total = norms.max() ?? 0
-    } else {
-        total = withNoGrad { Tensor(norms, dtype: dtype).norm(p: normType) }.item
-    }
-    if errorIfNonfinite && !total.isFinite {
-        throw NonfiniteGradientNormError(normType: normType, norm: total)
-    }
-    // The factor in the gradients' dtype: max_norm / (total + 1e-6), clamped to at most 1.
-    let coefficient = withNoGrad {
-        let t = Tensor(scalar: total, dtype: dtype)
-        let c = Tensor(scalar: maxNorm, dtype: dtype) / (t + 1e-6)
-        return Swift.min(c.item, 1)
-    }
-    withNoGrad {
-        for p in withGrad { p.value.grad = p.grad! * Tensor(scalar: coefficient, dtype: dtype) }
-    }
+    GradClipping.scale(withGrad, total: total, maxNorm: maxNorm)
+    return value
+}
+
+/// `clipGradNorm` that returns the norm before clipping as a 0-d tensor of the gradients' dtype
+/// (as PyTorch's `clip_grad_norm_` does) and reads no value in Swift: the norm is computed and
+/// the gradients scaled in kernels, so that a `CompiledStep` replays the clipping (with
+/// `clipGradNorm` the step falls back to eager). The same arithmetic, bit for bit; a 0-d zero
+/// when no parameter has a gradient.
+///
+/// ```swift
+/// let step = CompiledStep(model) { inputs in
+///     opt.zeroGrad()
+///     model.forward(inputs[0], targets: inputs[1]).loss.backward()
+///     clipGradNormTensor(model.parameters(), maxNorm: 1.0)
+///     opt.step()
+///     return []
+/// }
+/// ```
+@discardableResult
+public func clipGradNormTensor(_ parameters: [Parameter], maxNorm: Double, normType: Double = 2) -> Tensor {
+    let withGrad = GradClipping.withGrad(parameters)
+    if withGrad.isEmpty { return Tensor(scalar: 0) }
+    let total = GradClipping.totalNorm(withGrad, normType: normType)
+    GradClipping.scale(withGrad, total: total, maxNorm: maxNorm)
     return total
+}
+
+/// The steps of `clipGradNorm`, each a recorded kernel or an op made of them.
+enum GradClipping {
+    /// The parameters with a gradient, each once.
+    static func withGrad(_ parameters: [Parameter]) -> [Parameter] {
+        var seen = Set<ObjectIdentifier>()
+        return parameters.filter { seen.insert(ObjectIdentifier($0)).inserted && $0.grad != nil }
+    }
+
+    /// The norm of the per-parameter norms, a 0-d tensor of the first gradient's dtype.
+    static func totalNorm(_ withGrad: [Parameter], normType: Double) -> Tensor {
+        let dtype = withGrad[0].grad!.dtype
+        return withNoGrad {
+            // Each gradient's norm in its dtype (as torch.linalg.vector_norm returns it), then
+            // the norm of those, gathered into a vector of the first gradient's dtype.
+            let norms = withGrad.map { $0.grad!.norm(p: normType) }
+            let k = norms.count
+            let vector = Tensor(shape: normType == .infinity ? [] : [k], dtype: dtype, zeroed: false)
+            let sources = norms.map { (UnsafeRawPointer($0.kernelRead(UInt8.self)), $0.dtype) }
+            KernelTape.launch((sources, UnsafeMutableRawPointer(vector.kernelWrite(UInt8.self)), dtype,
+                               normType == .infinity)) { a in
+                let (sources, out, dtype, maximum) = a
+                func value(_ i: Int) -> Double {
+                    sources[i].1 == .float32 ? Double(sources[i].0.load(as: Float.self)) : sources[i].0.load(as: Double.self)
+                }
+                func put(_ i: Int, _ v: Double) {
+                    if dtype == .float32 {
+                        out.storeBytes(of: Float(v), toByteOffset: i * 4, as: Float.self)
+                    } else {
+                        out.storeBytes(of: v, toByteOffset: i * 8, as: Double.self)
+                    }
+                }
+                if maximum {
+                    // The largest, as Swift's max() picks it.
+                    var m = value(0)
+                    for i in 1..<sources.count { let v = value(i); if m < v { m = v } }
+                    put(0, m)
+                } else {
+                    for i in sources.indices { put(i, value(i)) }
+                }
+            }
+            return normType == .infinity ? vector : vector.norm(p: normType)
+        }
+    }
+
+    /// Every gradient times min(1, maxNorm / (total + 1e-6)), the factor in `total`'s dtype.
+    static func scale(_ withGrad: [Parameter], total: Tensor, maxNorm: Double) {
+        let coefficient = Tensor(shape: [], dtype: total.dtype, zeroed: false)
+        func factor<T: FloatElement>(_: T.Type) {
+            KernelTape.launch((total.kernelRead(T.self), coefficient.kernelWrite(T.self), maxNorm)) { a in
+                // maxNorm / (total + 1e-6) with both numbers rounded to the dtype, then clamped
+                // at 1 (Swift.min's comparison: a NaN factor stays NaN).
+                let c = T(a.2) / (a.0[0] + T(1e-6))
+                a.1[0] = 1 < c ? 1 : c
+            }
+        }
+        total.dispatchFloat("clip_grad_norm_", { factor(Float.self) }, { factor(Double.self) })
+        withNoGrad {
+            for p in withGrad { p.value.grad = p.grad! * coefficient }
+        }
+    }
 }
 
 /// The total gradient norm was NaN or infinite and `clipGradNorm(errorIfNonfinite: true)` was asked to stop.
