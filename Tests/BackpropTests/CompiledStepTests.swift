@@ -176,4 +176,24 @@ import Foundation
         for _ in 0..<3 { _ = step(Tensor([2, 2])) }
         #expect(step.recordings == 0 && step.replays == 0)
     }
+
+    /// The README's and the DocC's example, as written there.
+    @Test func readmeExample() {
+        manualSeed(3)
+        let X = Tensor.randn(150, 4), Y = Tensor.randint(0, 3, [150])
+        let model = Sequential(Linear(4, 16), ReLU(), Linear(16, 3))
+        let opt = SGD(model.parameters(), lr: 0.1)
+        let step = CompiledStep(model) { inputs in
+            opt.zeroGrad()
+            let loss = model(inputs[0]).crossEntropy(target: inputs[1])
+            loss.backward()
+            opt.step()
+            return [loss]
+        }
+        var losses: [Double] = []
+        for _ in 0..<100 { let loss = step(X, Y)[0]; losses.append(loss.item) }
+        #expect(step.fallbackReason == nil)
+        #expect(step.replays == 98)
+        #expect(losses.last! < losses.first!)
+    }
 }
