@@ -51,6 +51,14 @@ void bp_dgemm_avx2(long m, long n, long k, const double *a, long lda, int transA
                    const double *b, long ldb, int transB, double *c, long ldc) {
     bp_dgemm_generic(m, n, k, a, lda, transA, b, ldb, transB, c, ldc);
 }
+void bp_sgemm_avx2_overwrite(long m, long n, long k, const float *a, long lda, int transA,
+                             const float *b, long ldb, int transB, float *c, long ldc) {
+    bp_sgemm_generic_overwrite(m, n, k, a, lda, transA, b, ldb, transB, c, ldc);
+}
+void bp_dgemm_avx2_overwrite(long m, long n, long k, const double *a, long lda, int transA,
+                             const double *b, long ldb, int transB, double *c, long ldc) {
+    bp_dgemm_generic_overwrite(m, n, k, a, lda, transA, b, ldb, transB, c, ldc);
+}
 void bp_sgemm_avx2_small(long m, long n, long k, const float *a, long lda, int transA,
                          const float *b, long ldb, int transB, float *c, long ldc) {
     bp_sgemm_generic_small(m, n, k, a, lda, transA, b, ldb, transB, c, ldc);

@@ -60,8 +60,10 @@ static void CAT(NAME, _packB)(long nc, long kc, const T *b, long ldb, int transB
     }
 }
 
+/// C tile (mr x nr of MR x NR) += the panels' product, or = it when `store` (C is not read).
 static inline __attribute__((always_inline)) void CAT(NAME, _micro)(long kc, const T *restrict a, const T *restrict b,
-                                                                    T *restrict c, long ldc, long mr, long nr) {
+                                                                    T *restrict c, long ldc, long mr, long nr,
+                                                                    int store) {
     V c00 = SPLAT(0), c01 = SPLAT(0), c10 = SPLAT(0), c11 = SPLAT(0), c20 = SPLAT(0), c21 = SPLAT(0);
     V c30 = SPLAT(0), c31 = SPLAT(0), c40 = SPLAT(0), c41 = SPLAT(0), c50 = SPLAT(0), c51 = SPLAT(0);
     for (long p = 0; p < kc; p++) {
@@ -77,7 +79,11 @@ static inline __attribute__((always_inline)) void CAT(NAME, _micro)(long kc, con
         a += MR;
         b += NR;
     }
-    if (mr == MR && nr == NR) {
+    if (mr == MR && nr == NR && store) {
+#define ROW(r, v0, v1) { T *cr = c + (r) * ldc; __builtin_memcpy(cr, &v0, sizeof(V)); __builtin_memcpy(cr + VL, &v1, sizeof(V)); }
+        ROW(0, c00, c01) ROW(1, c10, c11) ROW(2, c20, c21) ROW(3, c30, c31) ROW(4, c40, c41) ROW(5, c50, c51)
+#undef ROW
+    } else if (mr == MR && nr == NR) {
 #define ROW(r, v0, v1) { V t0, t1; T *cr = c + (r) * ldc; \
         __builtin_memcpy(&t0, cr, sizeof(V)); __builtin_memcpy(&t1, cr + VL, sizeof(V)); \
         t0 += v0; t1 += v1; __builtin_memcpy(cr, &t0, sizeof(V)); __builtin_memcpy(cr + VL, &t1, sizeof(V)); }
@@ -87,7 +93,7 @@ static inline __attribute__((always_inline)) void CAT(NAME, _micro)(long kc, con
         V tile[MR * 2] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51};
         const T *t = (const T *)tile;
         for (long r = 0; r < mr; r++)
-            for (long q = 0; q < nr; q++) c[r * ldc + q] += t[r * NR + q];
+            for (long q = 0; q < nr; q++) c[r * ldc + q] = (store ? 0 : c[r * ldc + q]) + t[r * NR + q];
     }
 }
 
@@ -220,8 +226,12 @@ void CAT(NAME, _narrow)(long m, long n, long k, const T *a, long lda, int transA
 #undef NARROW_STORE
 }
 
-void NAME(long m, long n, long k, const T *a, long lda, int transA, const T *b, long ldb, int transB, T *c, long ldc) {
-    if (m <= 0 || n <= 0 || k <= 0) return;
+/// The blocked product: C += A B, or C = A B when `overwrite` (C is then only written: the first
+/// block of k stores each tile, so no pass zeroes C beforehand, and whichever thread computes a
+/// row of C is the first to touch its memory). Each element of C is the same sum either way, over
+/// the blocks of k in order.
+static void CAT(NAME, _blocked)(long m, long n, long k, const T *a, long lda, int transA, const T *b, long ldb,
+                                int transB, T *c, long ldc, int overwrite) {
     // Packing buffers, one pair per thread, kept for the life of the thread.
     static _Thread_local T *bufA = 0, *bufB = 0;
     if (!bufA) {
@@ -240,12 +250,28 @@ void NAME(long m, long n, long k, const T *a, long lda, int transA, const T *b, 
                     long nr = nc - jr < NR ? nc - jr : NR;
                     for (long ir = 0; ir < mc; ir += MR) {
                         long mr = mc - ir < MR ? mc - ir : MR;
-                        CAT(NAME, _micro)(kc, bufA + ir * kc, bufB + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc, mr, nr);
+                        CAT(NAME, _micro)(kc, bufA + ir * kc, bufB + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc, mr, nr,
+                                          overwrite && pc == 0);
                     }
                 }
             }
         }
     }
+}
+
+void NAME(long m, long n, long k, const T *a, long lda, int transA, const T *b, long ldb, int transB, T *c, long ldc) {
+    if (m <= 0 || n <= 0 || k <= 0) return;
+    CAT(NAME, _blocked)(m, n, k, a, lda, transA, b, ldb, transB, c, ldc, 0);
+}
+
+void CAT(NAME, _overwrite)(long m, long n, long k, const T *a, long lda, int transA, const T *b, long ldb, int transB,
+                           T *c, long ldc) {
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0) {
+        for (long i = 0; i < m; i++) __builtin_memset(c + i * ldc, 0, sizeof(T) * n);
+        return;
+    }
+    CAT(NAME, _blocked)(m, n, k, a, lda, transA, b, ldb, transB, c, ldc, 1);
 }
 
 #undef MR

@@ -13,16 +13,16 @@ import CBackpropKernels
         return (0..<n).map { _ in T(2 * g.nextUniform() - 1) }
     }
 
-    /// C from one backend, for A [m,k] (or [k,m] when transA) and B [k,n] (or [n,k] when transB).
-    static func product<T: FloatElement>(_ backend: MatmulKernels.Backend, threads: Int = 1, m: Int, n: Int, k: Int,
+    /// C from one backend, for A [m,k] (or [k,m] when transA) and B [k,n] (or [n,k] when transB);
+    /// with `threads` > 0 the built-in kernel's own split over that many threads.
+    static func product<T: FloatElement>(_ backend: MatmulKernels.Backend, threads: Int = 0, m: Int, n: Int, k: Int,
                                          transA: Bool, transB: Bool, accumulate: Bool, _: T.Type) -> [T] {
         let a: [T] = values(m * k, seed: 1, T.self), b: [T] = values(k * n, seed: 2, T.self)
         var c: [T] = values(m * n, seed: 3, T.self)
         a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in
-            if backend == .builtin && threads > 1 {
-                if !accumulate { pc.baseAddress!.update(repeating: 0, count: m * n) }
+            if backend == .builtin && threads > 0 {
                 BuiltinGemm.run(m: m, n: n, k: k, pa.baseAddress!, transA: transA, pb.baseAddress!, transB: transB,
-                                pc.baseAddress!, threads: threads)
+                                pc.baseAddress!, accumulate: accumulate, threads: threads)
             } else {
                 MatmulKernels.gemm(m: m, n: n, k: k, pa.baseAddress!, transA: transA, pb.baseAddress!, transB: transB,
                                    pc.baseAddress!, accumulate: accumulate, backend: backend)
@@ -36,7 +36,14 @@ import CBackpropKernels
                                             (200, 70, 50),   // BLAS split by rows (100, 130, 90: by columns)
                                             (30, 100, 40)]   // built-in split by columns (too few rows)
 
-    static func compare<T: FloatElement>(_ backend: MatmulKernels.Backend, threads: Int = 1, _: T.Type, tol: Double) {
+    /// Shapes that cross the blocked kernel's cache blocks (Sources/CBackpropKernels/gemm_impl.h:
+    /// KC = 256 along k, MC = 96 rows of A, NC = 1024 columns of B) by one or a few elements, with
+    /// register tiles (6 x 2 vectors) cut at the edges.
+    static let blockEdgeShapes: [(Int, Int, Int)] = [(97, 40, 257), (95, 17, 255), (13, 1043, 20), (7, 1041, 257),
+                                                     (193, 33, 513), (101, 1030, 9)]
+
+    static func compare<T: FloatElement>(_ backend: MatmulKernels.Backend, threads: Int = 0, _: T.Type, tol: Double,
+                                         shapes: [(Int, Int, Int)] = shapes) {
         for (m, n, k) in shapes {
             for transA in [false, true] {
                 for transB in [false, true] {
@@ -73,6 +80,40 @@ import CBackpropKernels
     func threadedGemm() {
         Self.compare(.builtin, threads: 2, Float.self, tol: 1e-6)
         Self.compare(.builtin, threads: 3, Double.self, tol: 1e-14)
+    }
+
+    @Test("built-in gemm across its cache-block edges matches the triple loop, on one thread and three")
+    func blockEdgeGemm() {
+        Self.compare(.builtin, Float.self, tol: 1e-6, shapes: Self.blockEdgeShapes)
+        Self.compare(.builtin, Double.self, tol: 1e-14, shapes: Self.blockEdgeShapes)
+        Self.compare(.builtin, threads: 3, Float.self, tol: 1e-6, shapes: Self.blockEdgeShapes)
+        Self.compare(.builtin, threads: 3, Double.self, tol: 1e-14, shapes: Self.blockEdgeShapes)
+    }
+
+    /// The built-in kernel's result, bit for bit, whatever the thread count: each element is one
+    /// thread's sum over the whole of k in a fixed order (compiled training steps rely on it).
+    static func sameBitsOverThreads<T: FloatElement>(_: T.Type) {
+        for (m, n, k) in [(200, 70, 300), (30, 100, 40), (97, 1041, 257), (150, 33, 513)] {
+            for transA in [false, true] {
+                for transB in [false, true] {
+                    for accumulate in [false, true] {
+                        let one = product(.builtin, threads: 1, m: m, n: n, k: k, transA: transA, transB: transB,
+                                          accumulate: accumulate, T.self)
+                        for threads in [2, 3, 4] {
+                            let got = product(.builtin, threads: threads, m: m, n: n, k: k, transA: transA,
+                                              transB: transB, accumulate: accumulate, T.self)
+                            #expect(got == one, "\(T.self) m=\(m) n=\(n) k=\(k) transA=\(transA) transB=\(transB) accumulate=\(accumulate): \(threads) threads differ from one")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test("built-in gemm gives the same bits on 1, 2, 3 and 4 threads")
+    func gemmSameBitsOverThreads() {
+        Self.sameBitsOverThreads(Float.self)
+        Self.sameBitsOverThreads(Double.self)
     }
 
     @Test("BLAS gemm matches the triple loop", .enabled(if: BLAS.library != nil,

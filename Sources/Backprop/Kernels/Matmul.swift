@@ -27,15 +27,19 @@ enum MatmulKernels {
             blas(lib, m: m, n: n, k: k, a, transA: transA, b, transB: transB, c, accumulate: accumulate)
             return
         }
+        if k > 0, backend == .builtin || (backend == .auto && work >= blockedThreshold && k >= 8
+                                           && !(n <= 16 && k <= 256 && work < threadThreshold)) {
+            // The blocked kernel writes C itself when it does not accumulate (no zeroing pass).
+            BuiltinGemm.run(m: m, n: n, k: k, a, transA: transA, b, transB: transB, c, accumulate: accumulate,
+                            threads: work >= threadThreshold ? Parallelism.threads : 1)
+            return
+        }
         if !accumulate { c.update(repeating: 0, count: m * n) }
         if k == 0 { return }
         if backend == .auto && n <= 16 && k <= 256 && (m >= 32 || work >= blockedThreshold) && work < threadThreshold {
             // Few columns (a small Linear layer, or the weight gradient of one with few inputs):
             // the narrow-B kernel, whose copy of B costs no more than the blocked kernel's packing.
             BuiltinGemm.callNarrow(m: m, n: n, k: k, a, transA ? m : k, transA, b, transB, c)
-        } else if backend == .builtin || (backend == .auto && work >= blockedThreshold && k >= 8) {
-            BuiltinGemm.run(m: m, n: n, k: k, a, transA: transA, b, transB: transB, c,
-                            threads: work >= threadThreshold ? Parallelism.threads : 1)
         } else if backend == .narrow {
             precondition(n <= 16 && k <= 256, "gemm: the narrow kernel needs n <= 16, k <= 256")
             BuiltinGemm.callNarrow(m: m, n: n, k: k, a, transA ? m : k, transA, b, transB, c)
@@ -130,23 +134,29 @@ enum BuiltinGemm {
 
     static var variantName: String { hasAVX2FMA ? "AVX2+FMA" : "portable" }
 
-    /// C += A B (C already holds the starting values), split over `threads` in blocks of rows (a
-    /// multiple of 6, the kernel's register tile height) or, when C has too few rows for that, of
-    /// columns (a multiple of 16, the tile width).
+    /// C += A B (C already holds the starting values), or C = A B when not `accumulate` (C is then
+    /// only written), split over `threads` in blocks of rows (a multiple of 6, the kernel's register
+    /// tile height) or, when C has too few rows for that, of columns (a multiple of 16, the tile
+    /// width). Each element of C is computed by one thread, over the whole of k in the same order
+    /// whatever the split, so the result does not depend on `threads`.
     static func run<T: FloatElement>(m: Int, n: Int, k: Int, _ a: UnsafePointer<T>, transA: Bool,
-                                     _ b: UnsafePointer<T>, transB: Bool, _ c: UnsafeMutablePointer<T>, threads: Int) {
+                                     _ b: UnsafePointer<T>, transB: Bool, _ c: UnsafeMutablePointer<T>,
+                                     accumulate: Bool = true, threads: Int) {
         let lda = transA ? m : k, ldb = transB ? k : n
         let rowParts = Swift.max(1, Swift.min(threads, m / 24))
         let colParts = Swift.max(1, Swift.min(threads, n / 32))
         nonisolated(unsafe) let (pa, pb, pc) = (a, b, c)
         if rowParts >= colParts || rowParts == threads {
-            if rowParts == 1 { call(m: m, n: n, k: k, a, lda, transA, b, ldb, transB, c, ldc: n); return }
+            if rowParts == 1 {
+                call(m: m, n: n, k: k, a, lda, transA, b, ldb, transB, c, ldc: n, overwrite: !accumulate)
+                return
+            }
             let size = ((m + rowParts - 1) / rowParts + 5) / 6 * 6
             Parallelism.dynamic(rowParts) { p in
                 let lo = p * size, hi = Swift.min(m, lo + size)
                 if lo < hi {
                     call(m: hi - lo, n: n, k: k, transA ? pa + lo : pa + lo * lda, lda, transA,
-                         pb, ldb, transB, pc + lo * n, ldc: n)
+                         pb, ldb, transB, pc + lo * n, ldc: n, overwrite: !accumulate)
                 }
             }
         } else {
@@ -155,7 +165,7 @@ enum BuiltinGemm {
                 let lo = p * size, hi = Swift.min(n, lo + size)
                 if lo < hi {
                     call(m: m, n: hi - lo, k: k, pa, lda, transA,
-                         transB ? pb + lo * ldb : pb + lo, ldb, transB, pc + lo, ldc: n)
+                         transB ? pb + lo * ldb : pb + lo, ldb, transB, pc + lo, ldc: n, overwrite: !accumulate)
                 }
             }
         }
@@ -175,16 +185,19 @@ enum BuiltinGemm {
         CGemm.small.run(m: m, n: n, k: k, a, lda, transA, b, ldb, transB, c)
     }
 
+    /// The blocked kernel (C) on the calling thread: C += A B, or C = A B when `overwrite`.
     @inline(__always)
     static func call<T: FloatElement>(m: Int, n: Int, k: Int, _ a: UnsafePointer<T>, _ lda: Int, _ transA: Bool,
                                       _ b: UnsafePointer<T>, _ ldb: Int, _ transB: Bool, _ c: UnsafeMutablePointer<T>,
-                                      ldc: Int) {
-        CGemm.blocked.run(m: m, n: n, k: k, a, lda, transA, b, ldb, transB, c, ldc: ldc)
+                                      ldc: Int, overwrite: Bool = false) {
+        (overwrite ? CGemm.blockedOverwrite : CGemm.blocked).run(m: m, n: n, k: k, a, lda, transA, b, ldb, transB, c,
+                                                                ldc: ldc)
     }
 }
 
-/// One family of the C matrix kernels (blocked, small, narrow): C += A B with the same arguments
-/// in all twelve, each built for AVX2+FMA and portably; `run` picks by element type and CPU.
+/// One family of the C matrix kernels (blocked, small, narrow: C += A B; blocked overwrite: C = A B)
+/// with the same arguments in all sixteen, each built for AVX2+FMA and portably; `run` picks by
+/// element type and CPU.
 struct CGemm {
     typealias F32 = @convention(c) (Int, Int, Int, UnsafePointer<Float>?, Int, Int32,
                                     UnsafePointer<Float>?, Int, Int32, UnsafeMutablePointer<Float>?, Int) -> Void
@@ -197,6 +210,8 @@ struct CGemm {
     }
 
     static let blocked = CGemm(avx2: (bp_sgemm_avx2, bp_dgemm_avx2), generic: (bp_sgemm_generic, bp_dgemm_generic))
+    static let blockedOverwrite = CGemm(avx2: (bp_sgemm_avx2_overwrite, bp_dgemm_avx2_overwrite),
+                                        generic: (bp_sgemm_generic_overwrite, bp_dgemm_generic_overwrite))
     static let small = CGemm(avx2: (bp_sgemm_avx2_small, bp_dgemm_avx2_small),
                              generic: (bp_sgemm_generic_small, bp_dgemm_generic_small))
     static let narrow = CGemm(avx2: (bp_sgemm_avx2_narrow, bp_dgemm_avx2_narrow),

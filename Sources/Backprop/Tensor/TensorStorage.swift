@@ -81,7 +81,7 @@ public final class TensorStorage: ManagedBuffer<TensorStorageHeader, UInt64> {
     /// records what it does itself.
     var base: UnsafeMutableRawPointer { withUnsafeMutablePointerToHeader { $0.pointee.raw } }
 
-    /// Large buffers: from 4 KiB on 64-byte aligned; from 4 MiB on 2 MiB aligned and marked for
+    /// Large buffers: from 4 KiB on 64-byte aligned; from 32 MiB on 2 MiB aligned and marked for
     /// transparent huge pages, so that first touching a large fresh output faults in 2 MiB pages
     /// instead of 4 KiB ones.
     static func allocate(_ bytes: Int) -> UnsafeMutableRawPointer {
@@ -96,7 +96,7 @@ public final class TensorStorage: ManagedBuffer<TensorStorageHeader, UInt64> {
         return UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
     }
 
-    static let hugeThreshold = 4 << 20
+    static let hugeThreshold = 32 << 20
 
     deinit {
         withUnsafeMutablePointerToHeader { if $0.pointee.ownsSeparateBuffer != 0 { $0.pointee.raw.deallocate() } }

@@ -38,6 +38,17 @@ void bp_dgemm_avx2(long m, long n, long k, const double *a, long lda, int transA
 void bp_dgemm_generic(long m, long n, long k, const double *a, long lda, int transA,
                       const double *b, long ldb, int transB, double *c, long ldc);
 
+/// C[m,n] = A[m,k] B[k,n], the same sums as the functions above but without reading C (no need
+/// to zero it first; with k = 0, C is zeroed).
+void bp_sgemm_avx2_overwrite(long m, long n, long k, const float *a, long lda, int transA,
+                             const float *b, long ldb, int transB, float *c, long ldc);
+void bp_sgemm_generic_overwrite(long m, long n, long k, const float *a, long lda, int transA,
+                                const float *b, long ldb, int transB, float *c, long ldc);
+void bp_dgemm_avx2_overwrite(long m, long n, long k, const double *a, long lda, int transA,
+                             const double *b, long ldb, int transB, double *c, long ldc);
+void bp_dgemm_generic_overwrite(long m, long n, long k, const double *a, long lda, int transA,
+                                const double *b, long ldb, int transB, double *c, long ldc);
+
 /// y[i] = exp(x[i]) for float32, vectorized (about 1 ulp; libm for extreme and NaN inputs).
 void bp_exp_f32(const float *x, float *y, long n);
 /// out[i] = exp(x[i] - m) (nothing stored when out is NULL); returns the sum of the exps.
