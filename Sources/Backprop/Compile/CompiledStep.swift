@@ -115,9 +115,11 @@ public final class CompiledStep: @unchecked Sendable {
         // stop in-place updates: see `isUniqueIgnoringRecorder`).
         let startSlots = holders.map { recorder.note($0.value.storage) }
         KernelTape.recorder = recorder
+        KernelTape.anyRecording = true
         bp_set_kernel_tape_active(1)
         let outputs = body(ownInputs)
         bp_set_kernel_tape_active(0)
+        KernelTape.anyRecording = false
         KernelTape.recorder = nil
         recordings += 1
         lastRecorded = plan

@@ -19,13 +19,17 @@ enum KernelTape {
     /// `BACKPROP_TAPE_DEBUG=1`: print every untraced access, not only the first.
     static let debugUntraced = ProcessInfo.processInfo.environment["BACKPROP_TAPE_DEBUG"] != nil
 
+    /// Whether any thread records (a plain load, tested before the thread-local flag, which costs
+    /// a call into the TLS resolver from position-independent code).
+    nonisolated(unsafe) static var anyRecording = false
+
     /// Whether this thread is recording kernels.
-    @inline(__always) static var isRecording: Bool { bp_kernel_tape_active() != 0 }
+    @inline(__always) static var isRecording: Bool { _slowPath(anyRecording) && bp_kernel_tape_active() != 0 }
 
     /// Runs `body(args)`; while recording, also keeps it for replay.
     @inline(__always)
     static func launch<A>(_ args: A, _ body: @escaping (A) -> Void) {
-        if _slowPath(bp_kernel_tape_active() != 0) { recorder!.thunks.append(KernelThunk { body(args) }) }
+        if _slowPath(isRecording) { recorder!.thunks.append(KernelThunk { body(args) }) }
         body(args)
     }
 
