@@ -39,7 +39,8 @@ public final class CompiledStep: @unchecked Sendable {
 
     private let body: Body
     private let parameters: [Parameter]
-    private let buffers: [Buffer]
+    /// The parameters, then the buffers: the state whose storages a tape reads and writes.
+    private let holders: [StateHolder]
     /// Run every call eagerly (the `--eager` switch of the CLI and the examples).
     public var isEager: Bool
     /// How many signatures were recorded.
@@ -69,7 +70,8 @@ public final class CompiledStep: @unchecked Sendable {
     public init(parameters: [Parameter], buffers: [Buffer] = [], eager: Bool = false, _ body: @escaping Body) {
         var seen = Set<ObjectIdentifier>()
         self.parameters = parameters.filter { seen.insert(ObjectIdentifier($0)).inserted }
-        self.buffers = buffers.filter { seen.insert(ObjectIdentifier($0)).inserted }
+        holders = self.parameters.map { StateHolder.parameter($0) }
+            + buffers.filter { seen.insert(ObjectIdentifier($0)).inserted }.map { StateHolder.buffer($0) }
         self.isEager = eager
         self.body = body
     }
@@ -104,12 +106,7 @@ public final class CompiledStep: @unchecked Sendable {
         defer { KernelTape.lock.unlock() }
         lastReplayed = nil
         // The step's own input buffers, which each replay fills with the new values.
-        let ownInputs = inputs.map { t -> Tensor in
-            let s = TensorStorage.makeUntraced(dtype: t.dtype, count: t.count, zeroed: false)
-            s.base.copyMemory(from: t.storage.base, byteCount: t.count * t.dtype.byteSize)
-            return Tensor(shape: t.shape, storage: s)
-        }
-        let holders = parameters.map { StateHolder.parameter($0) } + buffers.map { StateHolder.buffer($0) }
+        let ownInputs = inputs.map(\.untracedCopy)
         let recorder = KernelRecorder()
         // The state's storages at the start, held by the recorder only (whose reference does not
         // stop in-place updates: see `isUniqueIgnoringRecorder`).
@@ -125,10 +122,10 @@ public final class CompiledStep: @unchecked Sendable {
         lastRecorded = plan
 
         // Copies: the outputs' buffers are the tape's, which the next replay overwrites.
-        let result = outputs.map(Tape.copyOut)
+        let result = outputs.map(\.untracedCopy)
         var reason = recorder.untraced
         if reason == nil {
-            reason = finish(recorder, plan, holders, startSlots.map { recorder.storages[$0] }, ownInputs, outputs)
+            reason = finish(recorder, plan, startSlots.map { recorder.storages[$0] }, ownInputs, outputs)
         }
         if let reason {
             plan.refused = true
@@ -140,7 +137,7 @@ public final class CompiledStep: @unchecked Sendable {
     }
 
     /// Checks that the recording can be replayed and makes its tape; returns why not otherwise.
-    private func finish(_ r: KernelRecorder, _ plan: Plan, _ holders: [StateHolder], _ starts: [TensorStorage],
+    private func finish(_ r: KernelRecorder, _ plan: Plan, _ starts: [TensorStorage],
                         _ inputs: [Tensor], _ outputs: [Tensor]) -> String? {
         // State the step replaced: copy the new values back into the storage the step reads
         // first, and let the holder hold that storage again.
@@ -152,7 +149,7 @@ public final class CompiledStep: @unchecked Sendable {
             }
             r.note(end, read: true)
             r.note(start, write: true)
-            KernelTape.launchAppending(r, (start.base, UnsafeRawPointer(end.base), end.count * end.dtype.byteSize)) { a in
+            KernelTape.launchAppending(r, (start.base, UnsafeRawPointer(end.base), end.byteCount)) { a in
                 a.0.copyMemory(from: a.1, byteCount: a.2)
             }
             h.rebind(to: start)
@@ -186,35 +183,30 @@ public final class CompiledStep: @unchecked Sendable {
             plan.tape = nil
             return record(plan, inputs)
         }
-        for (t, own) in zip(inputs, tape.inputs) {
-            own.base.copyMemory(from: t.storage.base, byteCount: t.count * t.dtype.byteSize)
-        }
+        for (t, own) in zip(inputs, tape.inputs) { own.overwriteUntraced(from: t.storage) }
         if lastReplayed !== plan || !stateIsBound(tape) { rebindState(tape) }
         tape.run()
         lastReplayed = plan
         replays += 1
-        return tape.outputs.map(Tape.copyOut)
+        return tape.outputs.map(\.untracedCopy)
     }
 
     /// Whether the parameters, their gradients and the buffers hold the storages the tape uses
     /// (not so after code outside the step replaced one: loaded weights, `zeroGrad()`).
     private func stateIsBound(_ tape: Tape) -> Bool {
-        for (i, p) in parameters.enumerated() {
-            if p.value.storage !== tape.starts[i] || p.value.node?.grad?.storage !== tape.grads[i]?.storage { return false }
-        }
-        for (j, b) in buffers.enumerated() where b.value.storage !== tape.starts[parameters.count + j] { return false }
+        for (h, start) in zip(holders, tape.starts) where h.value.storage !== start { return false }
+        for (p, g) in zip(parameters, tape.grads) where p.value.node?.grad?.storage !== g?.storage { return false }
         return true
     }
 
     /// Before replaying a tape after an eager call or another tape: the state goes back into the
     /// storages the tape reads, and the parameters' gradients become the tape's.
     private func rebindState(_ tape: Tape) {
-        let holders = parameters.map { StateHolder.parameter($0) } + buffers.map { StateHolder.buffer($0) }
         for (h, start) in zip(holders, tape.starts) where h.value.storage !== start {
             let cur = h.value.storage
             precondition(cur.count == start.count && cur.dtype == start.dtype,
                          "CompiledStep: \(h.name) changed shape or dtype since the step was recorded")
-            start.base.copyMemory(from: cur.base, byteCount: cur.count * cur.dtype.byteSize)
+            start.overwriteUntraced(from: cur)
             h.rebind(to: start)
         }
         for (p, g) in zip(parameters, tape.grads) { p.value.node?.grad = g }
@@ -320,13 +312,6 @@ private final class Tape {
         return true
     }
 
-    /// A tensor holding a copy of `o`'s values (no autograd).
-    static func copyOut(_ o: Tensor) -> Tensor {
-        let s = TensorStorage.makeUntraced(dtype: o.dtype, count: o.count, zeroed: false)
-        s.base.copyMemory(from: o.storage.base, byteCount: o.count * o.dtype.byteSize)
-        return Tensor(shape: o.shape, storage: s)
-    }
-
     /// Whether every storage the tape updates in place still exists.
     var stateIsAlive: Bool {
         for w in updated where w.storage == nil { return false }
@@ -345,4 +330,9 @@ private final class Tape {
 private final class WeakStorage {
     weak var storage: TensorStorage?
     init(_ s: TensorStorage) { storage = s }
+}
+
+extension Tensor {
+    /// A tensor holding a copy of the values (no autograd), copied outside any recording.
+    fileprivate var untracedCopy: Tensor { Tensor(shape: shape, storage: storage.copyUntraced()) }
 }

@@ -104,6 +104,7 @@ final class KernelRecorder {
     /// or a new one. Zero-filling is itself a recorded kernel.
     func allocate(dtype: DType, count: Int, zeroed: Bool) -> TensorStorage {
         let key = PoolKey(dtype: dtype, count: count)
+        let bytes = TensorStorage.bytes(dtype: dtype, count: count)
         var s: TensorStorage?
         if let candidates = pool[key] {
             for i in candidates where isDead(i) { s = storages[i]; break }
@@ -113,11 +114,10 @@ final class KernelRecorder {
             let i = note(fresh)
             made[i] = true
             pool[key, default: []].append(i)
-            plannedBytes += max(count * dtype.byteSize, 8)
+            plannedBytes += bytes
             s = fresh
         }
         if zeroed {
-            let bytes = max(count * dtype.byteSize, 8)
             note(s!, write: true)
             KernelTape.launch((s!.base, bytes)) { a in a.0.initializeMemory(as: UInt8.self, repeating: 0, count: a.1) }
         }
@@ -137,10 +137,7 @@ extension Tensor {
     }
 
     /// The elements of a tensor the calling code has just made, for a kernel that writes them.
-    @inline(__always) func kernelWrite<T>(_: T.Type) -> UnsafeMutablePointer<T> {
-        if _slowPath(KernelTape.isRecording) { KernelTape.recorder!.note(storage, write: true) }
-        return storage.base.assumingMemoryBound(to: T.self)
-    }
+    @inline(__always) func kernelWrite<T>(_: T.Type) -> UnsafeMutablePointer<T> { storage.kernelWrite(T.self) }
 
     /// The elements for a kernel that reads and writes them in place (copied first if shared).
     @inline(__always) mutating func kernelUpdate<T>(_: T.Type) -> UnsafeMutablePointer<T> {
@@ -156,7 +153,7 @@ extension Tensor {
     }
 
     @inline(never) private func recordConstant() {
-        let bytes = Swift.max(count * dtype.byteSize, 8)
+        let bytes = TensorStorage.bytes(dtype: dtype, count: count)
         let saved = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 16)
         saved.copyMemory(from: storage.base, byteCount: bytes)
         let keep = ConstantBytes(saved)

@@ -45,9 +45,12 @@ public final class TensorStorage: ManagedBuffer<TensorStorageHeader, UInt64> {
         return address(T.self)
     }
 
+    /// The bytes a storage of `count` elements of `dtype` occupies (at least one word).
+    static func bytes(dtype: DType, count: Int) -> Int { max(count * dtype.byteSize, 8) }
+
     /// `make` without the recording of a compiled step (which plans its own buffers).
     static func makeUntraced(dtype: DType, count: Int, zeroed: Bool) -> TensorStorage {
-        let bytes = max(count * dtype.byteSize, 8)
+        let bytes = TensorStorage.bytes(dtype: dtype, count: count)
         if bytes < inlineLimit {
             let words = (bytes + 7) >> 3
             let s = unsafeDowncast(TensorStorage.create(minimumCapacity: words) { buffer in
@@ -111,13 +114,29 @@ public final class TensorStorage: ManagedBuffer<TensorStorageHeader, UInt64> {
         raw.assumingMemoryBound(to: T.self)
     }
 
+    /// The bytes of the elements.
+    var byteCount: Int { count * dtype.byteSize }
+
     /// A new storage holding the same elements (a recorded kernel while a compiled step records).
     func copy() -> TensorStorage {
         let s = TensorStorage.make(dtype: dtype, count: count, zeroed: false)
         if _slowPath(KernelTape.isRecording) { KernelTape.recorder!.noteCopy(from: self, to: s) }
-        KernelTape.launch((s.base, UnsafeRawPointer(base), count * dtype.byteSize)) { a in
+        KernelTape.launch((s.base, UnsafeRawPointer(base), byteCount)) { a in
             a.0.copyMemory(from: a.1, byteCount: a.2)
         }
         return s
+    }
+
+    /// A new storage holding the same elements, copied outside any recording (a compiled step's
+    /// own input buffers and the outputs it hands back).
+    func copyUntraced() -> TensorStorage {
+        let s = TensorStorage.makeUntraced(dtype: dtype, count: count, zeroed: false)
+        s.overwriteUntraced(from: self)
+        return s
+    }
+
+    /// Copies the elements of `other` (same dtype and count) in, outside any recording.
+    func overwriteUntraced(from other: TensorStorage) {
+        base.copyMemory(from: other.base, byteCount: other.byteCount)
     }
 }
