@@ -28,11 +28,7 @@ func w9CNN() -> WorkloadResult {
     for _ in 0..<9 { step(i); i += 1 }
     /// Samples/s of `body` over a window of >= 2 s.
     func window(_ body: (Int) -> Void) -> Double {
-        var k = 0
-        let t0 = Clock.now()
-        var el = 0.0
-        repeat { body(i); i += 1; k += 1; el = Clock.now() - t0 } while el < 2
-        return Double(k * bs) / el
+        throughputWindow(itemsPerCall: bs) { body(i); i += 1 }
     }
     // The first eager window, then the peak RSS of the eager step alone.
     var windows = [window(step)]

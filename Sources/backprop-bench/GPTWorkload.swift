@@ -31,14 +31,7 @@ func w10GPT() -> WorkloadResult {
     for _ in 0..<4 { step(i); i += 1 }
     /// Tokens/s of `body` over a window of >= 2 s.
     func window(_ body: (Int) -> Void) -> Double {
-        var k = 0
-        let start = Clock.now()
-        var elapsed = 0.0
-        repeat {
-            body(i); i += 1; k += 1
-            elapsed = Clock.now() - start
-        } while elapsed < 2.0
-        return Double(k * b * t) / elapsed
+        throughputWindow(itemsPerCall: b * t) { body(i); i += 1 }
     }
     // The first eager window, then the peak RSS of the eager step alone.
     var windows = [window(step)]

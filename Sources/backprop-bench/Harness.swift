@@ -39,6 +39,15 @@ func timeit(_ number: Int, _ repeats: Int, warmup: Int = 0, _ fn: () -> Void) ->
     return out
 }
 
+/// Items per second of `body` (which handles `itemsPerCall` items) over a window of at least `seconds`.
+func throughputWindow(itemsPerCall: Int, seconds: Double = 2, _ body: () -> Void) -> Double {
+    var calls = 0
+    let start = Clock.now()
+    var elapsed = 0.0
+    repeat { body(); calls += 1; elapsed = Clock.now() - start } while elapsed < seconds
+    return Double(calls * itemsPerCall) / elapsed
+}
+
 /// The smallest power-of-two call count whose loop takes at least `target` seconds.
 func calibrate(_ target: Double, maxNumber: Int = 1 << 20, _ fn: () -> Void) -> Int {
     var n = 1

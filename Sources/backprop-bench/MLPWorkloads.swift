@@ -14,6 +14,26 @@ func makeBenchMLP(_ sizes: [Int], using gen: inout RandomGenerator) -> Sequentia
     return Sequential(layers)
 }
 
+/// One step of the MLP workloads as WORKLOADS.md defines it: zero grads, forward, cross-entropy
+/// (mean), backward, update; returns the loss.
+@inline(__always)
+func mlpStep(_ model: Sequential, _ opt: any Optimizer, _ x: Tensor, _ y: Tensor) -> Tensor {
+    opt.zeroGrad()
+    let loss = model.forward(x).crossEntropy(target: y)
+    loss.backward()
+    opt.step()
+    return loss
+}
+
+/// The MLP step as a `CompiledStep` over `model` (inputs: the batch and its labels; outputs: the
+/// loss when `returningLoss`, else none).
+func compiledMLPStep(_ model: Sequential, _ opt: any Optimizer, returningLoss: Bool = false) -> CompiledStep {
+    CompiledStep(model) { inputs in
+        let loss = mlpStep(model, opt, inputs[0], inputs[1])
+        return returningLoss ? [loss] : []
+    }
+}
+
 /// W6: MLP 784-512-256-10, SGD momentum 0.9, lr 0.01, batch 128 cycling over 468 batches.
 ///
 /// Under `mpirun -np N` (issue 17) the batch of 128 is the global batch: each rank trains on its
@@ -77,23 +97,11 @@ func w6MLP() -> WorkloadResult {
     var windowsCompiled: [Double] = []
     var peakCompiled = 0.0
     if !group.isDistributed {
-        let compiled = CompiledStep(model) { inputs in
-            opt.zeroGrad()
-            let loss = model.forward(inputs[0]).crossEntropy(target: inputs[1])
-            loss.backward()
-            opt.step()
-            return []
-        }
+        let compiled = compiledMLPStep(model, opt)
         func cstep() { _ = compiled(xs[i % nb], ys[i % nb]); i += 1 }
         for _ in 0..<20 { cstep() }
         precondition(compiled.fallbackReason == nil, "W6 compiled: \(compiled.fallbackReason!)")
-        for _ in 0..<3 {
-            var k = 0
-            let t0 = Clock.now()
-            var el = 0.0
-            repeat { cstep(); k += 1; el = Clock.now() - t0 } while el < 2.0
-            windowsCompiled.append(Double(k * bs) / el)
-        }
+        for _ in 0..<3 { windowsCompiled.append(throughputWindow(itemsPerCall: bs, cstep)) }
         peakCompiled = peakRSSMiB()
     }
     var r = WorkloadResult(name: "W6_mlp")
@@ -141,23 +149,11 @@ func w7SmallMLP() -> WorkloadResult {
         let t = Clock.now()
         if compiled {
             // A fresh CompiledStep per run: its two eager calls and the recording are timed too.
-            let step = CompiledStep(model) { inputs in
-                opt.zeroGrad()
-                let loss = model.forward(inputs[0]).crossEntropy(target: inputs[1])
-                loss.backward()
-                opt.step()
-                return [loss]
-            }
+            let step = compiledMLPStep(model, opt, returningLoss: true)
             for _ in 0..<steps { last = step(X, Y)[0] }
             precondition(step.fallbackReason == nil, "W7 compiled: \(step.fallbackReason!)")
         } else {
-            for _ in 0..<steps {
-                opt.zeroGrad()
-                let loss = model.forward(X).crossEntropy(target: Y)
-                loss.backward()
-                opt.step()
-                last = loss
-            }
+            for _ in 0..<steps { last = mlpStep(model, opt, X, Y) }
         }
         return ((Clock.now() - t) * 1e3, last.item)
     }
@@ -212,27 +208,14 @@ func w8Digits() -> WorkloadResult {
         let t = Clock.now()
         // A fresh CompiledStep per run: two recordings (batches of 32 and the last one of 5),
         // each after two eager calls, all timed.
-        let step = CompiledStep(model, eager: !compiled) { inputs in
-            opt.zeroGrad()
-            let loss = model.forward(inputs[0]).crossEntropy(target: inputs[1])
-            loss.backward()
-            opt.step()
-            return []
-        }
+        let step = compiled ? compiledMLPStep(model, opt) : nil
         for _ in 0..<epochs {
             for j in xs.indices {
-                if compiled {
-                    _ = step(xs[j], ys[j])
-                } else {
-                    opt.zeroGrad()
-                    let loss = model.forward(xs[j]).crossEntropy(target: ys[j])
-                    loss.backward()
-                    opt.step()
-                }
+                if let step { _ = step(xs[j], ys[j]) } else { _ = mlpStep(model, opt, xs[j], ys[j]) }
                 steps += 1
             }
         }
-        precondition(step.fallbackReason == nil, "W8 compiled: \(step.fallbackReason!)")
+        if let reason = step?.fallbackReason { preconditionFailure("W8 compiled: \(reason)") }
         return (Clock.now() - t, steps)
     }
     _ = run(1)

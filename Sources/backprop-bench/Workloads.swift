@@ -3,42 +3,29 @@ import Backprop
 
 // W1-W5 of ../shared/WORKLOADS.md, with the result keys of ../shared/bench/pytorch.
 
-/// W1: the notebook's training step on x [1x2], W [2x2], b [1x2], every op recorded but the update.
+/// W1: the notebook's training step on x [1x2], W [2x2], b [1x2], every op recorded but the update;
+/// also as a `CompiledStep` on `Parameter`s with the same initial values (`step_us_compiled`).
 func w1SeedStep() -> WorkloadResult {
     var gen = RandomGenerator(seed: 0)
     let x: Tensor = [[1, 2]]
-    var W = Tensor.randn([2, 2], using: &gen).requiringGrad()
-    var b = Tensor.zeros([1, 2]).requiringGrad()
+    let W0 = Tensor.randn([2, 2], using: &gen), b0 = Tensor.zeros([1, 2])
     let y = Tensor(indices: [1])
     let onehot: Tensor = [[0, 1]]
-    let lr = 0.01
-    func step() {
-        // PyTorch's W.grad.zero_(): Backprop's zeroGrad() forgets the gradient (set_to_none), and
-        // the next backward stores the new one instead of adding it to zeros.
-        if W.grad != nil { W.zeroGrad(); b.zeroGrad() }
-        let c = x.mm(W) + b
-        let p = c.softmax(dim: 1)
-        let lp = c.logSoftmax(dim: 1)
-        let nll = lp.nllLoss(target: y)
-        let loss = c.crossEntropy(target: y)
-        let gradC = p - onehot
-        let gradW = x.t().mm(gradC)
-        let gradB = gradC
-        loss.backward(retainGraph: true)
-        withNoGrad {
-            W -= lr * W.grad!
-            b -= lr * b.grad!
-        }
-        blackHole((nll, gradW, gradB))
-    }
     let steps = 20000, repeats = 5, warmup = 1000
-    for _ in 0..<warmup { step() }
-    var us: [Double] = []
-    for _ in 0..<repeats {
-        let t = Clock.now()
-        for _ in 0..<steps { step() }
-        us.append((Clock.now() - t) / Double(steps) * 1e6)
+    /// Microseconds per call of `body`: `repeats` samples of `steps` calls after `warmup` calls.
+    func times(_ body: () -> Void) -> [Double] {
+        timeit(steps, repeats, warmup: warmup, body).map { $0 * 1e6 }
     }
+    var W = W0.requiringGrad(), b = b0.requiringGrad()
+    let us = times { w1Step(x, y, &W, &b, onehot: onehot) }
+    let Wp = Parameter(W0), bp = Parameter(b0)
+    let compiledStep = CompiledStep(parameters: [Wp, bp]) { inputs in
+        w1Step(inputs[0], inputs[1], &Wp.value, &bp.value, onehot: onehot)
+        return []
+    }
+    let inputs = [x, y]
+    let compiled = times { _ = compiledStep(inputs) }
+    precondition(compiledStep.fallbackReason == nil, "W1 compiled: \(compiledStep.fallbackReason!)")
     var r = WorkloadResult(name: "W1_seed_step")
     r.set("step_us", median(us), digits: 3)
     r.set("step_us_best", us.min()!, digits: 3)
@@ -46,7 +33,6 @@ func w1SeedStep() -> WorkloadResult {
     r.set("spread_pct", spread(us), digits: 1)
     r.set("steps_per_repeat", steps)
     r.row("step (median of 5x20k)", median(us), "us")
-    let compiled = w1CompiledTimes(steps: steps, repeats: repeats)
     r.set("step_us_compiled", median(compiled), digits: 3)
     r.set("step_us_compiled_best", compiled.min()!, digits: 3)
     r.set("step_us_compiled_all", compiled)
@@ -54,43 +40,27 @@ func w1SeedStep() -> WorkloadResult {
     return r
 }
 
-/// W1 as a `CompiledStep`: the same ops on `Parameter`s W and b, recorded once and replayed.
-func w1CompiledTimes(steps: Int, repeats: Int) -> [Double] {
-    var gen = RandomGenerator(seed: 0)
-    let x: Tensor = [[1, 2]]
-    let W = Parameter(Tensor.randn([2, 2], using: &gen)), b = Parameter(Tensor.zeros([1, 2]))
-    let y = Tensor(indices: [1])
-    let onehot: Tensor = [[0, 1]]
-    let lr = 0.01
-    let compiled = CompiledStep(parameters: [W, b]) { inputs in
-        let (x, y) = (inputs[0], inputs[1])
-        if W.grad != nil { W.zeroGrad(); b.zeroGrad() }
-        let c = x.mm(W.value) + b.value
-        let p = c.softmax(dim: 1)
-        let lp = c.logSoftmax(dim: 1)
-        let nll = lp.nllLoss(target: y)
-        let loss = c.crossEntropy(target: y)
-        let gradC = p - onehot
-        let gradW = x.t().mm(gradC)
-        let gradB = gradC
-        loss.backward(retainGraph: true)
-        withNoGrad {
-            W.value -= lr * W.grad!
-            b.value -= lr * b.grad!
-        }
-        blackHole((nll, gradW, gradB))
-        return []
+/// One W1 step: forward, the hand-derived gradients, backward with the graph kept, and the SGD
+/// update at lr 0.01 under no-grad.
+@inline(__always)
+func w1Step(_ x: Tensor, _ y: Tensor, _ W: inout Tensor, _ b: inout Tensor, onehot: Tensor) {
+    // PyTorch's W.grad.zero_(): Backprop's zeroGrad() forgets the gradient (set_to_none), and
+    // the next backward stores the new one instead of adding it to zeros.
+    if W.grad != nil { W.zeroGrad(); b.zeroGrad() }
+    let c = x.mm(W) + b
+    let p = c.softmax(dim: 1)
+    let lp = c.logSoftmax(dim: 1)
+    let nll = lp.nllLoss(target: y)
+    let loss = c.crossEntropy(target: y)
+    let gradC = p - onehot
+    let gradW = x.t().mm(gradC)
+    let gradB = gradC
+    loss.backward(retainGraph: true)
+    withNoGrad {
+        W -= 0.01 * W.grad!
+        b -= 0.01 * b.grad!
     }
-    let inputs = [x, y]
-    for _ in 0..<1000 { _ = compiled(inputs) }
-    precondition(compiled.fallbackReason == nil, "W1 compiled: \(compiled.fallbackReason!)")
-    var us: [Double] = []
-    for _ in 0..<repeats {
-        let t = Clock.now()
-        for _ in 0..<steps { _ = compiled(inputs) }
-        us.append((Clock.now() - t) / Double(steps) * 1e6)
-    }
-    return us
+    blackHole((nll, gradW, gradB))
 }
 
 /// W2: the per-call cost of tiny ops (shape [1]), including the loop.
