@@ -73,6 +73,33 @@ import Foundation
         #expect(comp.buffers == eager.buffers)
     }
 
+    /// Every bit of a step is the same on any number of threads (sums are split by shape, never by
+    /// the thread count), so eager and compiled runs compare bit for bit even while another test
+    /// changes `Parallelism.threads`, and a model trains to the same weights on any machine size.
+    @Test func stepsGiveTheSameBitsOnAnyThreadCount() {
+        let saved = Parallelism.threads
+        defer { Parallelism.threads = saved }
+        var cnn: [Run] = [], gpt: [Run] = [], products: [[UInt64]] = [], sums: [UInt64] = []
+        var g = RandomGenerator(seed: 21)
+        // A product large enough for BLAS (when one is loaded) and for the built-in kernel's split.
+        let a = Tensor.randn([640, 160], using: &g), b = Tensor.randn([160, 200], using: &g)
+        let big = Tensor.randn([Parallelism.elementwiseGrain * 5 + 3], using: &g)
+        for t in [1, 2, 3] {
+            Parallelism.threads = t
+            cnn.append(Self.cnnRun(compiled: false, rows: [8], steps: 2))
+            gpt.append(Self.gptRun(compiled: false, lengths: [8], steps: 2, maxNorm: 0.1, layers: 1))
+            products.append(Self.bits([a.matmul(b)])[0])
+            sums.append(big.sum().item.bitPattern)
+        }
+        for r in 1..<3 {
+            #expect(cnn[r].losses == cnn[0].losses && cnn[r].params == cnn[0].params, "FashionCNN, \(r + 1) threads")
+            #expect(cnn[r].grads == cnn[0].grads && cnn[r].buffers == cnn[0].buffers, "FashionCNN, \(r + 1) threads")
+            #expect(gpt[r].losses == gpt[0].losses && gpt[r].params == gpt[0].params, "CharGPT, \(r + 1) threads")
+            #expect(products[r] == products[0], "matmul, \(r + 1) threads")
+            #expect(sums[r] == sums[0], "sum, \(r + 1) threads")
+        }
+    }
+
     // MARK: - CharGPT (W10)
 
     /// `steps` CharGPT training steps (AdamW with W10's groups, clipping at `maxNorm`) on token

@@ -112,11 +112,25 @@ enum ConvKernels {
         }
     }
 
-    /// The samples split into contiguous ranges, one per worker (at most `Parallelism.threads`).
+    /// The samples split into contiguous ranges, one per worker (at most `Parallelism.threads`):
+    /// for outputs computed per sample, where the split does not change a value.
     static func sampleRanges(_ n: Int, work: Int) -> [Range<Int>] {
         // Below about 64K multiply-adds per sample the split costs more than it saves.
-        let parts = work * n < (1 << 17) ? 1 : Swift.max(1, Swift.min(Parallelism.threads, n))
-        let size = (n + parts - 1) / Swift.max(parts, 1)
+        ranges(n, parts: work * n < (1 << 17) ? 1 : Parallelism.threads)
+    }
+
+    /// The samples split for a sum over them (the weight gradient): a number of ranges that depends
+    /// on the shapes only, never on the thread count, so that the order of the sum, and so every
+    /// bit of the result, is the same on one thread as on many (at most 8 ranges, and at most 4M
+    /// elements of partial sums).
+    static func sumRanges(_ n: Int, work: Int, size: Int) -> [Range<Int>] {
+        ranges(n, parts: work * n < (1 << 17) ? 1 : Swift.min(8, Swift.max(1, (1 << 22) / Swift.max(size, 1))))
+    }
+
+    /// `0..<n` in at most `parts` contiguous ranges of equal size (the last may be shorter).
+    static func ranges(_ n: Int, parts: Int) -> [Range<Int>] {
+        let parts = Swift.max(1, Swift.min(parts, n))
+        let size = (n + parts - 1) / parts
         return stride(from: 0, to: n, by: Swift.max(size, 1)).map { $0..<Swift.min(n, $0 + size) }
     }
 
@@ -173,8 +187,8 @@ enum ConvKernels {
                                                 weight: UnsafeMutablePointer<T>, _ g: ConvGeometry) {
         let (k, l, og) = (g.patchRows, g.positions, g.columnsPerGroup)
         let size = g.columnChannels * k
-        let ranges = sampleRanges(g.batch, work: g.columnChannels * k * l)
-        // One partial sum per worker after the first, added at the end.
+        let ranges = sumRanges(g.batch, work: g.columnChannels * k * l, size: size)
+        // One partial sum per range after the first, added at the end in order.
         let partials = UnsafeMutablePointer<T>.allocate(capacity: Swift.max(1, ranges.count - 1) * size)
         defer { partials.deallocate() }
         weight.update(repeating: 0, count: size)

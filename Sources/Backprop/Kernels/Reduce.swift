@@ -57,10 +57,11 @@ enum ReduceKernels {
         let m = outShape.reduce(1, *)
         for i in 0..<m { out[i] = initial }
         if n == 0 { return }
-        if parallel && m == 1 && n >= 2 * Parallelism.elementwiseGrain && Parallelism.threads > 1 {
-            // A large sum over everything: each thread sums its contiguous chunk as below, then the
-            // chunk results are combined in order (deterministic for a given thread count).
-            let parts = Swift.min(Parallelism.threads, n / Parallelism.elementwiseGrain)
+        if parallel && m == 1 && n >= 2 * Parallelism.elementwiseGrain {
+            // A large sum over everything: each chunk summed as below (on whichever thread takes it),
+            // then the chunk results combined in order. The chunks depend on n only, not on the
+            // thread count, so one thread and many give the same bits.
+            let parts = Swift.min(16, n / Parallelism.elementwiseGrain)
             let size = ((n + parts - 1) / parts + 15) & ~15
             let partials = UnsafeMutablePointer<T>.allocate(capacity: parts)
             defer { partials.deallocate() }
