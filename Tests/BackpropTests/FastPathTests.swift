@@ -229,9 +229,8 @@ import CBackpropKernels
         let n = Parallelism.elementwiseGrain * 4 + 13
         let av = Self.values(n, seed: 9, Double.self), bv = Self.values(n, seed: 10, Double.self)
         let a = Tensor(av, shape: [n]), b = Tensor(bv, shape: [n])
-        let saved = Parallelism.threads
-        Parallelism.threads = 3
-        defer { Parallelism.threads = saved }
+        Parallelism.threadOverride = 3
+        defer { Parallelism.threadOverride = 0 }
         let sum = (a + b).floats, prod = (a * 0.5).floats, e = a.exp().floats, r = a.relu().floats
         var into = Tensor.zeros([n])
         a.add(b, into: &into)
@@ -252,13 +251,12 @@ import CBackpropKernels
         let n = Parallelism.elementwiseGrain * 5 + 7
         let v = Self.values(n, seed: 15, Double.self)
         let t = Tensor(v, shape: [n])
-        let saved = Parallelism.threads
-        Parallelism.threads = 2
-        defer { Parallelism.threads = saved }
+        Parallelism.threadOverride = 2
+        defer { Parallelism.threadOverride = 0 }
         let exact = t.floats.reduce(0.0) { $0 + Double($1) }
         #expect(abs(t.sum().item - exact) <= 1e-2, "sum \(t.sum().item) vs \(exact)")  // float32 accumulation over 1.3M values
         #expect(t.max().item == Double(t.floats.max()!))
-        Parallelism.threads = 1
+        Parallelism.threadOverride = 1
         #expect(abs(t.sum().item - exact) <= 1e-2)
     }
 

@@ -81,9 +81,8 @@ import Testing
         let n = (1 << 19) + 37
         let start = Tensor.randn([n], using: &gen)
         let p = Parameter(start)
-        let saved = Parallelism.threads
-        Parallelism.threads = 2
-        defer { Parallelism.threads = saved }
+        Parallelism.threadOverride = 2
+        defer { Parallelism.threadOverride = 0 }
         let opt = SGD([p], lr: 0.05, momentum: momentum, dampening: 0.1)
         var w = start.floats, b = [Float](repeating: 0, count: n)
         let (nlr, m, damp) = (-Float(0.05), Float(momentum), Float(1 - 0.1))

@@ -93,12 +93,8 @@ import Testing
     func attentionThreads() {
         var g = RandomGenerator(seed: 5)
         let q = Tensor.randn([16, 4, 32, 16], using: &g), k = Tensor.randn([16, 4, 32, 16], using: &g), v = Tensor.randn([16, 4, 32, 16], using: &g)
-        let saved = Parallelism.threads
-        Parallelism.threads = 1
-        let one = Tensor.scaledDotProductAttention(q, k, v, isCausal: true)
-        Parallelism.threads = 4
-        let four = Tensor.scaledDotProductAttention(q, k, v, isCausal: true)
-        Parallelism.threads = saved
+        let one = Parallelism.withThreads(1) { Tensor.scaledDotProductAttention(q, k, v, isCausal: true) }
+        let four = Parallelism.withThreads(4) { Tensor.scaledDotProductAttention(q, k, v, isCausal: true) }
         #expect(one.scalars == four.scalars)
     }
 

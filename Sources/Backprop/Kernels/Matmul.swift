@@ -55,19 +55,16 @@ enum MatmulKernels {
 
     /// A BLAS product, split into blocks of rows (or of columns, when C is wide) over the worker
     /// threads with `Parallelism.dynamic`; BLAS itself runs on one thread per call.
-    ///
-    /// The blocks depend on the shape only, never on the thread count: a BLAS may choose another
-    /// kernel (another order of the sum) for another block size, as OpenBLAS's small-matrix kernels
-    /// on AVX-512 do, so a split by threads would make the bits depend on the thread count.
     static func blas<T: FloatElement>(_ lib: BLAS.Library, m: Int, n: Int, k: Int,
                                       _ a: UnsafePointer<T>, transA: Bool, _ b: UnsafePointer<T>, transB: Bool,
                                       _ c: UnsafeMutablePointer<T>, accumulate: Bool) {
         let lda = transA ? m : k, ldb = transB ? k : n
+        let threads = Parallelism.threads
         let byRows = m >= n
         let span = byRows ? m : n
-        // Blocks of at least 64 rows (columns), at most 8 (four per thread on two cores), so that
-        // a late helper costs little and the blocks stay large enough for BLAS's own blocking.
-        let blocks = Swift.max(1, Swift.min(8, span / 64))
+        // Blocks of at least 64 rows (columns), about four per thread, so that a late helper costs
+        // little and the blocks stay large enough for BLAS's own blocking.
+        let blocks = threads <= 1 ? 1 : Swift.max(1, Swift.min(4 * threads, span / 64))
         if blocks == 1 {
             blasCall(lib, m: m, n: n, k: k, a, lda, transA, b, ldb, transB, c, n, accumulate)
             return

@@ -10,11 +10,39 @@ public enum Parallelism {
 
     /// The number of worker threads (default: the active processor count). BLAS itself runs on one
     /// thread per call: large products are split into blocks here (see `dynamic`).
+    ///
+    /// Setting it changes the process-wide count; inside `withThreads(_:_:)` this thread reads its
+    /// own count instead.
     public static var threads: Int {
-        get { count }
+        get {
+            let own = Int(bp_threads_override())
+            return own > 0 ? own : count
+        }
         set {
             count = Swift.max(1, newValue)
         }
+    }
+
+    /// Runs `body` with `threads` workers for the kernels that this thread starts, leaving the
+    /// process-wide count (which other threads go on using) as it is; the outer count is back when
+    /// `body` returns. Results of Backprop's own kernels do not depend on the count (their sums are
+    /// split by shape); a BLAS product split over more threads may differ in its last bits.
+    ///
+    /// ```swift
+    /// let y = Parallelism.withThreads(1) { model(x) }
+    /// ```
+    public static func withThreads<R>(_ threads: Int, _ body: () throws -> R) rethrows -> R {
+        let outer = threadOverride
+        threadOverride = Swift.max(1, threads)
+        defer { threadOverride = outer }
+        return try body()
+    }
+
+    /// This thread's own count (0: the process-wide one); tests set it for a whole test, so that
+    /// tests running side by side do not change each other's count.
+    static var threadOverride: Int {
+        get { Int(bp_threads_override()) }
+        set { bp_set_threads_override(Int32(newValue)) }
     }
 
     /// Elements below which an elementwise op stays on the calling thread (thread start-up costs
@@ -30,7 +58,7 @@ public enum Parallelism {
     /// run on several threads at once for different blocks. The helpers are `WorkerPool`'s threads;
     /// they reach `body` only while this call runs (it returns after the last has let go of the job).
     static func dynamic(_ blocks: Int, _ body: (Int) -> Void) {
-        let helpers = Swift.min(count - 1, blocks - 1)
+        let helpers = Swift.min(threads - 1, blocks - 1)
         if helpers <= 0 {
             for b in 0..<blocks { body(b) }
             return
@@ -56,8 +84,8 @@ public enum Parallelism {
     /// `dynamic`): the caller does a chunk a helper has not started.
     @inline(__always)
     static func chunked(_ n: Int, grain: Int = elementwiseGrain, _ body: (Int, Int) -> Void) {
-        let t = count
-        if t <= 1 || n < grain * 2 {
+        let t = n < grain * 2 ? 1 : threads
+        if t <= 1 {
             body(0, n)
             return
         }

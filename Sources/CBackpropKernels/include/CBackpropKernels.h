@@ -23,6 +23,10 @@ static inline void bp_set_recording_values(int v) { bp_tls_recording_values = v;
 extern _Thread_local int bp_tls_kernel_tape;
 static inline int bp_kernel_tape_active(void) { return bp_tls_kernel_tape; }
 static inline void bp_set_kernel_tape_active(int v) { bp_tls_kernel_tape = v; }
+/// This thread's own worker count for the kernels it starts (0: the process-wide setting).
+extern _Thread_local int bp_tls_threads;
+static inline int bp_threads_override(void) { return bp_tls_threads; }
+static inline void bp_set_threads_override(int v) { bp_tls_threads = v; }
 
 /// 1 when this CPU has AVX2 and FMA (x86-64 only), else 0.
 int bp_cpu_has_avx2_fma(void);
