@@ -221,7 +221,7 @@ struct InputGrads {
     private var g2: Tensor?
     private var more: [Tensor?]?
 
-    @inline(__always) init(_ g0: Tensor?, _ g1: Tensor? = nil, _ g2: Tensor? = nil) {
+    @inline(__always) init(_ g0: consuming Tensor?, _ g1: consuming Tensor? = nil, _ g2: consuming Tensor? = nil) {
         self.g0 = g0; self.g1 = g1; self.g2 = g2
     }
 

@@ -8,6 +8,11 @@ enum ReduceKernels {
         reduce(x, shape, reduced: reduced, out, initial: 0) { $0 + $1 }
     }
 
+    /// The sum of all `n` values into `out[0]` (the same order, and bits, as `sum` over every dim).
+    static func sumAll<T: FloatElement>(_ x: UnsafePointer<T>, _ n: Int, _ out: UnsafeMutablePointer<T>) {
+        reduceAll(x, n, out, initial: 0) { $0 + $1 }
+    }
+
     /// Sums a tensor seen as [outer, len, inner] over its middle dim into [outer, inner], in the same
     /// order as `reduce` does for contiguous dims (used when outer * inner > 1).
     static func sumMiddle<T: FloatElement>(_ x: UnsafePointer<T>, outer: Int, len: Int, inner: Int,
@@ -48,16 +53,14 @@ enum ReduceKernels {
         reduce(x, shape, reduced: reduced, out, initial: -.infinity) { a, b in (b > a || b.isNaN) ? b : a }
     }
 
+    /// All `n` values of `x` into `out[0]` with `f` from `initial`: eight independent lanes, and
+    /// for a large `n` chunks split by size (never by the thread count) combined in order.
     @inline(__always)
-    static func reduce<T: FloatElement>(_ x: UnsafePointer<T>, _ shape: [Int], reduced: Set<Int>,
-                                        _ out: UnsafeMutablePointer<T>, initial: T, parallel: Bool = true,
-                                        _ f: (T, T) -> T) {
-        let n = shape.reduce(1, *)
-        let outShape = shape.enumerated().map { reduced.contains($0.offset) ? 1 : $0.element }
-        let m = outShape.reduce(1, *)
-        for i in 0..<m { out[i] = initial }
+    static func reduceAll<T: FloatElement>(_ x: UnsafePointer<T>, _ n: Int, _ out: UnsafeMutablePointer<T>,
+                                           initial: T, parallel: Bool = true, _ f: (T, T) -> T) {
+        out[0] = initial
         if n == 0 { return }
-        if parallel && m == 1 && n >= 2 * Parallelism.elementwiseGrain {
+        if parallel && n >= 2 * Parallelism.elementwiseGrain {
             // A large sum over everything: each chunk summed as below (on whichever thread takes it),
             // then the chunk results combined in order. The chunks depend on n only, not on the
             // thread count, so one thread and many give the same bits.
@@ -69,28 +72,46 @@ enum ReduceKernels {
             Parallelism.dynamic(parts) { p in
                 let lo = p * size, hi = Swift.min(n, lo + size)
                 pp[p] = initial
-                if lo < hi { reduce(px + lo, [hi - lo], reduced: [0], pp + p, initial: initial, parallel: false, f) }
+                if lo < hi { reduceLanes(px + lo, hi - lo, pp + p, initial: initial, f) }
             }
             var r = initial
             for p in 0..<parts { r = f(r, partials[p]) }
             out[0] = r
             return
         }
-        if m == 1 {
-            // Everything into one number: eight independent partial results vectorize and keep
-            // float32 sums accurate (a cascade, as PyTorch's own sum kernel uses).
-            withUnsafeTemporaryAllocation(of: T.self, capacity: 8) { acc in
-                for k in 0..<8 { acc[k] = initial }
-                var i = 0
-                while i + 8 <= n {
-                    for k in 0..<8 { acc[k] = f(acc[k], x[i + k]) }
-                    i += 8
-                }
-                while i < n { acc[0] = f(acc[0], x[i]); i += 1 }
-                var r = initial
-                for k in 0..<8 { r = f(r, acc[k]) }
-                out[0] = r
+        reduceLanes(x, n, out, initial: initial, f)
+    }
+
+    /// All `n` values (n > 0) into `out[0]`: eight independent partial results vectorize and keep
+    /// float32 sums accurate (a cascade, as PyTorch's own sum kernel uses).
+    @inline(__always)
+    static func reduceLanes<T: FloatElement>(_ x: UnsafePointer<T>, _ n: Int, _ out: UnsafeMutablePointer<T>,
+                                             initial: T, _ f: (T, T) -> T) {
+        withUnsafeTemporaryAllocation(of: T.self, capacity: 8) { acc in
+            for k in 0..<8 { acc[k] = initial }
+            var i = 0
+            while i + 8 <= n {
+                for k in 0..<8 { acc[k] = f(acc[k], x[i + k]) }
+                i += 8
             }
+            while i < n { acc[0] = f(acc[0], x[i]); i += 1 }
+            var r = initial
+            for k in 0..<8 { r = f(r, acc[k]) }
+            out[0] = r
+        }
+    }
+
+    @inline(__always)
+    static func reduce<T: FloatElement>(_ x: UnsafePointer<T>, _ shape: [Int], reduced: Set<Int>,
+                                        _ out: UnsafeMutablePointer<T>, initial: T, parallel: Bool = true,
+                                        _ f: (T, T) -> T) {
+        let n = shape.reduce(1, *)
+        let outShape = shape.enumerated().map { reduced.contains($0.offset) ? 1 : $0.element }
+        let m = outShape.reduce(1, *)
+        for i in 0..<m { out[i] = initial }
+        if n == 0 { return }
+        if m == 1 {
+            reduceAll(x, n, out, initial: initial, parallel: parallel, f)
             return
         }
         // Collapse to [outer, n, inner] when the reduced dims are contiguous.

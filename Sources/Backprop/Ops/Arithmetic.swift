@@ -270,8 +270,13 @@ extension Tensor {
     }
 
     /// The gradient `self` reduced by summation to `target` (undoing broadcasting).
-    func sumTo(_ target: [Int]) -> Tensor {
+    @inline(__always) consuming func sumTo(_ target: [Int]) -> Tensor {
+        // The common case (no broadcast to undo) moves the gradient through without a copy.
         if shape == target { return self }
+        return summed(to: target)
+    }
+
+    private func summed(to target: [Int]) -> Tensor {
         let lead = rank - target.count
         var dims: [Int] = Array(0..<lead)
         for (i, s) in target.enumerated() where s == 1 && shape[lead + i] != 1 { dims.append(lead + i) }

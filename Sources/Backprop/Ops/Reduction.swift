@@ -87,6 +87,18 @@ extension Tensor {
             // Contiguous dims (dims are sorted and unique): [outer, len, inner] without sets.
             var outer = 1, len = 1, inner = 1
             for d in 0..<rank { if d < first { outer *= shape[d] } else if d > last { inner *= shape[d] } else { len *= shape[d] } }
+            if outer * inner == 1 {
+                // Everything into one number (the whole tensor, or all but dims of size 1).
+                let n = count
+                dispatchFloat("sum", {
+                    KernelTape.launch((kernelRead(Float.self), out.kernelWrite(Float.self), n)) { a in
+                        ReduceKernels.sumAll(a.0, a.2, a.1) }
+                }, {
+                    KernelTape.launch((kernelRead(Double.self), out.kernelWrite(Double.self), n)) { a in
+                        ReduceKernels.sumAll(a.0, a.2, a.1) }
+                })
+                return out
+            }
             if outer * inner > 1 {
                 dispatchFloat("sum", {
                     KernelTape.launch((kernelRead(Float.self), out.kernelWrite(Float.self), outer, len, inner)) { a in
