@@ -246,6 +246,31 @@ import CBackpropKernels
         }
     }
 
+    @Test("sum() gives the bits of a sum over every dim, and its gradient", arguments: [[1], [], [7, 13], [3, 0, 2], [Parallelism.elementwiseGrain * 3 + 5]])
+    func fullSumFastPath(shape: [Int]) {
+        let n = shape.reduce(1, *)
+        for dtype in [DType.float32, .float64] {
+            let v = Self.values(n, seed: 23, Double.self)
+            let x = Tensor(v, shape: shape).to(dtype).requiringGrad()
+            // The general kernel (any set of dims) over every dim, as sum() ran before its fast path.
+            func general<T: FloatElement>(_: T.Type) -> Tensor {
+                var out = Tensor(shape: [], dtype: dtype, zeroed: true)
+                x.withPointer(T.self) { px in
+                    out.withMutablePointer(T.self) { ReduceKernels.sum(px, shape, reduced: Set(0..<shape.count), $0) }
+                }
+                return out
+            }
+            let reference = dtype == .float32 ? general(Float.self) : general(Double.self)
+            let all = x.sum(dims: Array(0..<shape.count), keepDim: false)
+            let fast = x.sum()
+            #expect(fast.shape == [] && fast.dtype == dtype)
+            #expect(fast.item.bitPattern == reference.item.bitPattern, "\(shape) \(dtype)")
+            #expect(all.item.bitPattern == reference.item.bitPattern, "\(shape) \(dtype)")
+            fast.backward()
+            #expect(x.grad!.shape == shape && x.grad!.scalars.allSatisfy { $0 == 1 })
+        }
+    }
+
     @Test("a large sum and max split over threads match a float64 reference")
     func threadedReduction() {
         let n = Parallelism.elementwiseGrain * 5 + 7

@@ -1,4 +1,5 @@
 import Foundation
+import CBackpropKernels
 import Synchronization
 
 /// An error of the autograd engine, with PyTorch's wording.
@@ -154,8 +155,12 @@ enum Engine {
         return captured
     }
 
-    /// The engine's work arrays, one set per thread, taken out of thread-local storage while a pass
-    /// runs (a backward started inside a backward, from a rule or an observer, gets its own).
+    /// The engine's work arrays, one set per thread, kept between passes (a backward started inside
+    /// a backward, from a rule or an observer, gets a set of its own for that pass).
+    ///
+    /// The thread's set is found through a C thread-local pointer (two loads, where
+    /// `pthread_getspecific` costs a call); a pthread key holds the reference, so that the set is
+    /// freed when the thread ends.
     final class Scratch {
         // Only the thread that took the scratch touches it: no dynamic exclusivity checks.
         @exclusivity(unchecked) var order: [Unmanaged<GradNode>] = []
@@ -169,24 +174,37 @@ enum Engine {
             return k
         }()
 
+        init() {
+            order.reserveCapacity(32)
+            work.reserveCapacity(32)
+        }
+
         static func take() -> Scratch {
-            if let p = pthread_getspecific(key) {
-                pthread_setspecific(key, nil)
-                return Unmanaged<Scratch>.fromOpaque(p).takeRetainedValue()
+            if bp_scratch_busy() == 0, let p = bp_scratch() {
+                bp_set_scratch_busy(1)
+                return Unmanaged<Scratch>.fromOpaque(p).takeUnretainedValue()
             }
             let s = Scratch()
-            s.order.reserveCapacity(32)
-            s.work.reserveCapacity(32)
+            if bp_scratch() == nil {
+                // The thread's first pass: its set from now on (the key's reference keeps it).
+                pthread_setspecific(key, Unmanaged.passRetained(s).toOpaque())
+                bp_set_scratch(Unmanaged.passUnretained(s).toOpaque())
+                bp_set_scratch_busy(1)
+            }
             return s
         }
 
         static func giveBack(_ s: Scratch) {
+            guard Unmanaged.passUnretained(s).toOpaque() == bp_scratch() else { return }  // a nested pass's own set
             // A pass over a very large graph does not keep its arrays for the rest of the thread's life.
-            if s.order.capacity > 1 << 16 { return }
-            s.order.removeAll(keepingCapacity: true)
-            s.work.removeAll(keepingCapacity: true)
-            if let old = pthread_getspecific(key) { Unmanaged<Scratch>.fromOpaque(old).release() }
-            pthread_setspecific(key, Unmanaged.passRetained(s).toOpaque())
+            if s.order.capacity > 1 << 16 {
+                s.order = []; s.work = []
+                s.order.reserveCapacity(32); s.work.reserveCapacity(32)
+            } else {
+                s.order.removeAll(keepingCapacity: true)
+                s.work.removeAll(keepingCapacity: true)
+            }
+            bp_set_scratch_busy(0)
         }
     }
 }

@@ -131,6 +131,7 @@ extension Tensor {
     /// (`(pred == y).sum()` counts). Backward: dx = G broadcast to x.shape
     public func sum(dims: [Int], keepDim: Bool = false) -> Tensor {
         if !dtype.isFloatingPoint { return withNoGrad { converted(to: .float64).sum(dims: dims, keepDim: keepDim).converted(to: .int64) } }
+        if dims.isEmpty && !keepDim { return sumAll() }
         let ds = reductionDims(dims, op: "sum")
         let keep = rawSum(ds)
         let outShape = reducedShape(ds, keepDim: keepDim)
@@ -138,6 +139,23 @@ extension Tensor {
         guard Tensor.recordsGrad(self) else { return out }
         let (s, ks) = (shape, keep.shape)
         return out.recorded(dims.isEmpty ? .sum : .sumDims, self) { _, g in
+            InputGrads(g.reshape(ks).broadcast(to: s, op: "sum"))
+        }
+    }
+
+    /// `sum()`: every element into a 0-d tensor, without the dims' bookkeeping of `sum(dims:)`
+    /// (the same kernel, so the same bits, as a sum over all dims).
+    private func sumAll() -> Tensor {
+        let out = Tensor(shape: [], dtype: dtype, zeroed: false)
+        let n = count
+        dispatchFloat("sum", {
+            KernelTape.launch((kernelRead(Float.self), out.kernelWrite(Float.self), n)) { a in ReduceKernels.sumAll(a.0, a.2, a.1) }
+        }, {
+            KernelTape.launch((kernelRead(Double.self), out.kernelWrite(Double.self), n)) { a in ReduceKernels.sumAll(a.0, a.2, a.1) }
+        })
+        guard Tensor.recordsGrad(self) else { return out }
+        let (s, ks) = (shape, [Int](repeating: 1, count: rank))
+        return out.recorded(.sum, self) { _, g in
             InputGrads(g.reshape(ks).broadcast(to: s, op: "sum"))
         }
     }

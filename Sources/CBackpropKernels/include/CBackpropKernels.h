@@ -23,6 +23,14 @@ static inline void bp_set_recording_values(int v) { bp_tls_recording_values = v;
 extern _Thread_local int bp_tls_kernel_tape;
 static inline int bp_kernel_tape_active(void) { return bp_tls_kernel_tape; }
 static inline void bp_set_kernel_tape_active(int v) { bp_tls_kernel_tape = v; }
+/// The autograd engine's work arrays of this thread (an unretained pointer; the thread's pthread
+/// key holds the reference and releases it when the thread ends) and whether a pass uses them.
+extern _Thread_local void *bp_tls_scratch;
+extern _Thread_local int bp_tls_scratch_busy;
+static inline void *bp_scratch(void) { return bp_tls_scratch; }
+static inline void bp_set_scratch(void *p) { bp_tls_scratch = p; }
+static inline int bp_scratch_busy(void) { return bp_tls_scratch_busy; }
+static inline void bp_set_scratch_busy(int v) { bp_tls_scratch_busy = v; }
 /// This thread's own worker count for the kernels it starts (0: the process-wide setting).
 extern _Thread_local int bp_tls_threads;
 static inline int bp_threads_override(void) { return bp_tls_threads; }
