@@ -89,14 +89,7 @@ extension Tensor {
             for d in 0..<rank { if d < first { outer *= shape[d] } else if d > last { inner *= shape[d] } else { len *= shape[d] } }
             if outer * inner == 1 {
                 // Everything into one number (the whole tensor, or all but dims of size 1).
-                let n = count
-                dispatchFloat("sum", {
-                    KernelTape.launch((kernelRead(Float.self), out.kernelWrite(Float.self), n)) { a in
-                        ReduceKernels.sumAll(a.0, a.2, a.1) }
-                }, {
-                    KernelTape.launch((kernelRead(Double.self), out.kernelWrite(Double.self), n)) { a in
-                        ReduceKernels.sumAll(a.0, a.2, a.1) }
-                })
+                sumEverything(into: out)
                 return out
             }
             if outer * inner > 1 {
@@ -143,16 +136,21 @@ extension Tensor {
         }
     }
 
-    /// `sum()`: every element into a 0-d tensor, without the dims' bookkeeping of `sum(dims:)`
-    /// (the same kernel, so the same bits, as a sum over all dims).
-    private func sumAll() -> Tensor {
-        let out = Tensor(shape: [], dtype: dtype, zeroed: false)
+    /// The sum of every element written into `out`'s one element (no autograd).
+    private func sumEverything(into out: Tensor) {
         let n = count
         dispatchFloat("sum", {
             KernelTape.launch((kernelRead(Float.self), out.kernelWrite(Float.self), n)) { a in ReduceKernels.sumAll(a.0, a.2, a.1) }
         }, {
             KernelTape.launch((kernelRead(Double.self), out.kernelWrite(Double.self), n)) { a in ReduceKernels.sumAll(a.0, a.2, a.1) }
         })
+    }
+
+    /// `sum()`: every element into a 0-d tensor, without the dims' bookkeeping of `sum(dims:)`
+    /// (the same kernel, so the same bits, as a sum over all dims).
+    private func sumAll() -> Tensor {
+        let out = Tensor(shape: [], dtype: dtype, zeroed: false)
+        sumEverything(into: out)
         guard Tensor.recordsGrad(self) else { return out }
         let (s, ks) = (shape, [Int](repeating: 1, count: rank))
         return out.recorded(.sum, self) { _, g in
